@@ -1,0 +1,35 @@
+# Vigil. `make run` and `make test` set up everything they need on a bare machine.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test lint check bench clean-data
+
+$(STAMP): pyproject.toml
+	scripts/ensure-system-deps run
+	test -x $(BIN)/python || python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/vigil run
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: $(STAMP)
+	scripts/ensure-system-deps test
+	$(MAKE) lint
+	$(BIN)/pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/alert_latency.py
+
+clean-data:
+	-$(BIN)/python -c 'from vigil.cli import embedded_cluster; from vigil.settings import Settings; embedded_cluster(Settings.from_env()).stop()'
+	rm -rf .vigil

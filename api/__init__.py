@@ -1,0 +1,1 @@
+"""Vigil's HTTP API: ingestion endpoints and server-rendered pages (Litestar)."""

@@ -1,0 +1,92 @@
+"""Sender authentication for the ingest routes.
+
+A token travels as `Authorization: Bearer TOKEN`, or as a path prefix `/t/TOKEN/...`
+for senders that can only be given a URL (metrics-sender, systemd-journal-upload);
+TokenPathPrefix turns the prefix into the header before routing, so there is one
+check. Valid token hashes are cached for a few seconds: a revocation takes effect
+within CACHE_SECONDS.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from api.db import pool_of
+from vigil.settings import Settings
+from vigil.tokens import token_hash
+
+CACHE_SECONDS = 5.0
+
+
+class TokenPathPrefix:
+    """ASGI wrapper: /t/TOKEN/rest -> /rest with `Authorization: Bearer TOKEN`.
+
+    The path is rewritten in place, so access logs never see the token.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/t/"):
+            token, sep, rest = scope["path"][3:].partition("/")
+            if token and sep:
+                path = "/" + rest
+                scope["path"] = path
+                scope["raw_path"] = path.encode()
+                headers = [(k, v) for k, v in scope["headers"] if k != b"authorization"]
+                headers.append((b"authorization", b"Bearer " + token.encode()))
+                scope["headers"] = headers
+        await self.app(scope, receive, send)
+
+
+class SenderAuth:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._valid_until: dict[bytes, float] = {}
+
+    def _is_loopback(self, connection: ASGIConnection[object, object, object, object]) -> bool:
+        client = connection.client
+        if client is None:
+            return False
+        try:
+            return ipaddress.ip_address(client.host).is_loopback
+        except ValueError:
+            return False
+
+    async def check(self, connection: ASGIConnection[object, object, object, object]) -> None:
+        header = connection.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() not in ("bearer", "token") or not token.strip():
+            if self.settings.allow_tokenless_loopback and self._is_loopback(connection):
+                return
+            raise NotAuthorizedException(
+                detail="missing API token: send 'Authorization: Bearer TOKEN' or post to "
+                "/t/TOKEN/<route>; create one with `vigil token create NAME`"
+            )
+        digest = token_hash(token.strip())
+        now = time.monotonic()
+        if self._valid_until.get(digest, 0.0) > now:
+            return
+        async with pool_of(connection.app).connection() as conn:
+            row = await (await conn.execute("select vigil.token_check(%s)", (digest,))).fetchone()
+        if not row or row[0] is None:
+            self._valid_until.pop(digest, None)
+            raise NotAuthorizedException(detail="invalid or revoked API token")
+        if len(self._valid_until) > 10_000:
+            self._valid_until.clear()
+        self._valid_until[digest] = now + CACHE_SECONDS
+
+
+async def sender_guard(
+    connection: ASGIConnection[object, object, object, object], _: BaseRouteHandler
+) -> None:
+    """Litestar guard for every ingest route."""
+    auth: SenderAuth = connection.app.state.sender_auth
+    await auth.check(connection)

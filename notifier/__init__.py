@@ -1,0 +1,1 @@
+"""Vigil's notifier: relays outbox rows to Telegram and, in portable mode, drives the jobs."""

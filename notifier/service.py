@@ -1,0 +1,100 @@
+"""The notifier process: LISTEN for outbox wake-ups, poll as a backstop, drain.
+
+- its own autocommit LISTEN connection, plus a work connection;
+- a drain at start and after every reconnect, on every wake-up, and at least every
+  VIGIL_POLL_SECONDS (<= 5 s) as the backstop for missed notifications and due retries;
+- in portable mode it is also the scheduler: every VIGIL_TICK_SECONDS it calls
+  vigil.run_due_jobs(); in both modes it calls vigil.check_stalls() on the poll tick.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from types import FrameType
+
+import psycopg
+
+from notifier.relay import Relay
+from notifier.telegram import TelegramClient
+from vigil.db import mode
+from vigil.settings import Settings
+
+log = logging.getLogger("vigil.notifier")
+CHANNEL = "vigil_outbox"
+
+
+class Notifier:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.stop_event = threading.Event()
+        transport = None
+        if settings.telegram_configured:
+            assert settings.telegram_token and settings.telegram_chat_id
+            transport = TelegramClient(settings.telegram_api_base, settings.telegram_token,
+                                       settings.telegram_timeout)
+        else:
+            log.warning("TELEGRAM_TOKEN/TELEGRAM_CHAT_ID not set: messages are kept and marked "
+                        "'not delivered: Telegram not configured'")
+        self.relay = Relay(settings, transport)
+
+    def run(self) -> None:
+        delay = 1.0
+        while not self.stop_event.is_set():
+            try:
+                self._serve()
+            except psycopg.OperationalError as exc:
+                log.warning("database connection lost (%s); reconnecting in %.0fs",
+                            str(exc).strip().splitlines()[0] if str(exc) else exc, delay)
+                self.stop_event.wait(delay)
+                delay = min(delay * 2, 30.0)
+            else:
+                delay = 1.0
+
+    def _serve(self) -> None:
+        url = self.settings.require_database_url()
+        with psycopg.connect(url, autocommit=True) as listen, \
+                psycopg.connect(url, autocommit=True) as work:
+            listen.execute(f"listen {CHANNEL}")
+            active_mode, reason = mode(work)
+            portable = active_mode == "portable"
+            log.info("notifier connected: %s mode (%s)", active_mode, reason)
+            self.relay.drain(work)
+            next_tick = next_poll = time.monotonic()
+            while not self.stop_event.is_set():
+                now = time.monotonic()
+                if portable and now >= next_tick:
+                    work.execute("select vigil.run_due_jobs()")
+                    next_tick = now + self.settings.tick_seconds
+                if now >= next_poll:
+                    work.execute("select vigil.check_stalls()")
+                    self.relay.drain(work)
+                    next_poll = now + self.settings.poll_seconds
+                wait = next_poll - time.monotonic()
+                if portable:
+                    wait = min(wait, next_tick - time.monotonic())
+                woken = False
+                for _ in listen.notifies(timeout=max(wait, 0.0), stop_after=1):
+                    woken = True
+                if woken:
+                    self.relay.drain(work)
+
+    def stop(self, *_: object) -> None:
+        self.stop_event.set()
+
+
+def main(settings: Settings | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs request URLs at INFO, and the Telegram URL contains the bot token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    notifier = Notifier(settings or Settings.from_env())
+
+    def handle(_signum: int, _frame: FrameType | None) -> None:
+        notifier.stop()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+    notifier.run()

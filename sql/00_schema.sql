@@ -1,0 +1,44 @@
+-- Vigil schema: extensions and mode detection.
+-- Load order is the file name order; every file is idempotent.
+
+create schema if not exists vigil;
+comment on schema vigil is 'Vigil: metrics, journal logs and alerts. Tune jobs and rules here with SQL.';
+
+-- TimescaleDB is used when the server can load it; the decision is made here, once,
+-- by detection (never by a flag). A server that lists the extension but cannot create
+-- it (not in shared_preload_libraries) stays in portable mode; vigil.mode says why.
+do $$
+begin
+  if exists (select from pg_available_extensions where name = 'timescaledb')
+     and not exists (select from pg_extension where extname = 'timescaledb') then
+    begin
+      create extension timescaledb;
+    exception when others then
+      raise notice 'vigil: timescaledb is available but could not be created (%); portable mode', sqlerrm;
+    end;
+  end if;
+end $$;
+
+create or replace function vigil.has_timescale() returns boolean
+language sql stable
+as $$ select exists (select from pg_extension where extname = 'timescaledb') $$;
+comment on function vigil.has_timescale() is
+  'True when the timescaledb extension is installed in this database (TimescaleDB mode).';
+
+create or replace view vigil.mode as
+select case when vigil.has_timescale() then 'timescaledb' else 'portable' end as mode,
+       case
+         when vigil.has_timescale() then
+           'timescaledb ' || (select extversion from pg_extension where extname = 'timescaledb')
+           || ' is installed: hypertables, policies and add_job scheduling are used'
+         when exists (select from pg_available_extensions where name = 'timescaledb') then
+           'timescaledb is available on this server but could not be created '
+           || '(it must be in shared_preload_libraries); plain PostgreSQL tables are used and '
+           || 'the notifier process drives the jobs'
+         else
+           'timescaledb is not available on this server (pg_available_extensions); plain '
+           || 'PostgreSQL tables are used and the notifier process drives the jobs'
+       end as reason,
+       current_setting('server_version') as server_version;
+comment on view vigil.mode is
+  'Which database mode is active (timescaledb or portable) and why; detected, not configured.';

@@ -1,0 +1,26 @@
+"""Database helpers shared by the CLI, the API and the notifier."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+
+from vigil import SQL_DIR
+
+
+def sql_files(directory: Path = SQL_DIR) -> list[Path]:
+    """The schema files in load order."""
+    return sorted(directory.glob("*.sql"))
+
+
+def load_sql(conn: psycopg.Connection[object], directory: Path = SQL_DIR) -> None:
+    """Loads every file of `directory` in order (what migrations must be equal to)."""
+    for path in sql_files(directory):
+        conn.execute(path.read_text().encode())
+
+
+def mode(conn: psycopg.Connection[object]) -> tuple[str, str]:
+    row = conn.execute("select mode, reason from vigil.mode").fetchone()
+    assert row is not None
+    return str(row[0]), str(row[1])

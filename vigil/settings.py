@@ -1,0 +1,131 @@
+"""Process settings, read once from the environment and validated at start.
+
+Every secret may also be given as NAME_FILE (a path whose content is the value), the
+Docker-secrets convention.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from vigil import PROJECT_ROOT
+
+TELEGRAM_API = "https://api.telegram.org"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+def _read(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
+    file_path = env.get(f"{name}_FILE")
+    if file_path:
+        try:
+            return Path(file_path).read_text().strip()
+        except OSError as exc:
+            raise SettingsError(f"{name}_FILE={file_path!r} cannot be read: {exc}") from exc
+    value = env.get(name)
+    return value if value not in (None, "") else default
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = _read(env, name, str(default))
+    try:
+        value = int(str(raw))
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not an integer") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    raw = _read(env, name, str(default))
+    try:
+        value = float(str(raw))
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (_read(env, name) or "").lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name}={raw!r} must be true or false")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Settings of every Vigil process (see the configuration table in README.md)."""
+
+    database_url: str | None
+    host: str
+    port: int
+    data_dir: Path
+    embedded_pg_port: int
+    max_body_bytes: int
+    allow_tokenless_loopback: bool
+    telegram_token: str | None
+    telegram_chat_id: str | None
+    telegram_api_base: str
+    telegram_timeout: float
+    poll_seconds: float
+    tick_seconds: float
+    lease_seconds: int
+    retry_base_seconds: float
+    retry_max_seconds: float
+    max_attempts: int
+
+    @property
+    def telegram_configured(self) -> bool:
+        return bool(self.telegram_token and self.telegram_chat_id)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        data_dir = Path(_read(env, "VIGIL_DATA_DIR") or PROJECT_ROOT / ".vigil")
+        settings = cls(
+            # TIMESCALE_DATABASE_URL is the seed project's name for the same database.
+            database_url=_read(env, "DATABASE_URL") or _read(env, "TIMESCALE_DATABASE_URL"),
+            host=_read(env, "VIGIL_HOST", "127.0.0.1") or "127.0.0.1",
+            port=_int(env, "VIGIL_PORT", 8080, 1),
+            data_dir=data_dir,
+            embedded_pg_port=_int(env, "VIGIL_EMBEDDED_PG_PORT", 54320, 1),
+            max_body_bytes=_int(env, "VIGIL_MAX_BODY_BYTES", 4 * 1024 * 1024, 1024),
+            allow_tokenless_loopback=_bool(env, "VIGIL_ALLOW_TOKENLESS_LOOPBACK", False),
+            telegram_token=_read(env, "TELEGRAM_TOKEN"),
+            telegram_chat_id=_read(env, "TELEGRAM_CHAT_ID"),
+            telegram_api_base=(_read(env, "TELEGRAM_API_BASE", TELEGRAM_API) or "").rstrip("/"),
+            telegram_timeout=_float(env, "VIGIL_TELEGRAM_TIMEOUT", 10.0, 0.1),
+            poll_seconds=_float(env, "VIGIL_POLL_SECONDS", 5.0, 0.05),
+            tick_seconds=_float(env, "VIGIL_TICK_SECONDS", 0.5, 0.05),
+            lease_seconds=_int(env, "VIGIL_LEASE_SECONDS", 60, 1),
+            retry_base_seconds=_float(env, "VIGIL_RETRY_BASE_SECONDS", 2.0, 0.01),
+            retry_max_seconds=_float(env, "VIGIL_RETRY_MAX_SECONDS", 600.0, 0.01),
+            max_attempts=_int(env, "VIGIL_MAX_ATTEMPTS", 100, 1),
+        )
+        if settings.poll_seconds > 5:
+            raise SettingsError("VIGIL_POLL_SECONDS must be at most 5 (the poll backstop)")
+        if bool(settings.telegram_token) != bool(settings.telegram_chat_id):
+            raise SettingsError("set both TELEGRAM_TOKEN and TELEGRAM_CHAT_ID, or neither")
+        if not settings.telegram_api_base.startswith(("http://", "https://")):
+            raise SettingsError("TELEGRAM_API_BASE must be an http(s) URL")
+        return settings
+
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise SettingsError(
+                "DATABASE_URL is not set (e.g. postgresql://user@host:5432/vigil); "
+                "`vigil run` without it starts the embedded database"
+            )
+        return self.database_url

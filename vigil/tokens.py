@@ -1,0 +1,49 @@
+"""Sender API tokens: random, shown once, stored as SHA-256, revocable."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+
+PREFIX = "vgl_"
+
+
+def new_token() -> str:
+    # 256 bits of randomness; URL-safe so it can travel as a path prefix (/t/TOKEN/...).
+    return PREFIX + secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> bytes:
+    """Tokens are high-entropy random strings, so a plain SHA-256 is enough at rest."""
+    return hashlib.sha256(token.encode()).digest()
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    id: int
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+def create(conn: psycopg.Connection[object], name: str) -> str:
+    token = new_token()
+    conn.execute("select vigil.token_create(%s, %s)", (name, token_hash(token)))
+    return token
+
+
+def revoke(conn: psycopg.Connection[object], name: str) -> bool:
+    row = conn.execute("select vigil.token_revoke(%s)", (name,)).fetchone()
+    return bool(row and row[0])
+
+
+def list_tokens(conn: psycopg.Connection[object]) -> list[TokenInfo]:
+    rows = conn.execute(
+        "select id, name, created_at, last_used_at, revoked_at from vigil.tokens order by id"
+    ).fetchall()
+    return [TokenInfo(*row) for row in rows]  # type: ignore[misc]
