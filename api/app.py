@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Litestar, MediaType, Request, Response
+from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 from litestar.types import ASGIApp
 from psycopg_pool import AsyncConnectionPool
@@ -35,7 +36,7 @@ def create_litestar(settings: Settings) -> Litestar:
         lifespan=[pool_lifespan],
         request_max_body_size=settings.max_body_bytes,
         exception_handlers={HTTPException: _plain_error},
-        state={"pool": pool, "sender_auth": SenderAuth(settings), "settings": settings},
+        state=State({"pool": pool, "sender_auth": SenderAuth(settings), "settings": settings}),
         openapi_config=None,
     )
 

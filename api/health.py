@@ -19,7 +19,7 @@ select m.mode, m.reason,
 """
 
 
-@get("/health", sync_to_thread=False)
+@get("/health")
 async def health(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     try:
         async with pool_of(request.app).connection(timeout=5) as conn:

@@ -26,6 +26,7 @@ const { values, positionals } = parseArgs({
     host: { type: 'string' },
     port: { type: 'string' },
     'data-dir': { type: 'string' },
+    'idle-timeout': { type: 'string' },
     debug: { type: 'boolean', default: false },
   },
   allowPositionals: true,
@@ -34,8 +35,12 @@ const { values, positionals } = parseArgs({
 const host = values.host ?? process.env.PGLITE_HOST ?? '127.0.0.1'
 const port = Number(values.port ?? process.env.PGLITE_PORT ?? 54329)
 const dataDir = values['data-dir'] ?? positionals[0] ?? (process.env.PGLITE_DATA_DIR || undefined)
+// Seconds an attached client may sit idle while other clients are queued before
+// it is disconnected (0 = never). Guards against a leaked/forgotten connection
+// blocking the single backend (and so the whole test session) forever.
+const idleTimeout = Number(values['idle-timeout'] ?? process.env.PGLITE_IDLE_TIMEOUT ?? 30)
 const debug = values.debug || process.env.PGLITE_DEBUG === '1'
-const log = (...a) => { if (debug) console.error('[pglite]', ...a) }
+const log = (...a) => { if (debug) console.error(`[pglite ${(performance.now() / 1000).toFixed(3)}]`, ...a) }
 
 const SSL_REQUEST = 80877103
 const GSSENC_REQUEST = 80877104
@@ -98,6 +103,11 @@ function serveClient(sock, id) {
     let started = false
     let working = false
     let closed = false
+    let lastActive = performance.now()
+    current = {
+      idleMs: () => (working ? 0 : performance.now() - lastActive),
+      kick: () => sock.destroy(),
+    }
 
     const finish = () => {
       if (closed) return
@@ -159,7 +169,7 @@ function serveClient(sock, id) {
             log(`client #${id} -> ${msgs.map((m) => m.type).join('')} (${input.length} B)`)
             let reply = await db.execProtocolRaw(new Uint8Array(input))
             if (msgs[0].type === 'startup') reply = await skipPasswordRequest(reply)
-            log(`client #${id} <- ${reply.length} B`)
+            log(`client #${id} <- ${reply.length} B ${Buffer.from(reply).subarray(0, 24).toString("hex")}`)
             if (reply.length && !sock.destroyed) sock.write(Buffer.from(reply))
           }
           if (terminate) { sock.end(); return }
@@ -169,11 +179,13 @@ function serveClient(sock, id) {
         sock.destroy()
       } finally {
         working = false
+        lastActive = performance.now()
       }
     }
 
     sock.setNoDelay(true)
     sock.on('data', (chunk) => {
+      lastActive = performance.now()
       buf = buf.length ? Buffer.concat([buf, chunk]) : chunk
       pump().then(() => { if (buf.length && !working && !closed) pump() })
     })
@@ -188,6 +200,7 @@ function serveClient(sock, id) {
 
 // One client at a time; later connections wait (FIFO) until it disconnects.
 const queue = []
+let current = null // { idleMs(), kick() } of the attached client
 let busy = false
 let nextId = 1
 async function drain() {
@@ -200,6 +213,7 @@ async function drain() {
       const id = nextId++
       log(`client #${id} attached (${queue.length} waiting)`)
       await serveClient(sock, id)
+      current = null
       await resetSession()
     }
   } finally {
@@ -211,6 +225,18 @@ const server = net.createServer((sock) => {
   queue.push(sock)
   drain()
 })
+
+if (idleTimeout > 0) {
+  setInterval(() => {
+    if (current && queue.length > 0 && current.idleMs() > idleTimeout * 1000) {
+      console.error(
+        `[pglite] disconnecting a client idle for ${idleTimeout}s while ${queue.length} connection(s) wait`,
+      )
+      current.kick()
+      current = null
+    }
+  }, 250).unref()
+}
 
 let stopping = false
 async function shutdown(sig) {

@@ -1,0 +1,138 @@
+"""Test fixtures: a real PostgreSQL server started by the tests, one fresh database per test.
+
+The server is a private cluster from the machine's own binaries (vigil.cluster, the same
+code as the embedded default); databases are cloned from a template migrated once with
+Alembic, by pytest-postgresql's DatabaseJanitor.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import uvicorn
+from pytest_postgresql.janitor import DatabaseJanitor
+
+from api.app import create_app
+from tests.support.fake_telegram import FakeTelegram
+from vigil.cluster import SUPERUSER, Cluster
+from vigil.migrate import upgrade
+from vigil.settings import Settings
+
+TEMPLATE = "vigil_template"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    root = Path(tempfile.mkdtemp(prefix="vigil-test-pg-"))
+    root.chmod(0o755)  # the server runs as the unprivileged postgres user when we are root
+    cluster = Cluster(
+        root / "pg", free_port(), dbname="postgres",
+        conf={"fsync": "off", "full_page_writes": "off", "max_connections": "300"},
+    )
+    cluster.start()
+    janitor = DatabaseJanitor(user=SUPERUSER, host="127.0.0.1", port=cluster.port,
+                              dbname=TEMPLATE, as_template=True)
+    janitor.init()
+    upgrade(cluster.dsn(TEMPLATE))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def dsn(pg_cluster: Cluster) -> Iterator[str]:
+    """A fresh, migrated database for one test."""
+    name = "t_" + uuid.uuid4().hex[:12]
+    janitor = DatabaseJanitor(user=SUPERUSER, host="127.0.0.1", port=pg_cluster.port,
+                              dbname=name, template_dbname=TEMPLATE)
+    janitor.init()
+    try:
+        yield pg_cluster.dsn(name)
+    finally:
+        janitor.drop()
+
+
+@pytest.fixture
+def conn(dsn: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    with psycopg.connect(dsn, autocommit=True) as c:
+        yield c
+
+
+@pytest.fixture
+def telegram() -> Iterator[FakeTelegram]:
+    fake = FakeTelegram()
+    try:
+        yield fake
+    finally:
+        fake.down()
+
+
+def make_settings(dsn: str, **env: str) -> Settings:
+    base = {"DATABASE_URL": dsn, "VIGIL_DATA_DIR": tempfile.gettempdir()}
+    return Settings.from_env({**base, **env})
+
+
+class ApiServer:
+    def __init__(self, settings: Settings) -> None:
+        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port,
+                                log_level="warning", access_log=False, lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.url = f"http://127.0.0.1:{settings.port}"
+
+    def __enter__(self) -> ApiServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("API server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def api_env() -> dict[str, str]:
+    """Extra settings for the `api` fixture; override in a test module."""
+    return {}
+
+
+@pytest.fixture
+def api(dsn: str, api_env: dict[str, str]) -> Iterator[ApiServer]:
+    settings = make_settings(dsn, VIGIL_PORT=str(free_port()), **api_env)
+    with ApiServer(settings) as server:
+        yield server
+
+
+@pytest.fixture
+def token(conn: psycopg.Connection[tuple[object, ...]]) -> str:
+    from vigil import tokens
+
+    return tokens.create(conn, "test-sender")
+
+
+def venv_bin(name: str) -> str:
+    """A console script of the running venv (e.g. vigil)."""
+    return str(Path(sys.executable).parent / name)
+
