@@ -10,13 +10,15 @@ $$;
 comment on function vigil._parse_int(text) is
   'Positive integer (at most 7 digits) from text, else null. Used for ping deadlines in minutes.';
 
-create or replace function vigil._parse_float(p_text text) returns double precision
+create or replace function vigil._parse_number(p_text text) returns numeric
 language sql immutable
 as $$
-  select case when p_text ~ '^\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?\s*$'
-              then btrim(p_text)::double precision end
+  -- numeric, not float8: a long run of digits must not overflow (the API caps values
+  -- at 1024 characters; numeric holds far more).
+  select case when p_text ~ '^\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,4})?\s*$'
+              then btrim(p_text)::numeric end
 $$;
-comment on function vigil._parse_float(text) is
+comment on function vigil._parse_number(text) is
   'Finite number from text, else null (null alerts under a threshold rule).';
 
 create or replace function vigil.render_message(p_to_state text, p_host text, p_name text,
@@ -88,7 +90,7 @@ begin
     v_want := case when v_deadline <= p_now then 'alert' else 'ok' end;
     v_reason := case v_want when 'ok' then 'fresh ping' else 'ping older than its deadline' end;
   else
-    v_want := case when coalesce(vigil._parse_float(p_value) > v_rule.threshold, true)
+    v_want := case when coalesce(vigil._parse_number(p_value) > v_rule.threshold::numeric, true)
                    then 'alert' else 'ok' end;
     v_reason := case v_want when 'ok' then 'value at or below threshold'
                             else 'value above threshold or not a number' end;

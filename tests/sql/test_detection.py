@@ -35,7 +35,8 @@ def test_default_deadline_is_tunable_in_rules(conn: Conn) -> None:
 
 @pytest.mark.parametrize(("value", "expected"), [("91", "alert"), ("90", "ok"), ("abc", "alert"),
                                                   ("90.0001", "alert"), ("", "alert"),
-                                                  (None, "alert"), (" 12 ", "ok")])
+                                                  (None, "alert"), (" 12 ", "ok"),
+                                                  ("9" * 1000, "alert"), ("1e400", "alert"))])
 def test_disk_threshold_decided_at_ingest(conn: Conn, value: str | None, expected: str) -> None:
     assert ingest(conn, "web-1", "/", "disk", value, T0) == expected
     assert state(conn, "web-1", "/") == expected

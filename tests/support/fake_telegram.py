@@ -101,8 +101,6 @@ class FakeTelegram:
         return code, body
 
     def handle(self, path: str, raw: bytes) -> tuple[int, dict[str, Any]]:
-        if self.delay:
-            time.sleep(self.delay)
         match = re.fullmatch(r"/bot([^/]+)/(\w+)", path)
         if not match:
             return self.error(404, "Not Found")
@@ -114,6 +112,9 @@ class FakeTelegram:
         request = Received(token, method, body)
         with self._lock:
             self.received.append(request)
+        if self.delay:
+            time.sleep(self.delay)  # an answer that comes late, after the request arrived
+        with self._lock:
             if token != self.token:
                 return self.error(401, "Unauthorized")
             if method != "sendMessage":

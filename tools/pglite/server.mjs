@@ -69,6 +69,42 @@ function queryMessage(sql) {
 }
 const SYNC = Buffer.from([0x53, 0, 0, 0, 4])
 
+// COPY ... FROM STDIN traps the WASM backend (RuntimeError: unreachable) and
+// kills the whole instance. Swap such statements for one that raises a normal
+// SQL error, so the client gets an ErrorResponse and the server survives.
+const COPY_FROM_STDIN = /^\s*copy\b[\s\S]*\bfrom\s+stdin\b/i
+const COPY_ERROR_SQL =
+  "DO $pglite$ BEGIN RAISE EXCEPTION 'COPY FROM STDIN is not supported by the PGlite test server' " +
+  "USING ERRCODE = 'feature_not_supported'; END $pglite$"
+function guardCopy(type, msg) {
+  if (type === 'Q') {
+    const sql = msg.subarray(5, msg.length - 1).toString('utf8')
+    if (COPY_FROM_STDIN.test(sql)) return queryMessage(COPY_ERROR_SQL)
+  } else if (type === 'P') {
+    const nameEnd = msg.indexOf(0, 5)
+    const sqlEnd = msg.indexOf(0, nameEnd + 1)
+    const sql = msg.subarray(nameEnd + 1, sqlEnd).toString('utf8')
+    if (COPY_FROM_STDIN.test(sql)) {
+      const name = msg.subarray(5, nameEnd + 1) // incl. NUL
+      const body = Buffer.concat([name, Buffer.from(COPY_ERROR_SQL + '\0'), Buffer.from([0, 0])])
+      const out = Buffer.alloc(5 + body.length)
+      out.write('P', 0, 'latin1')
+      out.writeInt32BE(4 + body.length, 1)
+      body.copy(out, 5)
+      return out
+    }
+  }
+  return msg
+}
+
+// A trap inside the WASM backend (e.g. COPY FROM STDIN) leaves PGlite unusable:
+// exit so that the harness notices instead of serving a dead database.
+function fatal(err) {
+  console.error('[pglite] FATAL: PGlite (WASM) crashed, exiting:', err.message)
+  console.log('PGLITE CRASHED')
+  process.exit(70)
+}
+
 // Reset the single backend session between clients.
 async function resetSession() {
   try {
@@ -162,7 +198,7 @@ function serveClient(sock, id) {
           let terminate = false
           for (const m of msgs) {
             if (m.type === 'X') { terminate = true; break }
-            batch.push(m.msg)
+            batch.push(guardCopy(m.type, m.msg))
           }
           if (batch.length) {
             const input = Buffer.concat(batch)
@@ -177,6 +213,7 @@ function serveClient(sock, id) {
       } catch (err) {
         console.error(`[pglite] client #${id} protocol error:`, err)
         sock.destroy()
+        if (err instanceof WebAssembly.RuntimeError) fatal(err)
       } finally {
         working = false
         lastActive = performance.now()
