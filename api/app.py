@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Litestar, MediaType, Request, Response
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
@@ -15,7 +17,7 @@ from api.heartbeats import post_metric
 from vigil.settings import Settings
 
 
-def _plain_error(_: Request[object, object, object], exc: HTTPException) -> Response[str]:
+def _plain_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[str]:
     """Errors as one line of text a sender's log can show."""
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
     return Response(
@@ -28,7 +30,10 @@ def _plain_error(_: Request[object, object, object], exc: HTTPException) -> Resp
 
 def create_litestar(settings: Settings) -> Litestar:
     pool = AsyncConnectionPool(
-        settings.require_database_url(), min_size=2, max_size=10, open=False,
+        settings.require_database_url(),
+        min_size=2,
+        max_size=10,
+        open=False,
         kwargs={"autocommit": True},
     )
     return Litestar(

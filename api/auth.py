@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import ipaddress
 import time
+from typing import Any
 
 from litestar.connection import ASGIConnection
+from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -34,7 +36,7 @@ class TokenPathPrefix:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/t/"):
+        if scope["type"] == ScopeType.HTTP and scope["path"].startswith("/t/"):
             token, sep, rest = scope["path"][3:].partition("/")
             if token and sep:
                 path = "/" + rest
@@ -51,7 +53,7 @@ class SenderAuth:
         self.settings = settings
         self._valid_until: dict[bytes, float] = {}
 
-    def _is_loopback(self, connection: ASGIConnection[object, object, object, object]) -> bool:
+    def _is_loopback(self, connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
         client = connection.client
         if client is None:
             return False
@@ -60,7 +62,7 @@ class SenderAuth:
         except ValueError:
             return False
 
-    async def check(self, connection: ASGIConnection[object, object, object, object]) -> None:
+    async def check(self, connection: ASGIConnection[Any, Any, Any, Any]) -> None:
         header = connection.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() not in ("bearer", "token") or not token.strip():
@@ -84,9 +86,7 @@ class SenderAuth:
         self._valid_until[digest] = now + CACHE_SECONDS
 
 
-async def sender_guard(
-    connection: ASGIConnection[object, object, object, object], _: BaseRouteHandler
-) -> None:
+async def sender_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Litestar guard for every ingest route."""
     auth: SenderAuth = connection.app.state.sender_auth
     await auth.check(connection)

@@ -25,17 +25,21 @@ async def health(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         async with pool_of(request.app).connection(timeout=5) as conn:
             row = await (await conn.execute(HEALTH_SQL)).fetchone()
     except (psycopg.Error, TimeoutError) as exc:
-        body = {"status": "down", "resources": [
-            {"name": "database", "status": "down", "message": type(exc).__name__}]}
+        body = {
+            "status": "down",
+            "resources": [{"name": "database", "status": "down", "message": type(exc).__name__}],
+        }
         return Response(body, status_code=503)
     assert row is not None
     mode, reason, detector_age, backlog, dead = row
-    return Response({
-        "status": "up",
-        "resources": [{"name": "database", "status": "up", "message": f"{mode} mode"}],
-        "mode": mode,
-        "mode_reason": reason,
-        "detector_heartbeat_age_seconds": detector_age,
-        "outbox_backlog": backlog,
-        "dead_letters": dead,
-    })
+    return Response(
+        {
+            "status": "up",
+            "resources": [{"name": "database", "status": "up", "message": f"{mode} mode"}],
+            "mode": mode,
+            "mode_reason": reason,
+            "detector_heartbeat_age_seconds": detector_age,
+            "outbox_backlog": backlog,
+            "dead_letters": dead,
+        }
+    )

@@ -43,8 +43,11 @@ def parse_report(body: bytes) -> tuple[MetricReport, datetime | None]:
         raise ClientException(detail=f"invalid metric: {exc}") from None
     except msgspec.DecodeError as exc:
         raise ClientException(detail=f"malformed JSON: {exc}") from None
-    for field, text, limit in (("host", report.host, MAX_NAME), ("name", report.name, MAX_NAME),
-                               ("type", report.type, MAX_NAME)):
+    for field, text, limit in (
+        ("host", report.host, MAX_NAME),
+        ("name", report.name, MAX_NAME),
+        ("type", report.type, MAX_NAME),
+    ):
         if not text or len(text) > limit:
             raise ClientException(detail=f"{field} must be 1 to {limit} characters")
     if report.value is not None and len(report.value) > MAX_VALUE:
@@ -65,8 +68,9 @@ async def post_metric(request: Request[Any, Any, Any]) -> str:
     report, at = parse_report(await request.body())
     try:
         async with pool_of(request.app).connection() as conn:
-            await conn.execute(INGEST_SQL, (report.host, report.name, report.type,
-                                            report.value, at))
+            await conn.execute(
+                INGEST_SQL, (report.host, report.name, report.type, report.value, at)
+            )
     except psycopg.Error as exc:
         raise http_error(exc) from None
     return "ok"

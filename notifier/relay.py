@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 import socket
-import os
 from datetime import timedelta
 from typing import Protocol
 
-import psycopg
-
 from notifier.telegram import Delivered, Migrated, Outcome, Permanent, Retry
+from vigil.db import Conn
 from vigil.settings import Settings
 
 log = logging.getLogger("vigil.notifier")
@@ -36,7 +35,7 @@ class Relay:
         self.transport = transport
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
 
-    def chat_id(self, conn: psycopg.Connection[object]) -> str:
+    def chat_id(self, conn: Conn) -> str:
         chat = self.settings.telegram_chat_id or ""
         # Follow recorded migrations (a chain is possible, but short).
         for _ in range(5):
@@ -48,7 +47,7 @@ class Relay:
             chat = str(row[0])
         return chat
 
-    def drain(self, conn: psycopg.Connection[object]) -> int:
+    def drain(self, conn: Conn) -> int:
         """Sends every due message; returns how many were settled or rescheduled.
 
         `conn` must be in autocommit mode: each claim is committed before the HTTP call,
@@ -66,8 +65,7 @@ class Relay:
                 self._deliver(conn, int(outbox_id), str(text), int(attempts))
                 handled += 1
 
-    def _deliver(self, conn: psycopg.Connection[object], outbox_id: int, text: str,
-                 attempts: int) -> None:
+    def _deliver(self, conn: Conn, outbox_id: int, text: str, attempts: int) -> None:
         if self.transport is None:
             self._settle(conn, outbox_id, "unconfigured", NOT_CONFIGURED)
             return
@@ -90,21 +88,35 @@ class Relay:
             self._settle(conn, outbox_id, "dead", outcome.error)
         elif isinstance(outcome, Retry):
             if attempts >= self.settings.max_attempts:
-                log.error("outbox %s dead after %s attempts: %s", outbox_id, attempts,
-                          outcome.error)
-                self._settle(conn, outbox_id, "dead",
-                             f"gave up after {attempts} attempts: {outcome.error}")
+                log.error(
+                    "outbox %s dead after %s attempts: %s", outbox_id, attempts, outcome.error
+                )
+                self._settle(
+                    conn, outbox_id, "dead", f"gave up after {attempts} attempts: {outcome.error}"
+                )
                 return
-            delay = outcome.after if outcome.after is not None else backoff(
-                attempts, self.settings.retry_base_seconds, self.settings.retry_max_seconds)
-            log.warning("outbox %s attempt %s failed (%s); retry in %.1fs", outbox_id, attempts,
-                        outcome.error, delay)
-            conn.execute("select vigil.outbox_retry(%s, %s, %s, %s)",
-                         (outbox_id, self.worker, outcome.error, timedelta(seconds=delay)))
+            delay = (
+                outcome.after
+                if outcome.after is not None
+                else backoff(
+                    attempts, self.settings.retry_base_seconds, self.settings.retry_max_seconds
+                )
+            )
+            log.warning(
+                "outbox %s attempt %s failed (%s); retry in %.1fs",
+                outbox_id,
+                attempts,
+                outcome.error,
+                delay,
+            )
+            conn.execute(
+                "select vigil.outbox_retry(%s, %s, %s, %s)",
+                (outbox_id, self.worker, outcome.error, timedelta(seconds=delay)),
+            )
         else:  # a second migration in a row
             self._settle(conn, outbox_id, "dead", "chat migrated twice in one attempt")
 
-    def _settle(self, conn: psycopg.Connection[object], outbox_id: int, status: str,
-                reason: str) -> None:
-        conn.execute("select vigil.outbox_settle(%s, %s, %s, %s)",
-                     (outbox_id, self.worker, status, reason))
+    def _settle(self, conn: Conn, outbox_id: int, status: str, reason: str) -> None:
+        conn.execute(
+            "select vigil.outbox_settle(%s, %s, %s, %s)", (outbox_id, self.worker, status, reason)
+        )

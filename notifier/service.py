@@ -33,11 +33,14 @@ class Notifier:
         transport = None
         if settings.telegram_configured:
             assert settings.telegram_token and settings.telegram_chat_id
-            transport = TelegramClient(settings.telegram_api_base, settings.telegram_token,
-                                       settings.telegram_timeout)
+            transport = TelegramClient(
+                settings.telegram_api_base, settings.telegram_token, settings.telegram_timeout
+            )
         else:
-            log.warning("TELEGRAM_TOKEN/TELEGRAM_CHAT_ID not set: messages are kept and marked "
-                        "'not delivered: Telegram not configured'")
+            log.warning(
+                "TELEGRAM_TOKEN/TELEGRAM_CHAT_ID not set: messages are kept and marked "
+                "'not delivered: Telegram not configured'"
+            )
         self.relay = Relay(settings, transport)
 
     def run(self) -> None:
@@ -46,8 +49,11 @@ class Notifier:
             try:
                 self._serve()
             except psycopg.OperationalError as exc:
-                log.warning("database connection lost (%s); reconnecting in %.0fs",
-                            str(exc).strip().splitlines()[0] if str(exc) else exc, delay)
+                log.warning(
+                    "database connection lost (%s); reconnecting in %.0fs",
+                    str(exc).strip().splitlines()[0] if str(exc) else exc,
+                    delay,
+                )
                 self.stop_event.wait(delay)
                 delay = min(delay * 2, 30.0)
             else:
@@ -55,8 +61,10 @@ class Notifier:
 
     def _serve(self) -> None:
         url = self.settings.require_database_url()
-        with psycopg.connect(url, autocommit=True) as listen, \
-                psycopg.connect(url, autocommit=True) as work:
+        with (
+            psycopg.connect(url, autocommit=True) as listen,
+            psycopg.connect(url, autocommit=True) as work,
+        ):
             listen.execute(f"listen {CHANNEL}")
             active_mode, reason = mode(work)
             portable = active_mode == "portable"
@@ -86,7 +94,9 @@ class Notifier:
 
 
 def main(settings: Settings | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     # httpx logs request URLs at INFO, and the Telegram URL contains the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)

@@ -42,12 +42,15 @@ def pg_cluster() -> Iterator[Cluster]:
     root = Path(tempfile.mkdtemp(prefix="vigil-test-pg-"))
     root.chmod(0o755)  # the server runs as the unprivileged postgres user when we are root
     cluster = Cluster(
-        root / "pg", free_port(), dbname="postgres",
+        root / "pg",
+        free_port(),
+        dbname="postgres",
         conf={"fsync": "off", "full_page_writes": "off", "max_connections": "300"},
     )
     cluster.start()
-    janitor = DatabaseJanitor(user=SUPERUSER, host="127.0.0.1", port=cluster.port,
-                              dbname=TEMPLATE, as_template=True)
+    janitor = DatabaseJanitor(
+        user=SUPERUSER, host="127.0.0.1", port=cluster.port, dbname=TEMPLATE, as_template=True
+    )
     janitor.init()
     upgrade(cluster.dsn(TEMPLATE))
     try:
@@ -61,8 +64,13 @@ def pg_cluster() -> Iterator[Cluster]:
 def dsn(pg_cluster: Cluster) -> Iterator[str]:
     """A fresh, migrated database for one test."""
     name = "t_" + uuid.uuid4().hex[:12]
-    janitor = DatabaseJanitor(user=SUPERUSER, host="127.0.0.1", port=pg_cluster.port,
-                              dbname=name, template_dbname=TEMPLATE)
+    janitor = DatabaseJanitor(
+        user=SUPERUSER,
+        host="127.0.0.1",
+        port=pg_cluster.port,
+        dbname=name,
+        template_dbname=TEMPLATE,
+    )
     janitor.init()
     try:
         yield pg_cluster.dsn(name)
@@ -92,8 +100,14 @@ def make_settings(dsn: str, **env: str) -> Settings:
 
 class ApiServer:
     def __init__(self, settings: Settings) -> None:
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port,
-                                log_level="warning", access_log=False, lifespan="on")
+        config = uvicorn.Config(
+            create_app(settings),
+            host="127.0.0.1",
+            port=settings.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.url = f"http://127.0.0.1:{settings.port}"
@@ -135,4 +149,3 @@ def token(conn: psycopg.Connection[tuple[object, ...]]) -> str:
 def venv_bin(name: str) -> str:
     """A console script of the running venv (e.g. vigil)."""
     return str(Path(sys.executable).parent / name)
-

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -17,7 +18,7 @@ from vigil import tokens
 from vigil.cluster import Cluster, ClusterError
 from vigil.settings import Settings, SettingsError
 
-QUICKSTART_TOKEN = "quickstart"
+QUICKSTART_TOKEN = "quickstart"  # noqa: S105 (a token name, not a secret)
 
 
 def embedded_cluster(settings: Settings) -> Cluster:
@@ -66,8 +67,10 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
         else:
             print(f"{'id':>4}  {'name':<24} {'created':<20} {'last used':<20} revoked")
             for t in tokens.list_tokens(conn):
-                print(f"{t.id:>4}  {t.name:<24} {t.created_at:%Y-%m-%d %H:%M:%S}  "
-                      f"{t.last_used_at or '-'!s:<20} {t.revoked_at or ''}")
+                print(
+                    f"{t.id:>4}  {t.name:<24} {t.created_at:%Y-%m-%d %H:%M:%S}  "
+                    f"{t.last_used_at or '-'!s:<20} {t.revoked_at or ''}"
+                )
     return 0
 
 
@@ -76,8 +79,14 @@ def cmd_api(settings: Settings, _: argparse.Namespace) -> int:
 
     from api.app import create_app
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                access_log=False, log_level="info", server_header=False)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        access_log=False,
+        log_level="info",
+        server_header=False,
+    )
     return 0
 
 
@@ -93,15 +102,19 @@ def _quickstart(url: str, settings: Settings) -> None:
         tokens.revoke(conn, QUICKSTART_TOKEN)
         token = tokens.create(conn, QUICKSTART_TOKEN)
     base = f"http://{settings.host}:{settings.port}"
-    print(f"""
+    print(
+        f"""
 Vigil serves on {base}   (health: {base}/health)
 Send a first heartbeat (a new '{QUICKSTART_TOKEN}' token is made on every start;
 create lasting ones with `.venv/bin/vigil token create NAME`):
 
-  curl -sS -H 'Authorization: Bearer {token}' -d '{{"host":"web-1","name":"backup","type":"ping","value":"5"}}' {base}/metric
+  curl -sS -H 'Authorization: Bearer {token}' \\
+       -d '{{"host":"web-1","name":"backup","type":"ping","value":"5"}}' {base}/metric
 
 metrics-sender and other URL-only senders can use {base}/t/{token}
-""", flush=True)
+""",
+        flush=True,
+    )
 
 
 def cmd_run(settings: Settings, _: argparse.Namespace) -> int:
@@ -110,8 +123,9 @@ def cmd_run(settings: Settings, _: argparse.Namespace) -> int:
 
     cluster = None if settings.database_url else embedded_cluster(settings)
     if cluster is not None:
-        print(f"starting the embedded PostgreSQL in {cluster.root} (port {cluster.port})",
-              flush=True)
+        print(
+            f"starting the embedded PostgreSQL in {cluster.root} (port {cluster.port})", flush=True
+        )
         cluster.start()
     url = settings.database_url or (cluster.dsn() if cluster else "")
     children: list[subprocess.Popen[bytes]] = []
@@ -130,10 +144,8 @@ def cmd_run(settings: Settings, _: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, forward)
         # When one process ends, stop the other: the pair is one service.
         while all(child.poll() is None for child in children):
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 children[0].wait(timeout=1)
-            except subprocess.TimeoutExpired:
-                pass
         return max(child.returncode or 0 for child in children if child.poll() is not None)
     finally:
         for child in children:
@@ -156,9 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="migrate DATABASE_URL (or the embedded database) to head")
     token = sub.add_parser("token", help="sender API tokens")
     token_sub = token.add_subparsers(dest="action", required=True)
-    token_sub.add_parser("create", help="create a token; prints it as the last line").add_argument("name")
+    token_sub.add_parser("create", help="create a token; prints it as the last line").add_argument(
+        "name"
+    )
     token_sub.add_parser("list", help="list tokens (never their values)")
-    token_sub.add_parser("revoke", help="revoke the active token of that name").add_argument("name")
+    revoke = token_sub.add_parser("revoke", help="revoke the active token of that name")
+    revoke.add_argument("name")
     return parser
 
 

@@ -122,8 +122,10 @@ class Cluster:
         self._run(
             [
                 str(bindir / "initdb"),
-                "-D", str(self.data),
-                "-U", SUPERUSER,
+                "-D",
+                str(self.data),
+                "-U",
+                SUPERUSER,
                 "--auth=trust",
                 "--encoding=UTF8",
                 "--locale=C.UTF-8",
@@ -143,8 +145,17 @@ class Cluster:
             ]
             self._run(
                 [
-                    str(bindir / "pg_ctl"), "start", "-w", "-t", "60",
-                    "-D", str(self.data), "-l", str(self.log), "-o", " ".join(options),
+                    str(bindir / "pg_ctl"),
+                    "start",
+                    "-w",
+                    "-t",
+                    "60",
+                    "-D",
+                    str(self.data),
+                    "-l",
+                    str(self.log),
+                    "-o",
+                    " ".join(options),
                 ]
             )
         self.create_database(self.dbname)
@@ -155,11 +166,10 @@ class Cluster:
                 "select 1 from pg_database where datname = %s", (dbname,)
             ).fetchone()
             if not exists:
-                conn.execute(
-                    sql.SQL("create database {}").format(sql.Identifier(dbname))
-                )
+                conn.execute(sql.SQL("create database {}").format(sql.Identifier(dbname)))
 
     def stop(self) -> None:
         if self.running():
-            self._run([str(find_bindir() / "pg_ctl"), "stop", "-w", "-m", "fast",
-                       "-D", str(self.data)])
+            self._run(
+                [str(find_bindir() / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(self.data)]
+            )

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
 from vigil import SQL_DIR
+
+Conn = psycopg.Connection[tuple[Any, ...]]
+"""The connection type used throughout (default tuple rows)."""
 
 
 def sql_files(directory: Path = SQL_DIR) -> list[Path]:
@@ -14,13 +18,13 @@ def sql_files(directory: Path = SQL_DIR) -> list[Path]:
     return sorted(directory.glob("*.sql"))
 
 
-def load_sql(conn: psycopg.Connection[object], directory: Path = SQL_DIR) -> None:
+def load_sql(conn: Conn, directory: Path = SQL_DIR) -> None:
     """Loads every file of `directory` in order (what migrations must be equal to)."""
     for path in sql_files(directory):
         conn.execute(path.read_text().encode())
 
 
-def mode(conn: psycopg.Connection[object]) -> tuple[str, str]:
+def mode(conn: Conn) -> tuple[str, str]:
     row = conn.execute("select mode, reason from vigil.mode").fetchone()
     assert row is not None
     return str(row[0]), str(row[1])

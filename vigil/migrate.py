@@ -16,7 +16,7 @@ def sqlalchemy_url(url: str) -> str:
     """DATABASE_URL in any libpq spelling -> the SQLAlchemy psycopg 3 URL."""
     for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     raise ValueError("DATABASE_URL must start with postgresql:// or postgres://")
 
 

@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-import psycopg
+from vigil.db import Conn
 
 PREFIX = "vgl_"
 
@@ -31,19 +31,19 @@ class TokenInfo:
     revoked_at: datetime | None
 
 
-def create(conn: psycopg.Connection[object], name: str) -> str:
+def create(conn: Conn, name: str) -> str:
     token = new_token()
     conn.execute("select vigil.token_create(%s, %s)", (name, token_hash(token)))
     return token
 
 
-def revoke(conn: psycopg.Connection[object], name: str) -> bool:
+def revoke(conn: Conn, name: str) -> bool:
     row = conn.execute("select vigil.token_revoke(%s)", (name,)).fetchone()
     return bool(row and row[0])
 
 
-def list_tokens(conn: psycopg.Connection[object]) -> list[TokenInfo]:
+def list_tokens(conn: Conn) -> list[TokenInfo]:
     rows = conn.execute(
         "select id, name, created_at, last_used_at, revoked_at from vigil.tokens order by id"
     ).fetchall()
-    return [TokenInfo(*row) for row in rows]  # type: ignore[misc]
+    return [TokenInfo(*row) for row in rows]

@@ -12,9 +12,9 @@ import httpx
 import psycopg
 
 from tests.conftest import free_port
+from tests.sql.helpers import T0, ingest
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.processes import vigil_env, vigil_process, wait_http, wait_until
-from tests.sql.helpers import T0, ingest
 from vigil import tokens
 
 
@@ -22,11 +22,18 @@ def test_ingest_to_telegram(dsn: str, telegram: FakeTelegram, tmp_path: Path) ->
     with psycopg.connect(dsn, autocommit=True) as conn:
         token = tokens.create(conn, "e2e")
     port = free_port()
-    env = vigil_env(dsn, VIGIL_PORT=str(port), TELEGRAM_TOKEN=telegram.token,
-                    TELEGRAM_CHAT_ID="42", TELEGRAM_API_BASE=telegram.base_url)
+    env = vigil_env(
+        dsn,
+        VIGIL_PORT=str(port),
+        TELEGRAM_TOKEN=telegram.token,
+        TELEGRAM_CHAT_ID="42",
+        TELEGRAM_API_BASE=telegram.base_url,
+    )
     url = f"http://127.0.0.1:{port}"
-    with vigil_process("api", env, tmp_path / "api.log"), \
-            vigil_process("notifier", env, tmp_path / "notifier.log"):
+    with (
+        vigil_process("api", env, tmp_path / "api.log"),
+        vigil_process("notifier", env, tmp_path / "notifier.log"),
+    ):
         wait_http(url + "/health")
 
         def post(body: str) -> None:
@@ -35,8 +42,10 @@ def test_ingest_to_telegram(dsn: str, telegram: FakeTelegram, tmp_path: Path) ->
 
         # A one-minute ping sent 58 s ago: its deadline passes in about 2 s.
         sent = (datetime.now(UTC) - timedelta(seconds=58)).isoformat()
-        post(f'{{"host":"web-1","name":"cron","type":"ping","timestamp":"{sent}",'
-             f'"value":"1","state":"ok","Id":0}}')
+        post(
+            f'{{"host":"web-1","name":"cron","type":"ping","timestamp":"{sent}",'
+            f'"value":"1","state":"ok","Id":0}}'
+        )
         assert telegram.texts() == []
         assert telegram.wait_for(1) == ["Alert: web-1 - cron Value: 1"]
         post('{"host":"web-1","name":"cron","type":"ping","value":"1"}')
@@ -44,17 +53,23 @@ def test_ingest_to_telegram(dsn: str, telegram: FakeTelegram, tmp_path: Path) ->
         post('{"host":"web-1","name":"/","type":"disk","value":"91"}')
         post('{"host":"web-1","name":"/","type":"disk","value":"93"}')
         post('{"host":"web-1","name":"/","type":"disk","value":"90"}')
-        assert telegram.wait_for(4)[2:] == ["Alert: web-1 - / Value: 91",
-                                            "OK again: web-1 - / Value: 90"]
+        assert telegram.wait_for(4)[2:] == [
+            "Alert: web-1 - / Value: 91",
+            "OK again: web-1 - / Value: 90",
+        ]
     assert len(telegram.delivered) == 4
     logs = (tmp_path / "api.log").read_text() + (tmp_path / "notifier.log").read_text()
     assert token not in logs and telegram.token not in logs
 
 
-def test_notifier_killed_after_claiming(dsn: str, telegram: FakeTelegram,
-                                        tmp_path: Path) -> None:
-    env = vigil_env(dsn, TELEGRAM_TOKEN=telegram.token, TELEGRAM_CHAT_ID="42",
-                    TELEGRAM_API_BASE=telegram.base_url, VIGIL_LEASE_SECONDS="2")
+def test_notifier_killed_after_claiming(dsn: str, telegram: FakeTelegram, tmp_path: Path) -> None:
+    env = vigil_env(
+        dsn,
+        TELEGRAM_TOKEN=telegram.token,
+        TELEGRAM_CHAT_ID="42",
+        TELEGRAM_API_BASE=telegram.base_url,
+        VIGIL_LEASE_SECONDS="2",
+    )
     telegram.delay = 30  # the first notifier hangs in the HTTP call, after its claim
     with psycopg.connect(dsn, autocommit=True) as conn:
         ingest(conn, "h", "d", "disk", "95", T0)
@@ -66,10 +81,15 @@ def test_notifier_killed_after_claiming(dsn: str, telegram: FakeTelegram,
             first.wait()
         telegram.delay = 0
         with vigil_process("notifier", env, tmp_path / "n2.log") as second:
-            wait_until(lambda: conn.execute("select status from vigil.outbox").fetchone()
-                       == ("delivered",), what="redelivery")
-            row = conn.execute("select claimed_by, attempts, delivered_at - created_at "
-                               "from vigil.outbox").fetchone()
+            wait_until(
+                lambda: (
+                    conn.execute("select status from vigil.outbox").fetchone() == ("delivered",)
+                ),
+                what="redelivery",
+            )
+            row = conn.execute(
+                "select claimed_by, attempts, delivered_at - created_at from vigil.outbox"
+            ).fetchone()
             assert row is not None
             assert str(row[0]).endswith(f":{second.pid}")
             assert row[1] == 2
@@ -80,6 +100,10 @@ def test_notifier_without_telegram_marks_not_configured(dsn: str, tmp_path: Path
     with psycopg.connect(dsn, autocommit=True) as conn:
         ingest(conn, "h", "d", "disk", "95", T0)
         with vigil_process("notifier", vigil_env(dsn), tmp_path / "n.log"):
-            wait_until(lambda: conn.execute("select status from vigil.outbox").fetchone()
-                       == ("unconfigured",), what="unconfigured")
+            wait_until(
+                lambda: (
+                    conn.execute("select status from vigil.outbox").fetchone() == ("unconfigured",)
+                ),
+                what="unconfigured",
+            )
     assert "Telegram not configured" in (tmp_path / "n.log").read_text()

@@ -21,29 +21,37 @@ Conn = psycopg.Connection[tuple[object, ...]]
 def relay_for(dsn: str, telegram: FakeTelegram | None, **env: str) -> Relay:
     extra = {"VIGIL_RETRY_BASE_SECONDS": "0.2", "VIGIL_RETRY_MAX_SECONDS": "0.4"}
     if telegram is not None:
-        extra.update(TELEGRAM_TOKEN=telegram.token, TELEGRAM_CHAT_ID="42",
-                     TELEGRAM_API_BASE=telegram.base_url, VIGIL_TELEGRAM_TIMEOUT="1")
+        extra.update(
+            TELEGRAM_TOKEN=telegram.token,
+            TELEGRAM_CHAT_ID="42",
+            TELEGRAM_API_BASE=telegram.base_url,
+            VIGIL_TELEGRAM_TIMEOUT="1",
+        )
     extra.update(env)
     settings = make_settings(dsn, **extra)
     transport = None
     if telegram is not None:
         assert settings.telegram_token
-        transport = TelegramClient(settings.telegram_api_base, settings.telegram_token,
-                                   settings.telegram_timeout)
+        transport = TelegramClient(
+            settings.telegram_api_base, settings.telegram_token, settings.telegram_timeout
+        )
     return Relay(settings, transport)
 
 
 def outbox(conn: Conn) -> list[tuple[object, ...]]:
-    return conn.execute("select status, attempts, last_error, delivered_at is not null "
-                        "from vigil.outbox order by id").fetchall()
+    return conn.execute(
+        "select status, attempts, last_error, delivered_at is not null "
+        "from vigil.outbox order by id"
+    ).fetchall()
 
 
 def drain_until(relay: Relay, conn: Conn, done: object, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         relay.drain(conn)
-        if conn.execute("select count(*) from vigil.outbox where status = 'pending'"
-                        ).fetchone() == (0,):
+        if conn.execute(
+            "select count(*) from vigil.outbox where status = 'pending'"
+        ).fetchone() == (0,):
             return
         time.sleep(0.05)
     raise AssertionError(f"outbox not settled: {outbox(conn)}")
@@ -61,8 +69,7 @@ def test_delivered_with_html_escaping(dsn: str, conn: Conn, telegram: FakeTelegr
     assert relay.drain(conn) == 0  # never sent twice
 
 
-def test_429_waits_retry_after_then_succeeds(dsn: str, conn: Conn,
-                                             telegram: FakeTelegram) -> None:
+def test_429_waits_retry_after_then_succeeds(dsn: str, conn: Conn, telegram: FakeTelegram) -> None:
     telegram.respond(telegram.error(429, "Too Many Requests: retry after 1", retry_after=1))
     ingest(conn, "h", "d", "disk", "95", T0)
     relay = relay_for(dsn, telegram)
@@ -70,8 +77,9 @@ def test_429_waits_retry_after_then_succeeds(dsn: str, conn: Conn,
     status, attempts, error, _ = outbox(conn)[0]
     assert (status, attempts) == ("pending", 1)
     assert str(error).startswith("429")
-    wait = conn.execute("select extract(epoch from next_attempt_at - now()) from vigil.outbox"
-                        ).fetchone()
+    wait = conn.execute(
+        "select extract(epoch from next_attempt_at - now()) from vigil.outbox"
+    ).fetchone()
     assert wait is not None and 0.5 < float(str(wait[0])) <= 1.0
     assert relay.drain(conn) == 0  # not before retry_after
     first = telegram.received[-1].at
@@ -81,12 +89,16 @@ def test_429_waits_retry_after_then_succeeds(dsn: str, conn: Conn,
     assert outbox(conn) == [("delivered", 2, None, True)]
 
 
-@pytest.mark.parametrize(("answer", "reason"), [
-    ((403, "Forbidden: bot was kicked from the group chat"), "403 Forbidden: bot was kicked"),
-    ((400, "Bad Request: chat not found"), "400 Bad Request: chat not found"),
-])
-def test_permanent_errors_are_dead_letters(dsn: str, conn: Conn, telegram: FakeTelegram,
-                                           answer: tuple[int, str], reason: str) -> None:
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        ((403, "Forbidden: bot was kicked from the group chat"), "403 Forbidden: bot was kicked"),
+        ((400, "Bad Request: chat not found"), "400 Bad Request: chat not found"),
+    ],
+)
+def test_permanent_errors_are_dead_letters(
+    dsn: str, conn: Conn, telegram: FakeTelegram, answer: tuple[int, str], reason: str
+) -> None:
     telegram.respond(telegram.error(*answer))
     ingest(conn, "h", "d", "disk", "95", T0)
     relay_for(dsn, telegram).drain(conn)
@@ -105,8 +117,9 @@ def test_unknown_chat_is_permanent(dsn: str, conn: Conn, telegram: FakeTelegram)
     assert outbox(conn)[0][:2] == ("dead", 1)
 
 
-def test_telegram_down_then_up_is_delivered_once(dsn: str, conn: Conn,
-                                                 telegram: FakeTelegram) -> None:
+def test_telegram_down_then_up_is_delivered_once(
+    dsn: str, conn: Conn, telegram: FakeTelegram
+) -> None:
     ingest(conn, "h", "d", "disk", "95", T0)
     relay = relay_for(dsn, telegram)
     telegram.down()
@@ -142,8 +155,9 @@ def test_chat_migration_is_followed(dsn: str, conn: Conn, telegram: FakeTelegram
     relay.drain(conn)
     assert [r.body["chat_id"] for r in telegram.received] == ["42", "-100500"]
     assert outbox(conn)[0][0] == "delivered"
-    assert conn.execute("select old_chat_id, new_chat_id from vigil.chat_migrations"
-                        ).fetchall() == [("42", "-100500")]
+    assert conn.execute(
+        "select old_chat_id, new_chat_id from vigil.chat_migrations"
+    ).fetchall() == [("42", "-100500")]
     ingest(conn, "h", "d", "disk", "50", T0)
     relay.drain(conn)
     assert telegram.received[-1].body["chat_id"] == "-100500"
@@ -159,10 +173,12 @@ def test_without_telegram_messages_are_kept_as_not_configured(dsn: str, conn: Co
 
 
 def test_claimed_row_of_a_dead_worker_is_delivered_after_its_lease(
-        dsn: str, conn: Conn, telegram: FakeTelegram) -> None:
+    dsn: str, conn: Conn, telegram: FakeTelegram
+) -> None:
     ingest(conn, "h", "d", "disk", "95", T0)
-    claimed = conn.execute("select id from vigil.outbox_claim('crashed', '1 second', 10)"
-                           ).fetchall()
+    claimed = conn.execute(
+        "select id from vigil.outbox_claim('crashed', '1 second', 10)"
+    ).fetchall()
     assert len(claimed) == 1
     relay = relay_for(dsn, telegram)
     assert relay.drain(conn) == 0  # leased to the crashed worker
@@ -170,8 +186,9 @@ def test_claimed_row_of_a_dead_worker_is_delivered_after_its_lease(
     assert relay.drain(conn) == 1
     assert telegram.texts() == ["Alert: h - d Value: 95"]
     # The crashed worker cannot settle a row it no longer holds.
-    assert conn.execute("select vigil.outbox_delivered(%s, 'crashed')", (claimed[0][0],)
-                        ).fetchone() == (None,)
+    assert conn.execute(
+        "select vigil.outbox_delivered(%s, 'crashed')", (claimed[0][0],)
+    ).fetchone() == (None,)
 
 
 def test_gives_up_after_max_attempts(dsn: str, conn: Conn, telegram: FakeTelegram) -> None:
@@ -194,10 +211,15 @@ def test_long_text_fits_telegram_limit() -> None:
     assert format_html("short <b>") == "short &lt;b&gt;"
 
 
-def test_long_message_is_accepted_by_telegram(dsn: str, conn: Conn,
-                                              telegram: FakeTelegram) -> None:
-    ingest(conn, "h" * 200, "<x>" * 20, "disk", "9" * 1000, datetime.fromisoformat(
-        "2026-11-22T10:00:00+00:00"))
+def test_long_message_is_accepted_by_telegram(dsn: str, conn: Conn, telegram: FakeTelegram) -> None:
+    ingest(
+        conn,
+        "h" * 200,
+        "<x>" * 20,
+        "disk",
+        "9" * 1000,
+        datetime.fromisoformat("2026-11-22T10:00:00+00:00"),
+    )
     conn.execute("update vigil.outbox set text = repeat('<&>', 5000)")
     relay_for(dsn, telegram).drain(conn)
     assert outbox(conn)[0][0] == "delivered"

@@ -10,8 +10,15 @@ Conn = psycopg.Connection[tuple[object, ...]]
 T0 = datetime.fromisoformat("2026-11-22T10:00:00+00:00")
 
 
-def ingest(conn: Conn, host: str, name: str, type_: str, value: str | None,
-           at: datetime, now: datetime | None = None) -> str:
+def ingest(
+    conn: Conn,
+    host: str,
+    name: str,
+    type_: str,
+    value: str | None,
+    at: datetime,
+    now: datetime | None = None,
+) -> str:
     row = conn.execute(
         "select vigil.ingest_metric(%s, %s, %s, %s, %s, %s)",
         (host, name, type_, value, at, now or at),
@@ -39,8 +46,10 @@ def outbox_texts(conn: Conn) -> list[str]:
 
 
 def transitions(conn: Conn) -> list[tuple[str, str]]:
-    return [(str(a), str(b)) for a, b in
-            conn.execute("select from_state, to_state from vigil.transitions order by id")]
+    return [
+        (str(a), str(b))
+        for a, b in conn.execute("select from_state, to_state from vigil.transitions order by id")
+    ]
 
 
 def minutes(n: float) -> timedelta:

@@ -33,15 +33,24 @@ def test_default_deadline_is_tunable_in_rules(conn: Conn) -> None:
     assert detect(conn, T0 + minutes(11)) == 1
 
 
-@pytest.mark.parametrize(("value", "expected"), [("91", "alert"), ("90", "ok"), ("abc", "alert"),
-                                                  ("90.0001", "alert"), ("", "alert"),
-                                                  (None, "alert"), (" 12 ", "ok"),
-                                                  ("9" * 1000, "alert"), ("1e400", "alert"))])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("91", "alert"),
+        ("90", "ok"),
+        ("abc", "alert"),
+        ("90.0001", "alert"),
+        ("", "alert"),
+        (None, "alert"),
+        (" 12 ", "ok"),
+        ("9" * 1000, "alert"),
+        ("1e400", "alert"),
+    ],
+)
 def test_disk_threshold_decided_at_ingest(conn: Conn, value: str | None, expected: str) -> None:
     assert ingest(conn, "web-1", "/", "disk", value, T0) == expected
     assert state(conn, "web-1", "/") == expected
-    want = [] if expected == "ok" else [
-        "Alert: web-1 - /" + (f" Value: {value}" if value else "")]
+    want = [] if expected == "ok" else ["Alert: web-1 - /" + (f" Value: {value}" if value else "")]
     assert outbox_texts(conn) == want
 
 
@@ -65,8 +74,13 @@ def test_recovery_and_second_alert(conn: Conn) -> None:
     assert detect(conn, T0 + minutes(13)) == 1
     ingest(conn, "h", "d", "disk", "91", T0)
     ingest(conn, "h", "d", "disk", "90", T0 + minutes(1))
-    assert outbox_texts(conn) == ["Alert: h - p", "OK again: h - p", "Alert: h - p",
-                                  "Alert: h - d Value: 91", "OK again: h - d Value: 90"]
+    assert outbox_texts(conn) == [
+        "Alert: h - p",
+        "OK again: h - p",
+        "Alert: h - p",
+        "Alert: h - d Value: 91",
+        "OK again: h - d Value: 90",
+    ]
     assert transitions(conn)[:2] == [("ok", "alert"), ("alert", "ok")]
 
 
@@ -93,9 +107,13 @@ def test_unknown_type_is_rejected_with_a_hint(conn: Conn) -> None:
 
 def test_detector_reads_only_due_rows(conn: Conn) -> None:
     conn.execute("set enable_seqscan = off")  # an empty table would be scanned otherwise
-    plan = " ".join(str(r[0]) for r in conn.execute(
-        "explain select id from vigil.metrics where state = 'ok' and deadline is not null "
-        "and deadline <= now() order by deadline"))
+    plan = " ".join(
+        str(r[0])
+        for r in conn.execute(
+            "explain select id from vigil.metrics where state = 'ok' and deadline is not null "
+            "and deadline <= now() order by deadline"
+        )
+    )
     assert "metrics_open_deadline_idx" in plan
 
 
@@ -119,8 +137,10 @@ def test_two_detector_runs_at_once_make_one_transition(dsn: str) -> None:
     assert sum(results) == 300
     with psycopg.connect(dsn) as c:
         assert c.execute("select count(*) from vigil.transitions").fetchone() == (300,)
-        assert c.execute("select count(*), count(distinct text) from vigil.outbox"
-                         ).fetchone() == (300, 300)
+        assert c.execute("select count(*), count(distinct text) from vigil.outbox").fetchone() == (
+            300,
+            300,
+        )
 
 
 def test_overlapping_runs_one_uncommitted(dsn: str) -> None:
@@ -142,15 +162,17 @@ def test_overlapping_runs_one_uncommitted(dsn: str) -> None:
 
 def test_detector_heartbeat_and_stall_alerts(conn: Conn) -> None:
     detect(conn, T0)
-    row = conn.execute("select runs, last_result from vigil.job_heartbeats where job = 'detect'"
-                       ).fetchone()
+    row = conn.execute(
+        "select runs, last_result from vigil.job_heartbeats where job = 'detect'"
+    ).fetchone()
     assert row == (1, 0)
-    assert conn.execute("select vigil.check_stalls(now() + interval '1 minute')"
-                        ).fetchone() == (0,)
-    assert conn.execute("select vigil.check_stalls(now() + interval '3 minutes')"
-                        ).fetchone() == (1,)
-    assert conn.execute("select vigil.check_stalls(now() + interval '4 minutes')"
-                        ).fetchone() == (0,)
+    assert conn.execute("select vigil.check_stalls(now() + interval '1 minute')").fetchone() == (0,)
+    assert conn.execute("select vigil.check_stalls(now() + interval '3 minutes')").fetchone() == (
+        1,
+    )
+    assert conn.execute("select vigil.check_stalls(now() + interval '4 minutes')").fetchone() == (
+        0,
+    )
     detect(conn, T0)
     assert conn.execute("select vigil.check_stalls(now())").fetchone() == (1,)
     texts = outbox_texts(conn)

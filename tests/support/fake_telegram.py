@@ -127,8 +127,11 @@ class FakeTelegram:
         chat = str(request.body.get("chat_id", ""))
         text = request.body.get("text")
         if chat in self.migrations:
-            return self.error(400, "Bad Request: group chat was upgraded to a supergroup chat",
-                              migrate_to_chat_id=int(self.migrations[chat]))
+            return self.error(
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                migrate_to_chat_id=int(self.migrations[chat]),
+            )
         if chat not in self.chats:
             return self.error(400, "Bad Request: chat not found")
         if not isinstance(text, str) or not text:
@@ -141,6 +144,12 @@ class FakeTelegram:
                 return self.error(400, "Bad Request: can't parse entities")
         self._message_id += 1
         self.delivered.append(request)
-        return 200, {"ok": True, "result": {
-            "message_id": self._message_id, "date": int(time.time()),
-            "chat": {"id": int(chat), "type": "group"}, "text": text}}
+        return 200, {
+            "ok": True,
+            "result": {
+                "message_id": self._message_id,
+                "date": int(time.time()),
+                "chat": {"id": int(chat), "type": "group"},
+                "text": text,
+            },
+        }

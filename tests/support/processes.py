@@ -17,8 +17,11 @@ VIGIL = str(Path(sys.executable).parent / "vigil")
 
 
 def vigil_env(dsn: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TELEGRAM_", "VIGIL_", "GOOGLE_")) and k != "DATABASE_URL"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TELEGRAM_", "VIGIL_", "GOOGLE_")) and k != "DATABASE_URL"
+    }
     return {**env, "DATABASE_URL": dsn, "VIGIL_POLL_SECONDS": "1", **extra}
 
 
