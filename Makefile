@@ -6,11 +6,12 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: run test lint check bench clean-data
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml package-lock.json
 	scripts/ensure-system-deps run
 	test -x $(BIN)/python || python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	scripts/vendor-assets
 	touch $@
 
 run: $(STAMP)

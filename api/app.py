@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from litestar import Litestar, MediaType, Request, Response
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
-from litestar.types import ASGIApp
+from litestar.static_files import create_static_files_router
+from litestar.types import ASGIApp, ControllerRouterHandler
 from psycopg_pool import AsyncConnectionPool
 
 from api.auth import SenderAuth, TokenPathPrefix
 from api.db import pool_lifespan
-from api.health import health
-from api.heartbeats import post_metric
+from vigil import PROJECT_ROOT
 from vigil.settings import Settings
+
+# Each module exposes ROUTES, a list of Litestar route handlers/controllers.
+ROUTE_MODULES = (
+    "api.health",
+    "api.heartbeats",
+)
+
+STATIC_DIR = PROJECT_ROOT / "api" / "static"
 
 
 def _plain_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[str]:
@@ -28,6 +37,14 @@ def _plain_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[str]
     )
 
 
+def route_handlers() -> list[ControllerRouterHandler]:
+    handlers: list[ControllerRouterHandler] = []
+    for name in ROUTE_MODULES:
+        handlers.extend(importlib.import_module(name).ROUTES)
+    handlers.append(create_static_files_router(path="/static", directories=[STATIC_DIR]))
+    return handlers
+
+
 def create_litestar(settings: Settings) -> Litestar:
     pool = AsyncConnectionPool(
         settings.require_database_url(),
@@ -37,7 +54,7 @@ def create_litestar(settings: Settings) -> Litestar:
         kwargs={"autocommit": True},
     )
     return Litestar(
-        route_handlers=[post_metric, health],
+        route_handlers=route_handlers(),
         lifespan=[pool_lifespan],
         request_max_body_size=settings.max_body_bytes,
         exception_handlers={HTTPException: _plain_error},

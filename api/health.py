@@ -43,3 +43,6 @@ async def health(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
             "dead_letters": dead,
         }
     )
+
+
+ROUTES = [health]

@@ -74,3 +74,6 @@ async def post_metric(request: Request[Any, Any, Any]) -> str:
     except psycopg.Error as exc:
         raise http_error(exc) from None
     return "ok"
+
+
+ROUTES = [post_metric]
