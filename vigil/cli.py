@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
 
@@ -133,7 +134,7 @@ def cmd_run(settings: Settings, _: argparse.Namespace) -> int:
         upgrade(url)
         _quickstart(url, settings)
         env = {**os.environ, "DATABASE_URL": url}
-        for role in ("api", "notifier"):
+        for role in RUN_ROLES:
             children.append(subprocess.Popen([sys.executable, "-m", "vigil.cli", role], env=env))
 
         def forward(signum: int, _frame: FrameType | None) -> None:
@@ -159,6 +160,14 @@ def cmd_run(settings: Settings, _: argparse.Namespace) -> int:
             cluster.stop()
 
 
+# Other modules add subcommands: each exposes register(subparsers) -> dict[name, handler],
+# where a handler is (settings, args) -> exit code.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+# The processes `vigil run` starts and supervises (each is a `vigil ROLE` subcommand).
+RUN_ROLES: tuple[str, ...] = ("api", "notifier")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vigil", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -177,7 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {
+Command = Callable[[Settings, argparse.Namespace], int]
+
+COMMANDS: dict[str, Command] = {
     "run": cmd_run,
     "api": cmd_api,
     "notifier": cmd_notifier,
@@ -187,10 +198,15 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    commands = dict(COMMANDS)
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name in COMMAND_MODULES:
+        commands.update(importlib.import_module(name).register(subparsers))
+    args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
-        return COMMANDS[args.command](settings, args)
+        return commands[args.command](settings, args)
     except (SettingsError, ClusterError) as exc:
         print(f"vigil: {exc}", file=sys.stderr)
         return 2
