@@ -14,6 +14,10 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.auth import SenderAuth, TokenPathPrefix
 from api.db import pool_lifespan
+from api.pages import template_config
+from api.security import EXCEPTION_HANDLERS as PAGE_EXCEPTION_HANDLERS
+from api.security import SecurityHeaders
+from api.metric_writer import writer_lifespan
 from vigil import PROJECT_ROOT
 from vigil.settings import Settings
 
@@ -21,6 +25,12 @@ from vigil.settings import Settings
 ROUTE_MODULES = (
     "api.health",
     "api.heartbeats",
+    "api.journal",
+    "api.pages_login",
+    "api.pages_dashboard",
+    "api.pages_tokens",
+    "api.series",
+    "api.influx",
 )
 
 STATIC_DIR = PROJECT_ROOT / "api" / "static"
@@ -55,9 +65,11 @@ def create_litestar(settings: Settings) -> Litestar:
     )
     return Litestar(
         route_handlers=route_handlers(),
-        lifespan=[pool_lifespan],
+        lifespan=[pool_lifespan, writer_lifespan],
         request_max_body_size=settings.max_body_bytes,
-        exception_handlers={HTTPException: _plain_error},
+        exception_handlers={HTTPException: _plain_error, **PAGE_EXCEPTION_HANDLERS},
+        template_config=template_config(),
+        middleware=[SecurityHeaders],
         state=State({"pool": pool, "sender_auth": SenderAuth(settings), "settings": settings}),
         openapi_config=None,
     )

@@ -11,7 +11,8 @@ from litestar import MediaType, Request, post
 from litestar.exceptions import ClientException
 
 from api.auth import sender_guard
-from api.db import http_error, pool_of
+from api.db import http_error
+from api.metric_writer import MetricWriter, RejectedReport, Report
 from api.timestamps import TimestampError, parse_rfc3339
 
 MAX_FUTURE = timedelta(minutes=10)
@@ -32,8 +33,6 @@ class MetricReport(msgspec.Struct):
 
 
 _decoder = msgspec.json.Decoder(MetricReport)
-
-INGEST_SQL = "select vigil.ingest_metric(%s, %s, %s, %s, coalesce(%s::timestamptz, now()))"
 
 
 def parse_report(body: bytes) -> tuple[MetricReport, datetime | None]:
@@ -66,11 +65,11 @@ def parse_report(body: bytes) -> tuple[MetricReport, datetime | None]:
 @post("/metric", guards=[sender_guard], media_type=MediaType.TEXT, status_code=200)
 async def post_metric(request: Request[Any, Any, Any]) -> str:
     report, at = parse_report(await request.body())
+    writer: MetricWriter = request.app.state.metric_writer
     try:
-        async with pool_of(request.app).connection() as conn:
-            await conn.execute(
-                INGEST_SQL, (report.host, report.name, report.type, report.value, at)
-            )
+        await writer.write(Report(report.host, report.name, report.type, report.value, at))
+    except RejectedReport as exc:
+        raise ClientException(detail=str(exc)) from None
     except psycopg.Error as exc:
         raise http_error(exc) from None
     return "ok"

@@ -67,6 +67,7 @@ class Relay:
 
     def _deliver(self, conn: Conn, outbox_id: int, text: str, attempts: int) -> None:
         if self.transport is None:
+            log.info("outbox %s %s: %s", outbox_id, NOT_CONFIGURED, text)
             self._settle(conn, outbox_id, "unconfigured", NOT_CONFIGURED)
             return
         chat = self.chat_id(conn)

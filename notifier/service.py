@@ -71,23 +71,39 @@ class Notifier:
             log.info("notifier connected: %s mode (%s)", active_mode, reason)
             self.relay.drain(work)
             next_tick = next_poll = time.monotonic()
+            next_deadline: float | None = None
             while not self.stop_event.is_set():
                 now = time.monotonic()
                 if portable and now >= next_tick:
                     work.execute("select vigil.run_due_jobs()")
+                    next_deadline = self._next_deadline(work)
                     next_tick = now + self.settings.tick_seconds
+                elif portable and next_deadline is not None and now >= next_deadline:
+                    work.execute("select vigil.detect()")
+                    next_deadline = self._next_deadline(work)
                 if now >= next_poll:
                     work.execute("select vigil.check_stalls()")
                     self.relay.drain(work)
                     next_poll = now + self.settings.poll_seconds
-                wait = next_poll - time.monotonic()
+                wakeups = [next_poll]
                 if portable:
-                    wait = min(wait, next_tick - time.monotonic())
+                    wakeups += [next_tick] if next_deadline is None else [next_tick, next_deadline]
                 woken = False
-                for _ in listen.notifies(timeout=max(wait, 0.0), stop_after=1):
+                timeout = max(min(wakeups) - time.monotonic(), 0.0)
+                for _ in listen.notifies(timeout=timeout, stop_after=1):
                     woken = True
                 if woken:
                     self.relay.drain(work)
+
+    @staticmethod
+    def _next_deadline(work: psycopg.Connection[tuple[object, ...]]) -> float | None:
+        """When (monotonic clock) the earliest open ping deadline passes, if any."""
+        row = work.execute(
+            "select extract(epoch from vigil.next_deadline() - clock_timestamp())::float8"
+        ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return time.monotonic() + max(float(str(row[0])), 0.0) + 0.005
 
     def stop(self, *_: object) -> None:
         self.stop_event.set()

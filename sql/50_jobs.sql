@@ -92,8 +92,13 @@ begin
     create or replace view vigil.jobs as
     select 'timescaledb'::text as scheduler, j.job_id::text as job,
            (j.proc_schema || '.' || j.proc_name)::text as call, j.schedule_interval,
-           j.scheduled as enabled, s.next_start as next_run_at, s.last_run_status::text as last_status,
-           s.last_run_started_at as last_run_at, j.hypertable_name::text as hypertable
+           j.scheduled as enabled,
+           -- job_stats says -infinity for "never": null instead (clients cannot load it).
+           case when isfinite(s.next_start) then s.next_start end as next_run_at,
+           s.last_run_status::text as last_status,
+           case when isfinite(s.last_run_started_at) then s.last_run_started_at end
+             as last_run_at,
+           j.hypertable_name::text as hypertable
       from timescaledb_information.jobs j
       left join timescaledb_information.job_stats s using (job_id)
      where j.proc_schema = 'vigil' or j.hypertable_schema = 'vigil';

@@ -114,3 +114,40 @@ $$;
 comment on function vigil.ingest_metric(text, text, text, text, timestamptz, timestamptz) is
   'Stores one report of a ping or disk metric (upsert of the current row plus history) and '
   'makes the resulting state change, if any. Returns the state. Raises 22023 for an unknown type.';
+
+create or replace function vigil.ingest_metrics(p_hosts text[], p_names text[], p_types text[],
+                                                p_values text[], p_ats timestamptz[],
+                                                p_now timestamptz default now())
+returns table (ord integer, state text, error text)
+language plpgsql
+as $$
+declare
+  v_r record;
+begin
+  -- Reports are applied in (host, name) order so that concurrent batches lock metric rows
+  -- in one global order (no deadlocks); reports of one metric keep their arrival order.
+  for v_r in
+    select i.ord::integer as ord, i.host, i.name, i.type, i.value, i.at,
+           exists (select from vigil.rules r where r.type = i.type) as known
+      from unnest(p_hosts, p_names, p_types, p_values, p_ats)
+           with ordinality as i (host, name, type, value, at, ord)
+     order by i.host, i.name, i.ord
+  loop
+    ord := v_r.ord;
+    if v_r.known then
+      state := vigil.ingest_metric(v_r.host, v_r.name, v_r.type, v_r.value,
+                                   coalesce(v_r.at, p_now), p_now);
+      error := null;
+    else
+      state := null;
+      error := format('unknown metric type "%s" (type must be one of: %s)', v_r.type,
+                      (select string_agg(r.type, ', ' order by r.type) from vigil.rules r));
+    end if;
+    return next;
+  end loop;
+end
+$$;
+comment on function vigil.ingest_metrics(text[], text[], text[], text[], timestamptz[], timestamptz) is
+  'Batch form of vigil.ingest_metric (the API groups concurrent requests into one call): '
+  'one row per report with its resulting state, or the reason it was rejected. A null '
+  'timestamp means p_now.';

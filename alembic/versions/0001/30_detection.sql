@@ -79,3 +79,12 @@ $$;
 comment on function vigil.check_stalls(timestamptz) is
   'Writes an outbox message when a job stops running for longer than its stall_after, and '
   'one when it runs again. Called by the notifier on its poll tick in both modes.';
+
+create or replace function vigil.next_deadline() returns timestamptz
+language sql stable
+as $$
+  select min(deadline) from vigil.metrics where state = 'ok' and deadline is not null
+$$;
+comment on function vigil.next_deadline() is
+  'The earliest deadline that can still pass (an index probe); the portable-mode scheduler '
+  'wakes up at that moment to run vigil.detect, so alerts are not late by a whole tick.';

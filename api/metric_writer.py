@@ -1,0 +1,112 @@
+"""Groups concurrent POST /metric requests into one database call.
+
+Each request waits for its own result, so a 200 still means "committed". While one
+batch is in the database the next requests queue up and go together in the next call:
+one round trip and one commit (one WAL flush) for many reports, which is what lets
+single-report senders approach the framework's own request rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+from litestar import Litestar
+from psycopg_pool import AsyncConnectionPool
+
+MAX_BATCH = 500
+WRITERS = 2
+
+BATCH_SQL = (
+    "select ord, state, error from vigil.ingest_metrics("
+    "%s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[])"
+)
+
+
+@dataclass(frozen=True)
+class Report:
+    host: str
+    name: str
+    type: str
+    value: str | None
+    at: datetime | None
+
+
+class RejectedReport(Exception):
+    """The database refused this report (e.g. unknown type); the message says why."""
+
+
+class MetricWriter:
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+        self._queue: asyncio.Queue[tuple[Report, asyncio.Future[str]]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._run()) for _ in range(WRITERS)]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def write(self, report: Report) -> str:
+        """Stores the report; returns the metric's resulting state."""
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        await self._queue.put((report, future))
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            pending = [(r, f) for r, f in batch if not f.cancelled()]
+            if pending:
+                await self._write(pending)
+
+    async def _write(self, batch: list[tuple[Report, asyncio.Future[str]]]) -> None:
+        reports = [r for r, _ in batch]
+        try:
+            async with self._pool.connection() as conn:
+                cur = await conn.execute(
+                    BATCH_SQL,
+                    (
+                        [r.host for r in reports],
+                        [r.name for r in reports],
+                        [r.type for r in reports],
+                        [r.value for r in reports],
+                        [r.at for r in reports],
+                    ),
+                )
+                rows = await cur.fetchall()
+        except (psycopg.Error, OSError) as exc:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for ord_, state, error in rows:
+            future = batch[ord_ - 1][1]
+            if future.done():
+                continue
+            if error is not None:
+                future.set_exception(RejectedReport(error))
+            else:
+                future.set_result(state)
+
+
+@contextlib.asynccontextmanager
+async def writer_lifespan(app: Litestar) -> AsyncIterator[None]:
+    writer = MetricWriter(app.state.pool)
+    app.state.metric_writer = writer
+    writer.start()
+    try:
+        yield
+    finally:
+        await writer.stop()
