@@ -24,6 +24,7 @@ lint: $(STAMP)
 
 test: $(STAMP)
 	scripts/ensure-system-deps test
+	cd tools/pglite && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --silent; }  # TimescaleDB lane
 	$(MAKE) lint
 	$(BIN)/pytest -q
 

@@ -29,6 +29,7 @@ from vigil.cluster import SUPERUSER, Cluster
 from vigil.migrate import upgrade
 from vigil.settings import Settings
 
+pytest_plugins = ("tests.timescale.fixtures",)  # TimescaleDB lane + shared `db` fixture
 TEMPLATE = "vigil_template"
 
 

@@ -54,3 +54,29 @@ def transitions(conn: Conn) -> list[tuple[str, str]]:
 
 def minutes(n: float) -> timedelta:
     return timedelta(minutes=n)
+
+
+def detect_job_id(conn: Conn) -> int:
+    """TimescaleDB mode: the id of the detector job (add_job of vigil.detect_job)."""
+    row = conn.execute(
+        "select job_id from timescaledb_information.jobs "
+        "where proc_schema = 'vigil' and proc_name = 'detect_job'"
+    ).fetchone()
+    assert row is not None, "no TimescaleDB job for vigil.detect_job"
+    return int(str(row[0]))
+
+
+def run_scheduled_detector(conn: Conn, mode: str) -> None:
+    """Runs the detector the way its scheduler does, at the database's now():
+    `CALL run_job(id)` in TimescaleDB mode (the scheduler never runs in the test server),
+    one tick of vigil.run_due_jobs (what the notifier calls) in portable mode."""
+    if mode == "timescale":
+        conn.execute("call run_job(%s)", (detect_job_id(conn),))
+    else:
+        conn.execute("select vigil.run_due_jobs(now())")
+
+
+def db_now(conn: Conn) -> datetime:
+    row = conn.execute("select now()").fetchone()
+    assert row is not None and isinstance(row[0], datetime)
+    return row[0]

@@ -1,4 +1,9 @@
-"""Detection boundaries, no repeats, recovery and concurrency, in SQL with injected time."""
+"""Detection boundaries, no repeats, recovery and concurrency, in SQL with injected time.
+
+Tests taking ``db`` run in both database modes (``[portable]`` on PostgreSQL,
+``[timescale]`` on PGlite + TimescaleDB, see tests/timescale/fixtures.py); the ones
+that need several connections at once (``dsn``) are portable only: the TimescaleDB
+test server takes one connection at a time."""
 
 from __future__ import annotations
 
@@ -7,30 +12,41 @@ import threading
 import psycopg
 import pytest
 
-from tests.sql.helpers import T0, Conn, detect, ingest, minutes, outbox_texts, state, transitions
+from tests.sql.helpers import (
+    T0,
+    Conn,
+    db_now,
+    detect,
+    ingest,
+    minutes,
+    outbox_texts,
+    run_scheduled_detector,
+    state,
+    transitions,
+)
 
 
 @pytest.mark.parametrize(("age", "alerts"), [(6, True), (4, False), (5, True), (4.99, False)])
-def test_ping_default_deadline_is_five_minutes(conn: Conn, age: float, alerts: bool) -> None:
-    ingest(conn, "web-1", "cron", "ping", None, T0)
-    assert detect(conn, T0 + minutes(age)) == int(alerts)
-    assert state(conn, "web-1", "cron") == ("alert" if alerts else "ok")
-    assert outbox_texts(conn) == (["Alert: web-1 - cron"] if alerts else [])
+def test_ping_default_deadline_is_five_minutes(db: Conn, age: float, alerts: bool) -> None:
+    ingest(db, "web-1", "cron", "ping", None, T0)
+    assert detect(db, T0 + minutes(age)) == int(alerts)
+    assert state(db, "web-1", "cron") == ("alert" if alerts else "ok")
+    assert outbox_texts(db) == (["Alert: web-1 - cron"] if alerts else [])
 
 
 @pytest.mark.parametrize(("age", "alerts"), [(1445, True), (1439, False)])
-def test_ping_value_is_the_deadline_in_minutes(conn: Conn, age: int, alerts: bool) -> None:
-    ingest(conn, "db", "backup", "ping", "1440", T0)
-    detect(conn, T0 + minutes(age))
-    assert state(conn, "db", "backup") == ("alert" if alerts else "ok")
-    assert outbox_texts(conn) == (["Alert: db - backup Value: 1440"] if alerts else [])
+def test_ping_value_is_the_deadline_in_minutes(db: Conn, age: int, alerts: bool) -> None:
+    ingest(db, "db", "backup", "ping", "1440", T0)
+    detect(db, T0 + minutes(age))
+    assert state(db, "db", "backup") == ("alert" if alerts else "ok")
+    assert outbox_texts(db) == (["Alert: db - backup Value: 1440"] if alerts else [])
 
 
-def test_default_deadline_is_tunable_in_rules(conn: Conn) -> None:
-    conn.execute("update vigil.rules set default_deadline_minutes = 10 where type = 'ping'")
-    ingest(conn, "web-1", "cron", "ping", "not-a-number", T0)
-    assert detect(conn, T0 + minutes(9)) == 0
-    assert detect(conn, T0 + minutes(11)) == 1
+def test_default_deadline_is_tunable_in_rules(db: Conn) -> None:
+    db.execute("update vigil.rules set default_deadline_minutes = 10 where type = 'ping'")
+    ingest(db, "web-1", "cron", "ping", "not-a-number", T0)
+    assert detect(db, T0 + minutes(9)) == 0
+    assert detect(db, T0 + minutes(11)) == 1
 
 
 @pytest.mark.parametrize(
@@ -47,74 +63,93 @@ def test_default_deadline_is_tunable_in_rules(conn: Conn) -> None:
         ("1e400", "alert"),
     ],
 )
-def test_disk_threshold_decided_at_ingest(conn: Conn, value: str | None, expected: str) -> None:
-    assert ingest(conn, "web-1", "/", "disk", value, T0) == expected
-    assert state(conn, "web-1", "/") == expected
+def test_disk_threshold_decided_at_ingest(db: Conn, value: str | None, expected: str) -> None:
+    assert ingest(db, "web-1", "/", "disk", value, T0) == expected
+    assert state(db, "web-1", "/") == expected
     want = [] if expected == "ok" else ["Alert: web-1 - /" + (f" Value: {value}" if value else "")]
-    assert outbox_texts(conn) == want
+    assert outbox_texts(db) == want
 
 
-def test_no_repeat_while_in_alert(conn: Conn) -> None:
-    ingest(conn, "h", "p", "ping", "1", T0)
-    assert detect(conn, T0 + minutes(2)) == 1
-    assert detect(conn, T0 + minutes(3)) == 0
-    assert detect(conn, T0 + minutes(60)) == 0
-    ingest(conn, "h", "d", "disk", "95", T0)
-    ingest(conn, "h", "d", "disk", "99", T0 + minutes(1))
-    ingest(conn, "h", "d", "disk", "abc", T0 + minutes(2))
-    assert outbox_texts(conn) == ["Alert: h - p Value: 1", "Alert: h - d Value: 95"]
+def test_no_repeat_while_in_alert(db: Conn) -> None:
+    ingest(db, "h", "p", "ping", "1", T0)
+    assert detect(db, T0 + minutes(2)) == 1
+    assert detect(db, T0 + minutes(3)) == 0
+    assert detect(db, T0 + minutes(60)) == 0
+    ingest(db, "h", "d", "disk", "95", T0)
+    ingest(db, "h", "d", "disk", "99", T0 + minutes(1))
+    ingest(db, "h", "d", "disk", "abc", T0 + minutes(2))
+    assert outbox_texts(db) == ["Alert: h - p Value: 1", "Alert: h - d Value: 95"]
 
 
-def test_recovery_and_second_alert(conn: Conn) -> None:
-    ingest(conn, "h", "p", "ping", None, T0)
-    detect(conn, T0 + minutes(6))
-    ingest(conn, "h", "p", "ping", None, T0 + minutes(7))
-    assert state(conn, "h", "p") == "ok"
-    assert detect(conn, T0 + minutes(8)) == 0
-    assert detect(conn, T0 + minutes(13)) == 1
-    ingest(conn, "h", "d", "disk", "91", T0)
-    ingest(conn, "h", "d", "disk", "90", T0 + minutes(1))
-    assert outbox_texts(conn) == [
+def test_recovery_and_second_alert(db: Conn) -> None:
+    ingest(db, "h", "p", "ping", None, T0)
+    detect(db, T0 + minutes(6))
+    ingest(db, "h", "p", "ping", None, T0 + minutes(7))
+    assert state(db, "h", "p") == "ok"
+    assert detect(db, T0 + minutes(8)) == 0
+    assert detect(db, T0 + minutes(13)) == 1
+    ingest(db, "h", "d", "disk", "91", T0)
+    ingest(db, "h", "d", "disk", "90", T0 + minutes(1))
+    assert outbox_texts(db) == [
         "Alert: h - p",
         "OK again: h - p",
         "Alert: h - p",
         "Alert: h - d Value: 91",
         "OK again: h - d Value: 90",
     ]
-    assert transitions(conn)[:2] == [("ok", "alert"), ("alert", "ok")]
+    assert transitions(db)[:2] == [("ok", "alert"), ("alert", "ok")]
 
 
-def test_stale_ping_alerts_at_ingest(conn: Conn) -> None:
-    assert ingest(conn, "h", "p", "ping", "5", T0, now=T0 + minutes(6)) == "alert"
-    assert outbox_texts(conn) == ["Alert: h - p Value: 5"]
+def test_stale_ping_alerts_at_ingest(db: Conn) -> None:
+    assert ingest(db, "h", "p", "ping", "5", T0, now=T0 + minutes(6)) == "alert"
+    assert outbox_texts(db) == ["Alert: h - p Value: 5"]
 
 
-def test_new_post_updates_type_and_value_and_keeps_state(conn: Conn) -> None:
-    ingest(conn, "h", "x", "disk", "95", T0)
-    ingest(conn, "h", "x", "ping", "60", T0 + minutes(1))
-    row = conn.execute("select type, value, state from vigil.metrics").fetchone()
+def test_new_post_updates_type_and_value_and_keeps_state(db: Conn) -> None:
+    ingest(db, "h", "x", "disk", "95", T0)
+    ingest(db, "h", "x", "ping", "60", T0 + minutes(1))
+    row = db.execute("select type, value, state from vigil.metrics").fetchone()
     # A fresh ping on an alerting metric is a recovery.
     assert row == ("ping", "60", "ok")
-    assert conn.execute("select count(*) from vigil.metric_history").fetchone() == (2,)
+    assert db.execute("select count(*) from vigil.metric_history").fetchone() == (2,)
 
 
-def test_unknown_type_is_rejected_with_a_hint(conn: Conn) -> None:
+def test_unknown_type_is_rejected_with_a_hint(db: Conn) -> None:
     with pytest.raises(psycopg.errors.InvalidParameterValue) as info:
-        ingest(conn, "h", "x", "cpu", "1", T0)
+        ingest(db, "h", "x", "cpu", "1", T0)
     assert info.value.diag.message_primary == 'unknown metric type "cpu"'
     assert info.value.diag.message_hint == "type must be one of: disk, ping"
 
 
-def test_detector_reads_only_due_rows(conn: Conn) -> None:
-    conn.execute("set enable_seqscan = off")  # an empty table would be scanned otherwise
+def test_detector_reads_only_due_rows(db: Conn) -> None:
+    db.execute("set enable_seqscan = off")  # an empty table would be scanned otherwise
     plan = " ".join(
         str(r[0])
-        for r in conn.execute(
+        for r in db.execute(
             "explain select id from vigil.metrics where state = 'ok' and deadline is not null "
             "and deadline <= now() order by deadline"
         )
     )
     assert "metrics_open_deadline_idx" in plan
+
+
+def test_scheduled_detector_job_alerts_an_overdue_ping(db: Conn, mode: str) -> None:
+    """The real scheduled job, not vigil.detect(p_now): CALL run_job(<detector job>) in
+    TimescaleDB mode, a vigil.run_due_jobs tick in portable mode; both at now()."""
+    seen = db_now(db) - minutes(10)
+    ingest(db, "h", "p", "ping", None, seen)
+    ingest(db, "h", "fresh", "ping", None, db_now(db))
+    assert state(db, "h", "p") == "ok"
+    run_scheduled_detector(db, mode)
+    assert state(db, "h", "p") == "alert"
+    assert state(db, "h", "fresh") == "ok"
+    assert transitions(db) == [("ok", "alert")]
+    assert outbox_texts(db) == ["Alert: h - p"]
+    assert db.execute(
+        "select runs, last_result from vigil.job_heartbeats where job = 'detect'"
+    ).fetchone() == (1, 1)
+    run_scheduled_detector(db, mode)  # no repeat while in alert
+    assert outbox_texts(db) == ["Alert: h - p"]
 
 
 def test_two_detector_runs_at_once_make_one_transition(dsn: str) -> None:
@@ -160,21 +195,17 @@ def test_overlapping_runs_one_uncommitted(dsn: str) -> None:
         assert first.execute("select count(*) from vigil.outbox").fetchone() == (1,)
 
 
-def test_detector_heartbeat_and_stall_alerts(conn: Conn) -> None:
-    detect(conn, T0)
-    row = conn.execute(
+def test_detector_heartbeat_and_stall_alerts(db: Conn) -> None:
+    detect(db, T0)
+    row = db.execute(
         "select runs, last_result from vigil.job_heartbeats where job = 'detect'"
     ).fetchone()
     assert row == (1, 0)
-    assert conn.execute("select vigil.check_stalls(now() + interval '1 minute')").fetchone() == (0,)
-    assert conn.execute("select vigil.check_stalls(now() + interval '3 minutes')").fetchone() == (
-        1,
-    )
-    assert conn.execute("select vigil.check_stalls(now() + interval '4 minutes')").fetchone() == (
-        0,
-    )
-    detect(conn, T0)
-    assert conn.execute("select vigil.check_stalls(now())").fetchone() == (1,)
-    texts = outbox_texts(conn)
+    assert db.execute("select vigil.check_stalls(now() + interval '1 minute')").fetchone() == (0,)
+    assert db.execute("select vigil.check_stalls(now() + interval '3 minutes')").fetchone() == (1,)
+    assert db.execute("select vigil.check_stalls(now() + interval '4 minutes')").fetchone() == (0,)
+    detect(db, T0)
+    assert db.execute("select vigil.check_stalls(now())").fetchone() == (1,)
+    texts = outbox_texts(db)
     assert texts[0].startswith("Alert: Vigil job detect has not run since ")
     assert texts[1] == "OK again: Vigil job detect runs again"
