@@ -14,10 +14,10 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.auth import SenderAuth, TokenPathPrefix
 from api.db import pool_lifespan
+from api.metric_writer import writer_lifespan
 from api.pages import template_config
 from api.security import EXCEPTION_HANDLERS as PAGE_EXCEPTION_HANDLERS
 from api.security import SecurityHeaders
-from api.metric_writer import writer_lifespan
 from vigil import PROJECT_ROOT
 from vigil.settings import Settings
 
@@ -29,8 +29,12 @@ ROUTE_MODULES = (
     "api.pages_login",
     "api.pages_dashboard",
     "api.pages_tokens",
+    "api.pages_oidc",
     "api.series",
     "api.influx",
+    "api.services",
+    "api.services_page",
+    "api.series_pages",
 )
 
 STATIC_DIR = PROJECT_ROOT / "api" / "static"

@@ -16,6 +16,7 @@ from types import FrameType
 import psycopg
 
 from vigil import tokens
+from vigil.cli_operators import print_first_login_link
 from vigil.cluster import Cluster, ClusterError
 from vigil.settings import Settings, SettingsError
 
@@ -133,6 +134,7 @@ def cmd_run(settings: Settings, _: argparse.Namespace) -> int:
     try:
         upgrade(url)
         _quickstart(url, settings)
+        print_first_login_link(url, settings)
         env = {**os.environ, "DATABASE_URL": url}
         for role in RUN_ROLES:
             children.append(subprocess.Popen([sys.executable, "-m", "vigil.cli", role], env=env))
@@ -162,10 +164,14 @@ def cmd_run(settings: Settings, _: argparse.Namespace) -> int:
 
 # Other modules add subcommands: each exposes register(subparsers) -> dict[name, handler],
 # where a handler is (settings, args) -> exit code.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "vigil.cli_operators",
+    "vigil.cli_services",
+    "vigil.simulate",
+)
 
 # The processes `vigil run` starts and supervises (each is a `vigil ROLE` subcommand).
-RUN_ROLES: tuple[str, ...] = ("api", "notifier")
+RUN_ROLES: tuple[str, ...] = ("api", "notifier", "prober")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,6 +14,7 @@ from pathlib import Path
 from vigil import PROJECT_ROOT
 
 TELEGRAM_API = "https://api.telegram.org"
+GOOGLE_DISCOVERY = "https://accounts.google.com/.well-known/openid-configuration"
 
 
 class SettingsError(ValueError):
@@ -85,10 +86,33 @@ class Settings:
     retry_base_seconds: float
     retry_max_seconds: float
     max_attempts: int
+    # Operator pages (issue 5): Google sign-in, sessions, login links.
+    google_client_id: str | None
+    google_client_secret: str | None
+    google_callback_url: str | None
+    google_discovery_url: str
+    session_secret: str | None
+    session_hours: int
+    login_link_minutes: int
+    public_url: str | None
+    admin_email: str | None
+    # Uptime prober (issue 7).
+    prober_concurrency: int
+    prober_tick_seconds: float
 
     @property
     def telegram_configured(self) -> bool:
         return bool(self.telegram_token and self.telegram_chat_id)
+
+    @property
+    def google_configured(self) -> bool:
+        return bool(self.google_client_id)
+
+    @property
+    def base_url(self) -> str:
+        """Where operators reach Vigil: VIGIL_PUBLIC_URL, else the listen address."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
+        return (self.public_url or f"http://{host}:{self.port}").rstrip("/")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -113,7 +137,20 @@ class Settings:
             retry_base_seconds=_float(env, "VIGIL_RETRY_BASE_SECONDS", 2.0, 0.01),
             retry_max_seconds=_float(env, "VIGIL_RETRY_MAX_SECONDS", 600.0, 0.01),
             max_attempts=_int(env, "VIGIL_MAX_ATTEMPTS", 100, 1),
+            google_client_id=_read(env, "GOOGLE_CLIENT_ID"),
+            google_client_secret=_read(env, "GOOGLE_CLIENT_SECRET"),
+            google_callback_url=_read(env, "GOOGLE_CALLBACK_URL"),
+            google_discovery_url=_read(env, "GOOGLE_DISCOVERY_URL", GOOGLE_DISCOVERY)
+            or GOOGLE_DISCOVERY,
+            session_secret=_read(env, "SESSION_SECRET"),
+            session_hours=_int(env, "VIGIL_SESSION_HOURS", 12, 1),
+            login_link_minutes=_int(env, "VIGIL_LOGIN_LINK_MINUTES", 15, 1),
+            public_url=_read(env, "VIGIL_PUBLIC_URL"),
+            admin_email=_read(env, "VIGIL_ADMIN_EMAIL"),
+            prober_concurrency=_int(env, "VIGIL_PROBER_CONCURRENCY", 100, 1),
+            prober_tick_seconds=_float(env, "VIGIL_PROBER_TICK_SECONDS", 0.5, 0.05),
         )
+        _check_operator_settings(settings)
         if settings.poll_seconds > 5:
             raise SettingsError("VIGIL_POLL_SECONDS must be at most 5 (the poll backstop)")
         if bool(settings.telegram_token) != bool(settings.telegram_chat_id):
@@ -129,3 +166,31 @@ class Settings:
                 "`vigil run` without it starts the embedded database"
             )
         return self.database_url
+
+
+def _check_operator_settings(settings: Settings) -> None:
+    google = (
+        settings.google_client_id,
+        settings.google_client_secret,
+        settings.google_callback_url,
+    )
+    if any(google) and not all(google):
+        raise SettingsError(
+            "set GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET and GOOGLE_CALLBACK_URL together, or none"
+        )
+    if settings.google_configured and len(settings.session_secret or "") < 16:
+        raise SettingsError(
+            "SESSION_SECRET must be set (at least 16 characters, e.g. `openssl rand -hex 32`) "
+            "when Google sign-in is configured"
+        )
+    for name, url in (
+        ("GOOGLE_CALLBACK_URL", settings.google_callback_url),
+        ("GOOGLE_DISCOVERY_URL", settings.google_discovery_url),
+        ("VIGIL_PUBLIC_URL", settings.public_url),
+    ):
+        if url and not url.startswith(("http://", "https://")):
+            raise SettingsError(f"{name} must be an http(s) URL")
+    if settings.session_hours > 24 * 30:
+        raise SettingsError("VIGIL_SESSION_HOURS must be at most 720 (30 days)")
+    if settings.login_link_minutes > 24 * 60:
+        raise SettingsError("VIGIL_LOGIN_LINK_MINUTES must be at most 1440 (one day)")
