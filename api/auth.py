@@ -9,6 +9,7 @@ within CACHE_SECONDS.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import time
 from typing import Any
@@ -65,7 +66,11 @@ class SenderAuth:
     async def check(self, connection: ASGIConnection[Any, Any, Any, Any]) -> None:
         header = connection.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
-        if scheme.lower() not in ("bearer", "token") or not token.strip():
+        await self.check_token(connection, token if scheme.lower() in ("bearer", "token") else "")
+
+    async def check_token(self, connection: ASGIConnection[Any, Any, Any, Any], token: str) -> None:
+        """Checks a token however it travelled (empty = none was sent)."""
+        if not token.strip():
             if self.settings.allow_tokenless_loopback and self._is_loopback(connection):
                 return
             raise NotAuthorizedException(
@@ -90,3 +95,26 @@ async def sender_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRo
     """Litestar guard for every ingest route."""
     auth: SenderAuth = connection.app.state.sender_auth
     await auth.check(connection)
+
+
+def influx_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """The token as InfluxDB clients send it: `Authorization: Token X` (v2, Telegraf),
+    `Bearer X`, Basic auth with the token as password (v1 username/password), or the v1
+    query parameters `?p=X` / `?u=NAME&p=X`."""
+    header = connection.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() in ("bearer", "token") and value.strip():
+        return value
+    if scheme.lower() == "basic" and value.strip():
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode()
+        except (ValueError, UnicodeDecodeError):
+            return ""
+        return decoded.partition(":")[2]
+    return str(connection.query_params.get("p") or "")
+
+
+async def influx_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Litestar guard for the InfluxDB write routes (/write, /api/v2/write)."""
+    auth: SenderAuth = connection.app.state.sender_auth
+    await auth.check_token(connection, influx_token(connection))

@@ -61,13 +61,13 @@ comment on function vigil.outbox_settle(bigint, text, text, text) is
 create or replace view vigil.outbox_status as
 select o.id, o.created_at, o.text, o.status, o.attempts, o.last_error, o.delivered_at,
        case o.status
-         when 'delivered' then 'delivered at ' || o.delivered_at
+         when 'delivered' then 'delivered at ' || vigil._utc(o.delivered_at)
          when 'dead' then 'dead letter: ' || coalesce(o.last_error, 'unknown')
          when 'unconfigured' then 'not delivered: Telegram not configured'
          when 'pending' then
            case when o.claimed_until > now() then 'sending (claimed by ' || o.claimed_by || ')'
                 when o.attempts = 0 then 'queued'
-                else 'retrying, next attempt at ' || o.next_attempt_at
+                else 'retrying, next attempt at ' || vigil._utc(o.next_attempt_at)
                      || coalesce(' (' || o.last_error || ')', '') end
        end as delivery,
        t.metric_id

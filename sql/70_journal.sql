@@ -129,6 +129,29 @@ comment on function vigil.journal_retention() is
   'How long journal lines are kept: the retention policy (TimescaleDB) or the '
   'journal_maintenance job config (portable); 14 days by default. Ingest rejects older lines.';
 
+create or replace function vigil._journal_drop_partial_trgm(p_partition text, p_keep text)
+returns integer
+language plpgsql
+as $$
+declare
+  v_index text;
+  v_n     integer := 0;
+begin
+  for v_index in
+    select c.relname from pg_index x
+      join pg_class c on c.oid = x.indexrelid
+     where x.indrelid = format('vigil.%I', p_partition)::regclass
+       and c.relname like p_partition || '\_trgm\_h%' and c.relname is distinct from p_keep
+  loop
+    execute format('drop index vigil.%I', v_index);
+    v_n := v_n + 1;
+  end loop;
+  return v_n;
+end
+$$;
+comment on function vigil._journal_drop_partial_trgm(text, text) is
+  'Drops the hourly partial trigram indexes of one journal partition except p_keep.';
+
 create or replace function vigil.journal_maintenance(p_now timestamptz, p_config jsonb)
 returns integer
 language plpgsql
@@ -138,15 +161,21 @@ declare
   v_ahead     integer  := coalesce((p_config ->> 'days_ahead')::integer, 3);
   v_trgm      boolean  := coalesce((p_config ->> 'trigram_index')::boolean, true);
   v_today     date     := (p_now at time zone 'UTC')::date;
+  v_hour      timestamp := date_trunc('hour', p_now at time zone 'UTC');
+  v_day       date;
   v_part      record;
   v_opclass   text;
+  v_partial   text;
   v_n         integer  := 0;
 begin
   if vigil.has_timescale() then
     return 0;
   end if;
-  for i in 0 .. v_ahead loop
-    if vigil.journal_ensure_partition(v_today + i) then
+  for v_day in
+    select generate_series(((p_now - v_retention) at time zone 'UTC')::date, v_today + v_ahead,
+                           interval '1 day')::date
+  loop
+    if vigil.journal_ensure_partition(v_day) then
       v_n := v_n + 1;
     end if;
   end loop;
@@ -154,6 +183,7 @@ begin
   select format('%I.gin_trgm_ops', n.nspname) into v_opclass
     from pg_extension e join pg_namespace n on n.oid = e.extnamespace
    where e.extname = 'pg_trgm';
+  v_trgm := v_trgm and v_opclass is not null;
 
   for v_part in
     select c.relname, (substr(c.relname, 10))::date as day
@@ -166,22 +196,47 @@ begin
       -- Every line of this day is past the retention.
       execute format('drop table vigil.%I', v_part.relname);
       v_n := v_n + 1;
-    elsif v_trgm and v_opclass is not null and v_part.day < v_today
-          and to_regclass(format('vigil.%I', v_part.relname || '_message_trgm')) is null then
-      -- A closed day: build its substring index once.
-      execute format('create index %I on vigil.%I using gin (message %s)',
-                     v_part.relname || '_message_trgm', v_part.relname, v_opclass);
-      v_n := v_n + 1;
+    elsif v_trgm and v_part.day < v_today then
+      -- A closed day: build its substring index once, then drop the hourly ones.
+      if to_regclass(format('vigil.%I', v_part.relname || '_message_trgm')) is null then
+        execute format('create index %I on vigil.%I using gin (message %s)',
+                       v_part.relname || '_message_trgm', v_part.relname, v_opclass);
+        v_n := v_n + 1;
+      end if;
+      v_n := v_n + vigil._journal_drop_partial_trgm(v_part.relname, null);
+    elsif v_trgm and v_part.day = v_today and v_hour > v_today then
+      -- Today: index the closed hours (a partial index, replaced every hour), so only
+      -- the current hour is searched without an index and inserts never pay for it.
+      v_partial := v_part.relname || '_trgm_h' || to_char(v_hour, 'HH24');
+      if to_regclass(format('vigil.%I', v_partial)) is null then
+        execute format('create index %I on vigil.%I using gin (message %s) where at < %L',
+                       v_partial, v_part.relname, v_opclass, v_hour at time zone 'UTC');
+        v_n := v_n + 1 + vigil._journal_drop_partial_trgm(v_part.relname, v_partial);
+      end if;
     end if;
   end loop;
   return v_n;
 end
 $$;
 comment on function vigil.journal_maintenance(timestamptz, jsonb) is
-  'Portable mode job: creates partitions for today and config.days_ahead (3) days, drops '
-  'partitions entirely older than config.retention (14 days), and builds a pg_trgm GIN '
-  'index on message for each closed day (config.trigram_index, true). Returns the number '
-  'of partitions created, dropped or indexed.';
+  'Portable mode job: creates the partitions of the retention window and config.days_ahead '
+  '(3) days ahead, drops partitions entirely older than config.retention (14 days), and '
+  '(config.trigram_index, true) builds a pg_trgm GIN index on message for each closed day '
+  'and a partial one for the closed hours of today. Returns the number of partitions and '
+  'indexes created or dropped.';
+
+create or replace function vigil._journal_indexed_until() returns timestamptz
+language sql stable
+as $$
+  select max((substr(c.relname, 10, 8)::date + substr(c.relname, 25, 2)::int * interval '1 hour')
+             at time zone 'UTC')
+    from pg_class c
+   where c.relnamespace = 'vigil'::regnamespace and c.relkind = 'i'
+     and c.relname ~ '^journal_p[0-9]{8}_trgm_h[0-9]{2}$'
+$$;
+comment on function vigil._journal_indexed_until() is
+  'Portable mode: the time up to which today''s partition has a partial trigram index '
+  '(null when none); journal_search splits substring searches there.';
 
 insert into vigil.portable_jobs (job, call, schedule_interval, config) values
   ('journal_maintenance', 'vigil.journal_maintenance', interval '10 minutes',
@@ -205,11 +260,85 @@ begin
     end if;
     perform add_compression_policy('vigil.journal', interval '2 days', if_not_exists => true);
     perform add_retention_policy('vigil.journal', interval '14 days', if_not_exists => true);
+    -- Partitions and retention are TimescaleDB's business in this mode.
+    update vigil.portable_jobs set enabled = false where job = 'journal_maintenance';
   end if;
 end $$;
 
 -- ---------------------------------------------------------------------------------------
 -- Ingest
+
+create or replace function vigil.journal_bounds(
+  p_now timestamptz default now(),
+  out oldest timestamptz,
+  out newest timestamptz,
+  out retention interval)
+language sql stable
+as $$
+  select p_now - r, p_now + interval '1 day', r from vigil.journal_retention() r
+$$;
+comment on function vigil.journal_bounds(timestamptz) is
+  'Which entry times ingest stores: from now - retention (older lines are expired) to '
+  'now + 1 day (later lines are from a wrong clock).';
+
+create or replace function vigil.journal_stage() returns void
+language plpgsql
+as $$
+begin
+  create temp table if not exists journal_stage (
+    at        timestamptz not null,
+    sha256    bytea not null,
+    host      text,
+    unit      text,
+    container text,
+    priority  smallint,
+    message   text not null,
+    fields    jsonb not null
+  ) on commit delete rows;
+end
+$$;
+comment on function vigil.journal_stage() is
+  'Creates this session''s temp table pg_temp.journal_stage (emptied at commit) that a '
+  'sender batch is COPYed into before vigil.journal_ingest_staged() stores it.';
+
+create or replace function vigil.journal_ingest_staged(
+  p_now timestamptz default now(),
+  out accepted integer,
+  out duplicated integer,
+  out expired integer,
+  out future integer)
+language plpgsql
+as $$
+declare
+  v_oldest timestamptz;
+  v_newest timestamptz;
+  v_day    date;
+  v_total  integer;
+begin
+  select b.oldest, b.newest into v_oldest, v_newest from vigil.journal_bounds(p_now) b;
+  select count(*), count(*) filter (where at < v_oldest), count(*) filter (where at > v_newest)
+    into v_total, expired, future
+    from pg_temp.journal_stage;
+  for v_day in
+    select distinct (at at time zone 'UTC')::date from pg_temp.journal_stage
+     where at between v_oldest and v_newest
+  loop
+    perform vigil.journal_ensure_partition(v_day);
+  end loop;
+  insert into vigil.journal (at, sha256, host, unit, container, priority, message, fields)
+  select at, sha256, host, unit, container, priority, message, fields
+    from pg_temp.journal_stage
+   where at between v_oldest and v_newest
+  on conflict do nothing;
+  get diagnostics accepted = row_count;
+  duplicated := v_total - expired - future - accepted;
+  truncate pg_temp.journal_stage;
+end
+$$;
+comment on function vigil.journal_ingest_staged(timestamptz) is
+  'Stores the lines in pg_temp.journal_stage (see vigil.journal_stage) and empties it. Lines '
+  'older than the retention (expired) or more than 1 day ahead (future) are not stored; a '
+  'line whose (at, sha256) is already stored, or repeated in the batch, counts as duplicated.';
 
 create or replace function vigil.journal_ingest(
   p_at        timestamptz[],
@@ -219,7 +348,7 @@ create or replace function vigil.journal_ingest(
   p_container text[],
   p_priority  smallint[],
   p_message   text[],
-  p_fields    jsonb[],
+  p_fields    jsonb,
   p_now       timestamptz default now(),
   out accepted integer,
   out duplicated integer,
@@ -227,36 +356,22 @@ create or replace function vigil.journal_ingest(
   out future integer)
 language plpgsql
 as $$
-declare
-  v_oldest timestamptz := p_now - vigil.journal_retention();
-  v_newest timestamptz := p_now + interval '1 day';
-  v_day    date;
-  v_total  integer := coalesce(cardinality(p_at), 0);
 begin
-  select count(*) filter (where t < v_oldest), count(*) filter (where t > v_newest)
-    into expired, future
-    from unnest(p_at) t;
-  for v_day in
-    select distinct (t at time zone 'UTC')::date from unnest(p_at) t
-     where t between v_oldest and v_newest
-  loop
-    perform vigil.journal_ensure_partition(v_day);
-  end loop;
-  insert into vigil.journal (at, sha256, host, unit, container, priority, message, fields)
+  perform vigil.journal_stage();
+  insert into pg_temp.journal_stage
   select r.at, r.sha256, r.host, r.unit, r.container, r.priority, r.message, r.fields
-    from unnest(p_at, p_sha256, p_host, p_unit, p_container, p_priority, p_message, p_fields)
-         as r(at, sha256, host, unit, container, priority, message, fields)
-   where r.at between v_oldest and v_newest
-  on conflict do nothing;
-  get diagnostics accepted = row_count;
-  duplicated := v_total - expired - future - accepted;
+    from rows from (unnest(p_at), unnest(p_sha256), unnest(p_host), unnest(p_unit),
+                    unnest(p_container), unnest(p_priority), unnest(p_message),
+                    jsonb_array_elements(p_fields))
+         as r(at, sha256, host, unit, container, priority, message, fields);
+  select * into accepted, duplicated, expired, future from vigil.journal_ingest_staged(p_now);
 end
 $$;
 comment on function vigil.journal_ingest(timestamptz[], bytea[], text[], text[], text[],
-                                         smallint[], text[], jsonb[], timestamptz) is
-  'Stores a batch of parsed journal lines (parallel arrays). Lines older than the '
-  'retention (expired) or more than 1 day ahead (future) are not stored; a line whose '
-  '(at, sha256) is already stored, or repeated in the batch, counts as duplicated.';
+                                         smallint[], text[], jsonb, timestamptz) is
+  'Stores a batch of parsed journal lines given as parallel arrays (p_fields: a JSON array '
+  'of the entries'' field objects); same rules and counts as vigil.journal_ingest_staged. '
+  'For clients that cannot COPY into pg_temp.journal_stage.';
 
 -- ---------------------------------------------------------------------------------------
 -- Search
@@ -287,6 +402,7 @@ declare
   v_where text := 'true';
   v_cmp   text := case when p_newest_first then '<' else '>' end;
   v_dir   text := case when p_newest_first then 'desc' else 'asc' end;
+  v_split timestamptz;
 begin
   if p_limit is null or p_limit not between 1 and 1000 then
     raise exception 'page size must be between 1 and 1000' using errcode = '22023';
@@ -306,6 +422,22 @@ begin
   if p_tail_id is not null then
     -- Live tail: lines that arrived after the newest shown, within the last hour.
     v_where := v_where || ' and id > $10 and at >= now() - interval ''1 hour''';
+  end if;
+  if p_text is not null and p_text <> '' and p_tail_id is null then
+    v_split := vigil._journal_indexed_until();
+  end if;
+  if v_split is not null then
+    -- Lines before the split are in trigram-indexed partitions (or index parts); after it,
+    -- only the current hour, searched directly. Two branches let the planner use both.
+    return query execute format(
+      'select * from ((select * from vigil.journal where %1$s and at < %4$L'
+      ' order by at %2$s, id %3$s limit $11)'
+      ' union all (select * from vigil.journal where %1$s and at >= %4$L'
+      ' order by at %2$s, id %3$s limit $11)) u order by at %2$s, id %3$s limit $11',
+      v_where, v_dir, v_dir, v_split)
+      using p_from, p_to, p_host, p_unit, p_container, p_priority, p_text,
+            p_after_at, p_after_id, p_tail_id, p_limit;
+    return;
   end if;
   return query execute format(
     'select * from vigil.journal where %s order by at %s, id %s limit $11',

@@ -25,6 +25,11 @@ as $$ select exists (select from pg_extension where extname = 'timescaledb') $$;
 comment on function vigil.has_timescale() is
   'True when the timescaledb extension is installed in this database (TimescaleDB mode).';
 
+create or replace function vigil._utc(p_at timestamptz) returns text
+language sql immutable
+as $$ select to_char(p_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"') $$;
+comment on function vigil._utc(timestamptz) is 'A time as text for people: 2026-11-22 10:00:00 UTC.';
+
 create or replace view vigil.mode as
 select case when vigil.has_timescale() then 'timescaledb' else 'portable' end as mode,
        case

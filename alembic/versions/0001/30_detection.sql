@@ -65,8 +65,7 @@ begin
     insert into vigil.outbox (text)
     values (case when v_h.stalled
                  then 'Alert: Vigil job ' || v_h.job || ' has not run since '
-                      || to_char(v_h.last_finished_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS')
-                      || ' UTC'
+                      || vigil._utc(v_h.last_finished_at)
                  else 'OK again: Vigil job ' || v_h.job || ' runs again' end);
     v_n := v_n + 1;
   end loop;

@@ -372,10 +372,14 @@ language plpgsql
 stable
 as $$
 declare
-  v_step interval;
-  v_from timestamptz;
-  v_to   timestamptz;
-  v_wm   timestamptz;
+  v_step  interval;
+  v_from  timestamptz;
+  v_to    timestamptz;
+  v_tiers text[];
+  v_tier  text;
+  v_lo    timestamptz := '-infinity';
+  v_wm    timestamptz;
+  v_parts text[] := '{}';
 begin
   if p_granularity is null or p_granularity not in ('minute', 'hour', 'day') then
     raise exception 'granularity must be minute, hour or day, not %', p_granularity
@@ -387,30 +391,51 @@ begin
   if v_to < p_to then
     v_to := v_to + v_step;
   end if;
-  -- TimescaleDB: the aggregates are real-time already. Portable: rollups before the
-  -- watermark, raw points after it.
-  v_wm := case when vigil.has_timescale() then 'infinity'::timestamptz
-               else (select materialized_until from vigil.series_watermarks
-                      where tier = p_granularity) end;
-  return query execute format(
+  if vigil.has_timescale() then
+    -- The continuous aggregate is real-time: materialized buckets plus raw points after
+    -- its watermark.
+    v_parts := array[format(
+      'select r.bucket, r.n, r.total, r.min_value, r.max_value from vigil.%I r
+        where r.series_id in (select id from s) and r.bucket >= $3 and r.bucket < $4',
+      'points_' || p_granularity)];
+  else
+    -- Portable: this tier's rollup before its watermark, then each finer rollup up to its
+    -- own watermark, then raw points (at most the last minute or so): the newest, partial
+    -- bucket costs little even for days.
+    v_tiers := case p_granularity when 'day' then array['day', 'hour', 'minute']
+                                  when 'hour' then array['hour', 'minute']
+                                  else array['minute'] end;
+    foreach v_tier in array v_tiers loop
+      select greatest(materialized_until, v_lo) into v_wm
+        from vigil.series_watermarks where tier = v_tier;
+      if v_wm > v_lo then
+        v_parts := v_parts || format(
+          'select %s, r.n, r.total, r.min_value, r.max_value
+             from vigil.%I r
+            where r.series_id in (select id from s) and r.bucket >= greatest($3, %L::timestamptz)
+              and r.bucket < least($4, %L::timestamptz)',
+          case when v_tier = p_granularity then 'r.bucket'
+               else format('date_trunc(%L, r.bucket, ''UTC'')', p_granularity) end,
+          'points_' || v_tier, v_lo, v_wm);
+        v_lo := v_wm;
+      end if;
+    end loop;
+    v_parts := v_parts || format(
+      'select date_trunc(%L, p.at, ''UTC''), count(*), sum(p.value), min(p.value), max(p.value)
+         from vigil.points p
+        where p.series_id in (select id from s) and p.at >= greatest($3, %L::timestamptz)
+          and p.at < $4
+        group by 1',
+      p_granularity, v_lo);
+  end if;
+  return query execute
     'with s as (select id from vigil.series
                  where name = $1 and labels @> coalesce($2, ''{}''::jsonb)),
-          parts as (
-            select r.bucket, r.n, r.total, r.min_value, r.max_value
-              from vigil.%I r
-             where r.series_id in (select id from s) and r.bucket >= $3
-               and r.bucket < least($4, $5)
-            union all
-            select date_trunc(%L, p.at, ''UTC''), count(*), sum(p.value), min(p.value),
-                   max(p.value)
-              from vigil.points p
-             where p.series_id in (select id from s) and p.at >= greatest($3, $5)
-               and p.at < $4
-             group by 1)
-     select bucket, sum(total) / sum(n), min(min_value), max(max_value), sum(n)::bigint
-       from parts group by bucket order by bucket desc',
-    'points_' || p_granularity, p_granularity)
-  using p_name, p_labels, v_from, v_to, v_wm;
+          parts (bucket, n, total, min_value, max_value) as ('
+    || array_to_string(v_parts, ' union all ')
+    || ') select bucket, sum(total) / sum(n), min(min_value), max(max_value), sum(n)::bigint
+            from parts group by bucket order by bucket desc'
+  using p_name, p_labels, v_from, v_to;
 end
 $$;
 comment on function vigil.series_averages(text, jsonb, text, timestamptz, timestamptz) is
@@ -426,12 +451,16 @@ as $$
   select s.id, s.name, s.labels,
          (select max(p.at) from vigil.points p where p.series_id = s.id) as last_at
     from vigil.series s
-   where p_query is null or p_query = ''
-      or s.name ilike '%' || p_query || '%'
-      or s.labels::text ilike '%' || p_query || '%'
+   where not exists (
+           select from regexp_split_to_table(coalesce(p_query, ''), '\s+') as t (term)
+            where t.term <> ''
+              and s.name not ilike '%' || t.term || '%'
+              and not exists (select from jsonb_each_text(s.labels) l
+                               where l.key || '=' || l.value ilike '%' || t.term || '%'))
    order by s.name, s.labels::text
    limit p_limit
 $$;
 comment on function vigil.series_search(text, integer) is
-  'Series whose name or labels contain p_query (case-insensitive), with their newest point; '
+  'Series matching every whitespace-separated term of p_query (case-insensitive substring of '
+  'the name or of a label as key=value, e.g. ''cpu host=web''), with their newest point; '
   'the charts page picker.';

@@ -1,0 +1,239 @@
+"""InfluxDB line protocol at the paths Telegraf and Influx clients write to.
+
+- POST /write?db=X&precision=s            (InfluxDB 1.x; db is accepted and ignored)
+- POST /api/v2/write?org=O&bucket=B&precision=s   (InfluxDB 2.x; org/bucket ignored)
+- POST /query                             (1.x; answers CREATE DATABASE etc. with no results)
+
+Series naming: every numeric field becomes the series `<measurement>_<field>` (Telegraf's
+and Prometheus' convention, e.g. cpu,host=a usage_idle=99 -> cpu_usage_idle {host: a}); tags
+become labels. Integers and floats are stored, booleans as 1/0; string fields are ignored
+(Vigil keeps numeric series). A malformed line is rejected as a whole; the others are stored.
+Success: 204. Some lines rejected: 400 with Influx's "partial write" error body.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+from litestar import Request, Response, post
+
+from api.auth import influx_guard
+from api.series import store
+from api.series_store import Batch, PointError, check_at, check_value, labels_key, now_us
+
+# precision -> multiplier/divisor to microseconds
+PRECISIONS: dict[str, tuple[int, int]] = {
+    "": (1, 1000),
+    "n": (1, 1000),
+    "ns": (1, 1000),
+    "u": (1, 1),
+    "us": (1, 1),
+    "ms": (1000, 1),
+    "s": (1_000_000, 1),
+    "m": (60_000_000, 1),
+    "h": (3_600_000_000, 1),
+}
+BOOLS = {
+    "t": 1.0, "T": 1.0, "true": 1.0, "True": 1.0, "TRUE": 1.0,
+    "f": 0.0, "F": 0.0, "false": 0.0, "False": 0.0, "FALSE": 0.0,
+}  # fmt: skip
+MAX_INFLATE_FACTOR = 16
+
+
+class LineError(ValueError):
+    pass
+
+
+def _field_value(text: str) -> float | None:
+    """Numeric value of a field, None for a string field."""
+    if not text:
+        raise LineError("field without a value")
+    if text[0] == '"':
+        return None
+    last = text[-1]
+    try:
+        if last in "iu":
+            return float(int(text[:-1]))
+        if text in BOOLS:
+            return BOOLS[text]
+        return float(text)
+    except ValueError:
+        raise LineError(f"invalid field value {text[:40]!r}") from None
+
+
+def _scan(line: str, pos: int, stops: str) -> tuple[str, int]:
+    """Reads an escaped token from pos up to an unescaped stop character."""
+    out: list[str] = []
+    n = len(line)
+    while pos < n:
+        c = line[pos]
+        if c == "\\" and pos + 1 < n:
+            out.append(line[pos + 1])
+            pos += 2
+            continue
+        if c in stops:
+            break
+        out.append(c)
+        pos += 1
+    return "".join(out), pos
+
+
+def _scan_string(line: str, pos: int) -> int:
+    """Skips a double-quoted field value starting at pos; returns the position after it."""
+    pos += 1
+    n = len(line)
+    while pos < n:
+        c = line[pos]
+        if c == "\\":
+            pos += 2
+            continue
+        if c == '"':
+            return pos + 1
+        pos += 1
+    raise LineError("unterminated string field")
+
+
+def _parse_slow(line: str) -> tuple[str, dict[str, str], list[tuple[str, str]], str]:
+    measurement, pos = _scan(line, 0, ", ")
+    tags: dict[str, str] = {}
+    while pos < len(line) and line[pos] == ",":
+        key, pos = _scan(line, pos + 1, "=")
+        if pos >= len(line):
+            raise LineError("tag without a value")
+        value, pos = _scan(line, pos + 1, ", ")
+        tags[key] = value
+    if pos >= len(line) or line[pos] != " ":
+        raise LineError("missing fields")
+    pos += 1
+    fields: list[tuple[str, str]] = []
+    while True:
+        key, pos = _scan(line, pos, "=")
+        if pos >= len(line):
+            raise LineError("field without a value")
+        pos += 1
+        if pos < len(line) and line[pos] == '"':
+            end = _scan_string(line, pos)
+            fields.append((key, line[pos:end]))
+            pos = end
+        else:
+            value, pos = _scan(line, pos, ", ")
+            fields.append((key, value))
+        if pos < len(line) and line[pos] == ",":
+            pos += 1
+            continue
+        break
+    timestamp = line[pos + 1 :].strip() if pos < len(line) else ""
+    return measurement, tags, fields, timestamp
+
+
+def parse_line(line: str) -> tuple[str, dict[str, str], list[tuple[str, str]], str]:
+    """(measurement, tags, [(field, raw value)], raw timestamp) of one line."""
+    if "\\" in line or '"' in line:
+        measurement, tags, fields, timestamp = _parse_slow(line)
+    else:
+        parts = line.split(" ")
+        if len(parts) not in (2, 3):
+            raise LineError("expected 'measurement[,tags] fields [timestamp]'")
+        head, field_text = parts[0], parts[1]
+        timestamp = parts[2] if len(parts) == 3 else ""
+        measurement, *tag_parts = head.split(",")
+        tags = {}
+        for tag in tag_parts:
+            key, sep, value = tag.partition("=")
+            if not sep or not key or not value:
+                raise LineError(f"invalid tag {tag[:40]!r}")
+            tags[key] = value
+        fields = []
+        for field in field_text.split(","):
+            key, sep, value = field.partition("=")
+            if not sep or not key:
+                raise LineError(f"invalid field {field[:40]!r}")
+            fields.append((key, value))
+    if not measurement:
+        raise LineError("missing measurement")
+    if not fields:
+        raise LineError("missing fields")
+    return measurement, tags, fields, timestamp
+
+
+def parse_lines(body: str, precision: str) -> Batch:
+    if precision not in PRECISIONS:
+        raise PointError(f"precision must be one of ns, us, ms, s, m, h, not {precision!r}")
+    mul, div = PRECISIONS[precision]
+    batch = Batch()
+    now = now_us()
+    for number, raw in enumerate(body.split("\n"), start=1):
+        line = raw.strip()
+        if not line or line[0] == "#":
+            continue
+        try:
+            measurement, tags, fields, timestamp = parse_line(line)
+            at = now if not timestamp else check_at(int(timestamp) * mul // div, now)
+            labels = labels_key(tags)
+            values = [(key, _field_value(value)) for key, value in fields]
+            for key, value in values:
+                if value is not None:
+                    name = f"{measurement}_{key}"
+                    if len(name) > 255:
+                        raise LineError("measurement_field is longer than 255 characters")
+                    batch.add(name, labels, at, check_value(value))
+        except (LineError, PointError) as exc:
+            batch.reject(number, f"line {number}: {exc}")
+        except ValueError:
+            batch.reject(number, f"line {number}: invalid timestamp")
+    return batch
+
+
+async def read_body(request: Request[Any, Any, Any]) -> str:
+    body = await request.body()
+    if request.headers.get("content-encoding", "").lower() == "gzip":
+        settings = request.app.state.settings
+        limit = settings.max_body_bytes * MAX_INFLATE_FACTOR
+        inflater = zlib.decompressobj(wbits=31)
+        try:
+            body = inflater.decompress(body, limit)
+        except zlib.error as exc:
+            raise PointError(f"invalid gzip body: {exc}") from None
+        if inflater.unconsumed_tail:
+            raise PointError(f"body inflates to more than {limit} bytes")
+    try:
+        return body.decode()
+    except UnicodeDecodeError:
+        raise PointError("body is not UTF-8") from None
+
+
+async def _write(request: Request[Any, Any, Any], v2: bool) -> Response[Any]:
+    try:
+        batch = parse_lines(await read_body(request), request.query_params.get("precision", ""))
+    except PointError as exc:
+        return _error(v2, str(exc))
+    await store(request, batch)
+    if not batch.rejected:
+        return Response(None, status_code=204)
+    first = batch.errors[0][1] if batch.errors else "invalid line"
+    return _error(v2, f"partial write: {first} dropped={batch.rejected}")
+
+
+def _error(v2: bool, message: str) -> Response[Any]:
+    body = {"code": "invalid", "message": message} if v2 else {"error": message}
+    return Response(body, status_code=400)
+
+
+@post("/write", guards=[influx_guard], status_code=200)
+async def write_v1(request: Request[Any, Any, Any]) -> Response[Any]:
+    return await _write(request, v2=False)
+
+
+@post("/api/v2/write", guards=[influx_guard], status_code=200)
+async def write_v2(request: Request[Any, Any, Any]) -> Response[Any]:
+    return await _write(request, v2=True)
+
+
+@post("/query", guards=[influx_guard], status_code=200)
+async def query_v1() -> dict[str, Any]:
+    """InfluxDB 1.x clients (Telegraf) send CREATE DATABASE here first; nothing to do."""
+    return {"results": [{"statement_id": 0}]}
+
+
+ROUTES = [write_v1, write_v2, query_v1]

@@ -1,0 +1,291 @@
+"""Numeric series, wire-compatible with metrics-server (COMPAT.md section 2), plus batches.
+
+- POST /v1/metrics                 one point -> 201 {"status":"success"}
+- GET  /v1/metrics/                distinct names, ascending
+- GET  /v1/metrics/{name}/{granularity}/{startDate}/{endDate}   averages, newest first
+- POST /v1/metrics/batch           JSON array or NDJSON of points, written with COPY
+- GET  /ping                       {"status":"up"}
+
+All /v1/metrics routes take a sender token (api/auth.py), reads included: the series may
+say more about a server than its owner wants to publish.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import msgspec
+import psycopg
+from litestar import MediaType, Request, Response, get, post
+from litestar.params import FromPath
+
+from api.auth import sender_guard
+from api.db import http_error, pool_of
+from api.series_store import (
+    MAX_FUTURE_US,
+    MAX_NAME,
+    MIN_AT_US,
+    Batch,
+    PointError,
+    check_at,
+    check_name,
+    check_value,
+    datetime_us,
+    labels_key,
+    now_us,
+    write_batch,
+)
+from api.timestamps import TimestampError, parse_rfc3339
+
+INVALID_PAYLOAD = "Invalid Payload. Please verify the request payload and try again."
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_US = timedelta(microseconds=1)
+GRANULARITY_STEP = {
+    "minute": timedelta(minutes=1),
+    "hour": timedelta(hours=1),
+    "day": timedelta(days=1),
+}
+
+
+NO_LABELS = msgspec.Raw(b"")
+
+
+class PointIn(msgspec.Struct, gc=False):
+    """One point. timestamp: RFC 3339 string or Unix seconds; missing = now. labels: an
+    object of strings (kept raw: validated once per distinct label text in a batch)."""
+
+    name: str
+    value: float
+    timestamp: str | float | None = None
+    labels: msgspec.Raw = NO_LABELS
+
+
+_point = msgspec.json.Decoder(PointIn)
+_points = msgspec.json.Decoder(list[PointIn])
+_raw_list = msgspec.json.Decoder(list[msgspec.Raw])
+_labels = msgspec.json.Decoder(dict[str, str] | None)
+
+
+def point_at_us(timestamp: str | float | None, now: int) -> int:
+    if timestamp is None or timestamp == "":
+        return now
+    if isinstance(timestamp, str):
+        try:
+            at = datetime.fromisoformat(timestamp)
+        except ValueError:
+            try:
+                parsed = parse_rfc3339(timestamp)
+            except TimestampError as exc:
+                raise PointError(str(exc)) from None
+            if parsed is None:
+                return now
+            at = parsed
+        if at.tzinfo is None:
+            raise PointError("timestamp needs an offset or Z (RFC 3339)")
+        return check_at(datetime_us(at), now)
+    return check_at(round(timestamp * 1_000_000), now)
+
+
+class PointParser:
+    """Validates points into a Batch; label sets are checked once per distinct JSON text."""
+
+    def __init__(self) -> None:
+        self.batch = Batch()
+        self.now = now_us()
+        self._labels: dict[bytes, str] = {b"": "{}"}
+
+    def labels(self, raw: msgspec.Raw) -> str:
+        text = bytes(raw)
+        key = self._labels.get(text)
+        if key is None:
+            try:
+                key = labels_key(_labels.decode(text))
+            except msgspec.DecodeError:
+                raise PointError("labels must be an object of strings") from None
+            self._labels[text] = key
+        return key
+
+    def add(self, point: PointIn) -> None:
+        self.batch.add(
+            check_name(point.name),
+            self.labels(point.labels),
+            point_at_us(point.timestamp, self.now),
+            check_value(point.value),
+        )
+
+    def add_all(self, points: list[PointIn]) -> None:
+        """The hot path of a batch: well-formed points inline, anything else via add()."""
+        batch = self.batch
+        keys, series, ats, values = batch.keys, batch.series, batch.at_us, batch.values
+        low, high = MIN_AT_US, self.now + MAX_FUTURE_US
+        known = self._labels
+        fromiso, isfinite = datetime.fromisoformat, math.isfinite
+        for i, point in enumerate(points):
+            name, ts, value = point.name, point.timestamp, point.value
+            labels = known.get(bytes(point.labels))
+            if labels is not None and 0 < len(name) <= MAX_NAME and isfinite(value):
+                try:
+                    if isinstance(ts, str):
+                        at = fromiso(ts)
+                        at_us = (at - EPOCH) // ONE_US if at.tzinfo is not None else -1
+                    elif ts is None:
+                        at_us = self.now
+                    else:
+                        at_us = round(ts * 1_000_000)
+                except (ValueError, TypeError):
+                    at_us = -1
+                if low <= at_us <= high:
+                    key = (name, labels)
+                    index = keys.get(key)
+                    if index is None:
+                        index = keys[key] = len(keys)
+                    series.append(index)
+                    ats.append(at_us)
+                    values.append(value)
+                    continue
+            try:
+                self.add(point)
+            except PointError as exc:
+                batch.reject(i, str(exc))
+
+
+def parse_json_batch(body: bytes) -> Batch:
+    """A JSON array of points, or NDJSON (one point per line); rejections per position."""
+    parser = PointParser()
+    if body.lstrip().startswith(b"["):
+        try:
+            parser.add_all(_points.decode(body))
+            return parser.batch
+        except msgspec.ValidationError:
+            pass  # some item is malformed: decode one by one to say which
+        except msgspec.DecodeError as exc:
+            raise PointError(f"malformed JSON array: {exc}") from None
+        parser = PointParser()
+        try:
+            raws = _raw_list.decode(body)
+        except msgspec.DecodeError as exc:
+            raise PointError(f"malformed JSON array: {exc}") from None
+        for i, raw in enumerate(raws):
+            try:
+                parser.add(_point.decode(raw))
+            except (msgspec.DecodeError, PointError) as exc:
+                parser.batch.reject(i, str(exc))
+        return parser.batch
+    for i, line in enumerate(body.split(b"\n")):
+        if not line.strip():
+            continue
+        try:
+            parser.add(_point.decode(line))
+        except (msgspec.DecodeError, PointError) as exc:
+            parser.batch.reject(i, f"line {i + 1}: {exc}")
+    return parser.batch
+
+
+async def store(request: Request[Any, Any, Any], batch: Batch) -> None:
+    try:
+        async with pool_of(request.app).connection() as conn:
+            await write_batch(conn, batch)
+    except psycopg.Error as exc:
+        raise http_error(exc) from None
+
+
+def _invalid(message: str = INVALID_PAYLOAD) -> Response[dict[str, str]]:
+    return Response({"message": message}, status_code=400)
+
+
+@post("/v1/metrics", guards=[sender_guard], status_code=201)
+async def post_metric(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
+    parser = PointParser()
+    try:
+        parser.add(_point.decode(await request.body()))
+    except (msgspec.DecodeError, PointError):
+        return _invalid()
+    await store(request, parser.batch)
+    return Response({"status": "success"}, status_code=201)
+
+
+@post("/v1/metrics/batch", guards=[sender_guard], status_code=200)
+async def post_batch(request: Request[Any, Any, Any]) -> Response[dict[str, object]]:
+    try:
+        batch = parse_json_batch(await request.body())
+    except PointError as exc:
+        return Response({"message": str(exc)}, status_code=400)
+    await store(request, batch)
+    status = 400 if batch.rejected and not batch.accepted else 200
+    return Response(batch.summary(), status_code=status)
+
+
+@get("/v1/metrics", guards=[sender_guard])
+async def list_names(request: Request[Any, Any, Any]) -> list[str]:
+    async with pool_of(request.app).connection() as conn:
+        cur = await conn.execute("select distinct name from vigil.series order by name")
+        return [str(row[0]) for row in await cur.fetchall()]
+
+
+def _day(text: str) -> datetime | None:
+    try:
+        if len(text) != 10:
+            return None
+        return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
+    except ValueError:
+        return None
+
+
+def rfc3339(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+AVERAGES_SQL = (
+    "select bucket, avg, min, max, n from vigil.series_averages(%s, %s::jsonb, %s, %s, %s)"
+)
+
+
+@get(
+    "/v1/metrics/{name:str}/{granularity:str}/{start_date:str}/{end_date:str}",
+    guards=[sender_guard],
+)
+async def averages(
+    request: Request[Any, Any, Any],
+    name: FromPath[str],
+    granularity: FromPath[str],
+    start_date: FromPath[str],
+    end_date: FromPath[str],
+) -> Response[dict[str, Any]]:
+    if granularity not in GRANULARITY_STEP:
+        return _invalid("Invalid granularity. Use minute, hour or day.")
+    start = _day(start_date)
+    if start is None:
+        return _invalid("Invalid startDate format")
+    end = _day(end_date)
+    if end is None:
+        return _invalid("Invalid endDate format")
+    # Inclusive range of bucket starts: [startDate 00:00Z, endDate 00:00Z].
+    upper = end + GRANULARITY_STEP[granularity]
+    try:
+        async with pool_of(request.app).connection() as conn:
+            cur = await conn.cursor(binary=True).execute(
+                AVERAGES_SQL, (name, None, granularity, start, upper)
+            )
+            rows = await cur.fetchall()
+    except psycopg.Error as exc:
+        raise http_error(exc) from None
+    data = [{"timeFrame": rfc3339(row[0]), "avg": row[1]} for row in rows]
+    return Response(
+        {
+            "metricName": name,
+            "granularity": granularity,
+            "startTime": rfc3339(start),
+            "endTime": rfc3339(end),
+            "data": data,
+        }
+    )
+
+
+@get("/ping", media_type=MediaType.JSON)
+async def ping() -> dict[str, str]:
+    return {"status": "up"}
+
+
+ROUTES = [post_metric, post_batch, list_names, averages, ping]

@@ -1,0 +1,152 @@
+"""Batch writes of numeric points: series ids from vigil.series_ids, points by binary COPY.
+
+A batch is built by a parser (JSON, NDJSON, Influx line protocol): every accepted point is
+(series key index, microseconds since the Unix epoch, value); every rejected one an error
+with its position. Valid points are stored even when others are rejected.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from psycopg import AsyncConnection
+
+MAX_NAME = 255
+MAX_LABELS = 32
+MAX_LABEL_TEXT = 255
+MAX_FUTURE_US = 10 * 60 * 1_000_000
+MIN_AT_US = 0  # 1970-01-01: older timestamps are a sender's unit mistake
+PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01T00:00:00Z in Unix microseconds
+MAX_ERRORS_REPORTED = 20
+
+_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+_TRAILER = struct.pack(">h", -1)
+_ROW = struct.Struct(">hiqiqid")
+
+COPY_SQL = "copy vigil.points (series_id, at, value) from stdin (format binary)"
+SERIES_IDS_SQL = "select ord, id from vigil.series_ids(%s::text[], %s::jsonb[])"
+
+
+class PointError(ValueError):
+    """A point the sender must fix; the message says how."""
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def labels_key(labels: dict[str, str] | None) -> str:
+    """Canonical JSON of a label set (the cache and series identity key)."""
+    if not labels:
+        return "{}"
+    if len(labels) > MAX_LABELS:
+        raise PointError(f"at most {MAX_LABELS} labels per point")
+    for key, value in labels.items():
+        if not isinstance(value, str) or not key or len(key) > MAX_LABEL_TEXT:
+            raise PointError("labels must be an object of non-empty string keys and string values")
+        if len(value) > MAX_LABEL_TEXT:
+            raise PointError(f"label values must be at most {MAX_LABEL_TEXT} characters")
+    return json.dumps(labels, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def check_name(name: str) -> str:
+    if not name or len(name) > MAX_NAME:
+        raise PointError(f"name must be 1 to {MAX_NAME} characters")
+    return name
+
+
+def check_value(value: float) -> float:
+    if not math.isfinite(value):
+        raise PointError("value must be a finite number")
+    return float(value)
+
+
+def check_at(at_us: int, now: int) -> int:
+    if at_us < MIN_AT_US:
+        raise PointError("timestamp is before 1970; check the precision/unit")
+    if at_us > now + MAX_FUTURE_US:
+        raise PointError("timestamp is more than 10 minutes in the future; check the precision")
+    return at_us
+
+
+def datetime_us(at: datetime) -> int:
+    delta = at - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+@dataclass
+class Batch:
+    """Accepted points and rejections of one request."""
+
+    keys: dict[tuple[str, str], int] = field(default_factory=dict)
+    series: list[int] = field(default_factory=list)
+    at_us: list[int] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    rejected: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+    def add(self, name: str, labels: str, at_us: int, value: float) -> None:
+        key = (name, labels)
+        index = self.keys.get(key)
+        if index is None:
+            index = self.keys[key] = len(self.keys)
+        self.series.append(index)
+        self.at_us.append(at_us)
+        self.values.append(value)
+
+    def reject(self, position: int, message: str) -> None:
+        self.rejected += 1
+        if len(self.errors) < MAX_ERRORS_REPORTED:
+            self.errors.append((position, message))
+
+    @property
+    def accepted(self) -> int:
+        return len(self.values)
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "errors": [{"index": i, "message": m} for i, m in self.errors],
+        }
+
+
+def copy_payload(series_ids: list[int], at_us: list[int], values: list[float]) -> bytes:
+    """PostgreSQL binary COPY data for (series_id int8, at timestamptz, value float8)."""
+    pack = _ROW.pack
+    rows = b"".join(
+        [
+            pack(3, 8, s, 8, a - PG_EPOCH_US, 8, v)
+            for s, a, v in zip(series_ids, at_us, values, strict=True)
+        ]
+    )
+    return _HEADER + rows + _TRAILER
+
+
+async def resolve_series(conn: AsyncConnection[tuple[object, ...]], batch: Batch) -> list[int]:
+    """Series id per key index, creating new series."""
+    keys = list(batch.keys)
+    names = [name for name, _ in keys]
+    labels = [lab for _, lab in keys]
+    cur = await conn.execute(SERIES_IDS_SQL, (names, labels))
+    ids = [0] * len(keys)
+    for ord_, id_ in await cur.fetchall():
+        ids[int(str(ord_)) - 1] = int(str(id_))
+    return ids
+
+
+async def write_batch(conn: AsyncConnection[tuple[object, ...]], batch: Batch) -> None:
+    """Stores the accepted points of a batch in one transaction (series + COPY)."""
+    if not batch.values:
+        return
+    async with conn.transaction():
+        ids = await resolve_series(conn, batch)
+        series_ids = [ids[i] for i in batch.series]
+        data = copy_payload(series_ids, batch.at_us, batch.values)
+        async with conn.cursor().copy(COPY_SQL) as copy:
+            await copy.write(data)

@@ -1,0 +1,135 @@
+"""Shared series-aggregate cases, run in both lanes: portable (tests/series) and TimescaleDB
+(tests/timescale/test_series_ts.py). Each lane passes an autocommit connection to a migrated
+database and a `refresh(now)` that does what that mode's scheduler would do.
+
+Points are written with plain INSERT ... unnest (the TimescaleDB lane's server has no COPY).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+NAB = Path("/work/shared/data/nab")
+GRANULARITIES = ("minute", "hour", "day")
+
+Conn = psycopg.Connection[Any]
+Refresh = Callable[[datetime], None]
+
+REFERENCE_SQL = """
+select date_trunc(%(g)s, p.at, 'UTC') as bucket, avg(p.value), min(p.value), max(p.value),
+       count(*)
+  from vigil.points p join vigil.series s on s.id = p.series_id
+ where s.name = %(name)s and s.labels @> coalesce(%(labels)s::jsonb, '{}')
+   and p.at >= date_trunc(%(g)s, %(lo)s::timestamptz, 'UTC')
+   and date_trunc(%(g)s, p.at, 'UTC') < %(hi)s
+ group by 1 order by 1 desc
+"""
+
+
+def nab_series(file: str) -> list[tuple[datetime, float]]:
+    """A NAB series (timestamp,value CSV), timestamps as UTC."""
+    with (NAB / file).open() as f:
+        rows = list(csv.DictReader(f))
+    return [
+        (datetime.fromisoformat(r["timestamp"]).replace(tzinfo=UTC), float(r["value"]))
+        for r in rows
+    ]
+
+
+def shifted(points: list[tuple[datetime, float]], last: datetime) -> list[tuple[datetime, float]]:
+    """The series moved in time so that its last point is at `last`."""
+    delta = last - points[-1][0]
+    return [(at + delta, value) for at, value in points]
+
+
+def insert_points(
+    conn: Conn, name: str, labels: dict[str, str], points: list[tuple[datetime, float]]
+) -> int:
+    row = conn.execute(
+        "select id from vigil.series_ids(array[%s], array[%s::jsonb])",
+        (name, json.dumps(labels)),
+    ).fetchone()
+    assert row is not None
+    series_id = int(row[0])
+    conn.execute(
+        "insert into vigil.points (series_id, at, value)"
+        " select %s, at, value from unnest(%s::timestamptz[], %s::float8[]) as u (at, value)",
+        (series_id, [p[0] for p in points], [p[1] for p in points]),
+    )
+    return series_id
+
+
+def averages(
+    conn: Conn, name: str, labels: dict[str, str] | None, g: str, lo: datetime, hi: datetime
+) -> list[tuple[Any, ...]]:
+    return conn.execute(
+        "select * from vigil.series_averages(%s, %s::jsonb, %s, %s, %s)",
+        (name, json.dumps(labels) if labels is not None else None, g, lo, hi),
+    ).fetchall()
+
+
+def reference(
+    conn: Conn, name: str, labels: dict[str, str] | None, g: str, lo: datetime, hi: datetime
+) -> list[tuple[Any, ...]]:
+    params = {
+        "g": g,
+        "name": name,
+        "labels": json.dumps(labels) if labels is not None else None,
+        "lo": lo,
+        "hi": hi,
+    }
+    return conn.execute(REFERENCE_SQL, params).fetchall()
+
+
+def assert_same(got: list[tuple[Any, ...]], want: list[tuple[Any, ...]]) -> None:
+    assert [r[0] for r in got] == [r[0] for r in want]
+    for g, w in zip(got, want, strict=True):
+        assert g[1] == pytest.approx(w[1], rel=1e-9, abs=1e-9), g[0]
+        assert (g[2], g[3], g[4]) == (w[2], w[3], w[4]), g[0]
+
+
+def case_nab_averages_equal_raw_avg(conn: Conn, refresh: Refresh) -> None:
+    """Two real NAB series under one name (two label sets), a refresh, then points in the
+    newest (partial) buckets: every granularity equals avg() over the raw points, per label
+    set and combined, newest first."""
+    now = conn.execute("select now()").fetchone()[0]  # type: ignore[index]
+    end = now.replace(second=0, microsecond=0) - timedelta(hours=2)
+    rds = shifted(nab_series("rds_cpu_utilization_cc0c53.csv"), end)
+    ec2 = shifted(nab_series("ec2_cpu_utilization_825cc2.csv"), end - timedelta(minutes=3))
+    insert_points(conn, "cpu", {"host": "db-1"}, rds)
+    insert_points(conn, "cpu", {"host": "web-1"}, ec2)
+    refresh(now)
+    # After the refresh: the newest, partial buckets (the current minute, hour and day).
+    fresh = [(now - timedelta(seconds=s), 40.0 + s) for s in (0.5, 0.25, 0.0)]
+    insert_points(conn, "cpu", {"host": "db-1"}, fresh)
+    lo, hi = rds[0][0] - timedelta(days=1), now + timedelta(minutes=1)
+    for g in GRANULARITIES:
+        for labels in (None, {"host": "db-1"}, {"host": "web-1"}):
+            got = averages(conn, "cpu", labels, g, lo, hi)
+            want = reference(conn, "cpu", labels, g, lo, hi)
+            assert len(want) > 3
+            assert_same(got, want)
+        newest = averages(conn, "cpu", {"host": "db-1"}, g, lo, hi)[0]
+        assert newest[4] >= 3  # the fresh points are in the newest bucket
+        assert newest[3] == 40.5
+
+
+def case_sub_range_and_empty(conn: Conn, refresh: Refresh) -> None:
+    """A window in the middle of the data, whole buckets only; an unknown name is empty."""
+    now = conn.execute("select now()").fetchone()[0]  # type: ignore[index]
+    taxi = shifted(nab_series("nyc_taxi.csv"), now.replace(minute=0, second=0, microsecond=0))
+    insert_points(conn, "taxi", {}, taxi)
+    refresh(now)
+    lo = taxi[len(taxi) // 2][0] + timedelta(minutes=7)
+    hi = lo + timedelta(days=3, minutes=11)
+    for g in GRANULARITIES:
+        assert_same(averages(conn, "taxi", {}, g, lo, hi), reference(conn, "taxi", {}, g, lo, hi))
+    assert averages(conn, "nope", None, "hour", lo, hi) == []

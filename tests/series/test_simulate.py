@@ -1,0 +1,51 @@
+"""`vigil simulate` against a real API server: upstream defaults, then batches."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from typing import Any
+
+import psycopg
+
+from tests.conftest import ApiServer, venv_bin
+
+Conn = psycopg.Connection[Any]
+
+
+def simulate(api: ApiServer, token: str, *args: str) -> tuple[int, dict[str, int]]:
+    env = {**os.environ, "VIGIL_TOKEN": token}
+    res = subprocess.run(
+        [venv_bin("vigil"), "simulate", "--url", api.url, "--report-every", "0", *args],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    match = re.search(r"sent=(\d+) accepted=(\d+) failed=(\d+)", res.stdout)
+    assert match, res.stdout + res.stderr
+    sent, accepted, failed = map(int, match.groups())
+    return res.returncode, {"sent": sent, "accepted": accepted, "failed": failed}
+
+
+def test_upstream_defaults(api: ApiServer, token: str, conn: Conn) -> None:
+    code, counts = simulate(api, token, "--duration", "1.4")
+    assert code == 0
+    # 20 senders, one POST every 300 ms each: 5 rounds in 1.4 s.
+    assert 80 <= counts["sent"] <= 120
+    assert counts["accepted"] == counts["sent"] and counts["failed"] == 0
+    names = conn.execute("select distinct name from vigil.series order by 1").fetchall()
+    assert [n[0] for n in names] == [f"metric_{c}" for c in "abcdefghijklmnopqrst"]
+    lo, hi = conn.execute("select min(value), max(value) from vigil.points").fetchone()  # type: ignore[misc]
+    assert 20 <= lo <= hi <= 40
+    assert conn.execute("select count(*) from vigil.points").fetchone() == (counts["sent"],)
+
+
+def test_batches_rate_and_failures(api: ApiServer, token: str, conn: Conn) -> None:
+    code, counts = simulate(
+        api, token, "--series", "30", "--rate", "2000", "--batch-size", "250", "--duration", "1"
+    )
+    assert code == 0
+    assert counts["sent"] == 2000 and counts["accepted"] == 2000
+    assert conn.execute("select count(distinct series_id) from vigil.points").fetchone() == (30,)
+    code, counts = simulate(api, "wrong-token", "--duration", "0.5", "--series", "2")
+    assert code == 1
+    assert counts["accepted"] == 0 and counts["failed"] == counts["sent"] > 0

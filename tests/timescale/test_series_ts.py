@@ -1,0 +1,66 @@
+"""The shared series-aggregate cases (tests/series/cases.py) in TimescaleDB mode: continuous
+aggregates refreshed like their policies would, real-time for the newest buckets."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.series import cases
+
+pytestmark = pytest.mark.timescale
+
+Conn = psycopg.Connection[Any]
+
+
+def ts_refresh(conn: Conn) -> cases.Refresh:
+    """What the refresh policies do: materialize whole buckets up to `now` (autocommit)."""
+
+    def refresh(now: datetime) -> None:
+        for tier in cases.GRANULARITIES:
+            conn.execute(
+                f"call refresh_continuous_aggregate('vigil.points_{tier}', null,"
+                f" date_trunc('{tier}', %s::timestamptz, 'UTC'))",
+                (now,),
+            )
+
+    return refresh
+
+
+def test_nab_averages_equal_raw_avg(ts_conn: Conn) -> None:
+    cases.case_nab_averages_equal_raw_avg(ts_conn, ts_refresh(ts_conn))
+
+
+def test_sub_range_and_empty(ts_conn: Conn) -> None:
+    cases.case_sub_range_and_empty(ts_conn, ts_refresh(ts_conn))
+
+
+def test_aggregates_policies_and_retention_per_tier(ts_conn: Conn) -> None:
+    rows = ts_conn.execute(
+        "select hypertable_name, proc_name, config from timescaledb_information.jobs"
+        " where hypertable_schema = 'vigil' and hypertable_name like 'points%'"
+        "    or (proc_name = 'policy_refresh_continuous_aggregate'"
+        "        and config ->> 'mat_hypertable_id' is not null)"
+    ).fetchall()
+    retention = {str(r[0]): r[2]["drop_after"] for r in rows if r[1] == "policy_retention"}
+    assert retention == {
+        "points": "90 days",
+        "points_minute": "90 days",
+        "points_hour": "2 years",
+        "points_day": "10 years",
+    }
+    refresh = [r for r in rows if r[1] == "policy_refresh_continuous_aggregate"]
+    assert len(refresh) == 3
+    realtime = ts_conn.execute(
+        "select view_name, materialized_only from timescaledb_information.continuous_aggregates"
+        " where view_schema = 'vigil' order by 1"
+    ).fetchall()
+    assert realtime == [("points_day", False), ("points_hour", False), ("points_minute", False)]
+    jobs = ts_conn.execute(
+        "select job, enabled from vigil.portable_jobs"
+        " where job in ('refresh_series_rollups', 'prune_series')"
+    ).fetchall()
+    assert sorted(jobs) == [("prune_series", False), ("refresh_series_rollups", False)]
