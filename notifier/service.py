@@ -3,8 +3,11 @@
 - its own autocommit LISTEN connection, plus a work connection;
 - a drain at start and after every reconnect, on every wake-up, and at least every
   VIGIL_POLL_SECONDS (<= 5 s) as the backstop for missed notifications and due retries;
-- in portable mode it is also the scheduler: every VIGIL_TICK_SECONDS it calls
-  vigil.run_due_jobs(); in both modes it calls vigil.check_stalls() on the poll tick.
+- in portable mode it is also the scheduler: every VIGIL_TICK_SECONDS it runs the
+  detector (vigil.run_due_jobs for ALERT_JOBS), wakes exactly at the next ping deadline,
+  and a maintenance thread with its own connection runs every other due job (retention,
+  partitions, index builds, rollups), so a slow job never holds up an alert;
+- in both modes it calls vigil.check_stalls() on the poll tick.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from vigil.settings import Settings
 
 log = logging.getLogger("vigil.notifier")
 CHANNEL = "vigil_outbox"
+# Jobs run on the alert loop itself; every other portable job runs on the maintenance thread.
+ALERT_JOBS = ["detect"]
 
 
 class Notifier:
@@ -44,6 +49,15 @@ class Notifier:
         self.relay = Relay(settings, transport)
 
     def run(self) -> None:
+        maintenance = threading.Thread(target=self._maintain, name="maintenance", daemon=True)
+        maintenance.start()
+        try:
+            self._alert_loop()
+        finally:
+            self.stop_event.set()
+            maintenance.join(timeout=30)
+
+    def _alert_loop(self) -> None:
         delay = 1.0
         while not self.stop_event.is_set():
             try:
@@ -75,7 +89,7 @@ class Notifier:
             while not self.stop_event.is_set():
                 now = time.monotonic()
                 if portable and now >= next_tick:
-                    work.execute("select vigil.run_due_jobs()")
+                    work.execute("select vigil.run_due_jobs(p_only => %s)", (ALERT_JOBS,))
                     next_deadline = self._next_deadline(work)
                     next_tick = now + self.settings.tick_seconds
                 elif portable and next_deadline is not None and now >= next_deadline:
@@ -104,6 +118,25 @@ class Notifier:
         if row is None or row[0] is None:
             return None
         return time.monotonic() + max(float(str(row[0])), 0.0) + 0.005
+
+    def _maintain(self) -> None:
+        """Portable mode: every due job except ALERT_JOBS, on a connection of its own."""
+        delay = 1.0
+        while not self.stop_event.is_set():
+            try:
+                url = self.settings.require_database_url()
+                with psycopg.connect(url, autocommit=True) as conn:
+                    if mode(conn)[0] != "portable":
+                        return  # TimescaleDB runs these as its own jobs and policies
+                    delay = 1.0
+                    while not self.stop_event.wait(self.settings.tick_seconds):
+                        conn.execute("select vigil.run_due_jobs(p_skip => %s)", (ALERT_JOBS,))
+            except psycopg.OperationalError as exc:
+                log.warning(
+                    "maintenance connection lost (%s); retrying in %.0fs", type(exc).__name__, delay
+                )
+                self.stop_event.wait(delay)
+                delay = min(delay * 2, 30.0)
 
     def stop(self, *_: object) -> None:
         self.stop_event.set()

@@ -107,3 +107,40 @@ def test_notifier_without_telegram_marks_not_configured(dsn: str, tmp_path: Path
                 what="unconfigured",
             )
     assert "Telegram not configured" in (tmp_path / "n.log").read_text()
+
+
+def test_slow_maintenance_job_does_not_delay_alerts(dsn: str, tmp_path: Path) -> None:
+    """Portable mode: a long job (think index build) runs on the maintenance connection
+    while the alert loop still detects a passed deadline on time."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            "create function public.slow_job(p_now timestamptz, p_config jsonb) returns integer "
+            "language sql as $$ select 0 from pg_sleep(8) $$"
+        )
+        conn.execute(
+            "insert into vigil.portable_jobs (job, call, schedule_interval) "
+            "values ('slow', 'public.slow_job', interval '1 hour')"
+        )
+        with vigil_process("notifier", vigil_env(dsn), tmp_path / "n.log"):
+            wait_until(
+                lambda: (
+                    conn.execute(
+                        "select count(*) from pg_stat_activity where wait_event = 'PgSleep'"
+                    ).fetchone()
+                    == (1,)
+                ),
+                what="the slow job to start",
+            )
+            due = datetime.now(UTC) + timedelta(seconds=1)
+            ingest(
+                conn, "h", "cron", "ping", "1", due - timedelta(minutes=1), now=datetime.now(UTC)
+            )
+            wait_until(
+                lambda: conn.execute("select count(*) from vigil.outbox").fetchone() == (1,),
+                timeout=4,
+                what="the alert while the slow job runs",
+            )
+            still_running = conn.execute(
+                "select count(*) from pg_stat_activity where wait_event = 'PgSleep'"
+            ).fetchone()
+            assert still_running == (1,)

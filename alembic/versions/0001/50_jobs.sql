@@ -35,7 +35,9 @@ insert into vigil.portable_jobs (job, call, schedule_interval, config) values
    '{"retention": "90 days"}')
 on conflict (job) do nothing;
 
-create or replace function vigil.run_due_jobs(p_now timestamptz default now()) returns integer
+create or replace function vigil.run_due_jobs(p_now timestamptz default now(),
+                                              p_only text[] default null,
+                                              p_skip text[] default null) returns integer
 language plpgsql
 as $$
 declare
@@ -45,6 +47,8 @@ begin
   for v_job in
     select * from vigil.portable_jobs
      where enabled and next_run_at <= p_now
+       and (p_only is null or job = any (p_only))
+       and (p_skip is null or job <> all (p_skip))
      order by next_run_at
        for update skip locked
   loop
@@ -63,9 +67,11 @@ begin
   return v_n;
 end
 $$;
-comment on function vigil.run_due_jobs(timestamptz) is
-  'Portable mode scheduler tick: runs each enabled job whose next_run_at has come, each in '
-  'its own subtransaction, and schedules its next run. The notifier calls it every tick.';
+comment on function vigil.run_due_jobs(timestamptz, text[], text[]) is
+  'Portable mode scheduler tick: runs each enabled job whose next_run_at has come (only the '
+  'jobs in p_only, if given; none in p_skip), each in its own subtransaction, and schedules '
+  'its next run. The notifier runs detect on its alert loop and every other job on a '
+  'separate maintenance connection, so a slow index build never delays an alert.';
 
 -- TimescaleDB mode: hypertable, retention policy and the detector job.
 do $$
