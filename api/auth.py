@@ -91,10 +91,15 @@ class SenderAuth:
         self._valid_until[digest] = now + CACHE_SECONDS
 
 
-async def sender_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Litestar guard for every ingest route."""
+async def require_sender(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+    """The sender check (raises 401), for handlers that call it themselves."""
     auth: SenderAuth = connection.app.state.sender_auth
     await auth.check(connection)
+
+
+async def sender_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Litestar guard for the ingest routes."""
+    await require_sender(connection)
 
 
 def influx_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str:

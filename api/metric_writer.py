@@ -19,7 +19,7 @@ from litestar import Litestar
 from psycopg_pool import AsyncConnectionPool
 
 MAX_BATCH = 500
-WRITERS = 2
+WRITERS = 1
 
 BATCH_SQL = (
     "select ord, state, error from vigil.ingest_metrics("

@@ -13,8 +13,11 @@ say more about a server than its owner wants to publish.
 from __future__ import annotations
 
 import math
+import sys
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from itertools import groupby
+from operator import attrgetter
+from typing import Annotated, Any
 
 import msgspec
 import psycopg
@@ -62,7 +65,20 @@ class PointIn(msgspec.Struct, gc=False):
     labels: msgspec.Raw = NO_LABELS
 
 
+class CleanPointIn(msgspec.Struct, gc=False):
+    """PointIn for the fast path of a JSON array: name and value are checked by msgspec (in
+    C) so that any invalid point fails the whole decode and the batch takes the per-point
+    path, which says what is wrong with which point."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME)]
+    value: Annotated[float, msgspec.Meta(ge=-sys.float_info.max, le=sys.float_info.max)]
+    timestamp: str | float | None = None
+    labels: msgspec.Raw = NO_LABELS
+
+
+_name_labels = attrgetter("name", "labels")
 _point = msgspec.json.Decoder(PointIn)
+_clean_points = msgspec.json.Decoder(list[CleanPointIn])
 _points = msgspec.json.Decoder(list[PointIn])
 _raw_list = msgspec.json.Decoder(list[msgspec.Raw])
 _labels = msgspec.json.Decoder(dict[str, str] | None)
@@ -151,11 +167,66 @@ class PointParser:
                 batch.reject(i, str(exc))
 
 
+def clean_array(body: bytes) -> Batch | None:
+    """The batch of a JSON array whose points are all valid, None if any is not (or if the
+    body is malformed): the fast path, column by column, with no per-point branches.
+
+    Raises msgspec.DecodeError (not ValidationError) for malformed JSON.
+    """
+    try:
+        points = _clean_points.decode(body)
+    except msgspec.ValidationError:
+        return None
+    parser = PointParser()
+    now = parser.now
+    fromiso, epoch = datetime.fromisoformat, EPOCH
+
+    def other_at(timestamp: float | None) -> timedelta:
+        return timedelta(microseconds=now if timestamp is None else round(timestamp * 1_000_000))
+
+    try:
+        # Via days/seconds/microseconds: cheaper than timedelta // timedelta.
+        at_us = [
+            (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+            for delta in [
+                fromiso(ts) - epoch if isinstance(ts, str) else other_at(ts)
+                for ts in [point.timestamp for point in points]
+            ]
+        ]
+    except (ValueError, TypeError, OverflowError):  # bad, empty or naive (TypeError) text
+        return None
+    if at_us and (min(at_us) < MIN_AT_US or max(at_us) > now + MAX_FUTURE_US):
+        return None
+    # Series per (name, label text as sent), one dict look-up per run of points of the same
+    # series (senders mostly send runs); label texts validated once per distinct text.
+    raw_keys: dict[tuple[str, bytes], int] = {}
+    series: list[int] = []
+    for (name, labels), run in groupby(map(_name_labels, points)):
+        key = (name, bytes(labels))
+        series += [raw_keys.setdefault(key, len(raw_keys))] * len(list(run))
+    batch = parser.batch
+    keys = batch.keys
+    try:
+        index = [
+            keys.setdefault((name, parser.labels(msgspec.Raw(text))), len(keys))
+            for name, text in raw_keys
+        ]
+    except PointError:
+        return None
+    if len(keys) != len(raw_keys):  # label texts that differ only in key order or spacing
+        series = [index[i] for i in series]
+    batch.series, batch.at_us, batch.values = series, at_us, [p.value for p in points]
+    return batch
+
+
 def parse_json_batch(body: bytes) -> Batch:
     """A JSON array of points, or NDJSON (one point per line); rejections per position."""
     parser = PointParser()
     if body.lstrip().startswith(b"["):
         try:
+            batch = clean_array(body)
+            if batch is not None:
+                return batch
             parser.add_all(_points.decode(body))
             return parser.batch
         except msgspec.ValidationError:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import math
 import struct
+import sys
 import time
+from array import array
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -27,6 +29,12 @@ MAX_ERRORS_REPORTED = 20
 _HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 _TRAILER = struct.pack(">h", -1)
 _ROW = struct.Struct(">hiqiqid")
+# One row (series_id int8, at timestamptz, value float8): 3 fields, each an int32 length 8
+# and 8 bytes of big-endian data at these offsets within the row.
+_ROW_TEMPLATE = _ROW.pack(3, 8, 0, 8, 0, 8, 0.0)
+_ROW_SIZE = len(_ROW_TEMPLATE)
+_FIELD_OFFSETS = (6, 18, 30)
+_SWAP = sys.byteorder == "little"
 
 COPY_SQL = "copy vigil.points (series_id, at, value) from stdin (format binary)"
 SERIES_IDS_SQL = "select ord, id from vigil.series_ids(%s::text[], %s::jsonb[])"
@@ -117,14 +125,28 @@ class Batch:
 
 
 def copy_payload(series_ids: list[int], at_us: list[int], values: list[float]) -> bytes:
-    """PostgreSQL binary COPY data for (series_id int8, at timestamptz, value float8)."""
-    pack = _ROW.pack
-    rows = b"".join(
-        [
-            pack(3, 8, s, 8, a - PG_EPOCH_US, 8, v)
-            for s, a, v in zip(series_ids, at_us, values, strict=True)
-        ]
-    )
+    """PostgreSQL binary COPY data for (series_id int8, at timestamptz, value float8).
+
+    Column-wise: each column becomes a C array of big-endian 8-byte values, and each of
+    its 8 byte positions is copied into every row of a template with one strided slice
+    assignment (24 C loops in all instead of one struct.pack call per row).
+    """
+    n = len(values)
+    if len(series_ids) != n or len(at_us) != n:
+        raise ValueError("copy_payload: columns of different lengths")
+    pg_epoch = PG_EPOCH_US
+    columns: list[array[int] | array[float]] = [
+        array("q", series_ids),
+        array("q", [at - pg_epoch for at in at_us]),
+        array("d", values),
+    ]
+    rows = bytearray(_ROW_TEMPLATE * n)
+    for offset, column in zip(_FIELD_OFFSETS, columns, strict=True):
+        if _SWAP:
+            column.byteswap()
+        data = column.tobytes()
+        for byte in range(8):
+            rows[offset + byte :: _ROW_SIZE] = data[byte::8]
     return _HEADER + rows + _TRAILER
 
 

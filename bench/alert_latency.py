@@ -20,8 +20,8 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import VIGIL, bench_cluster, percentile, process  # noqa: E402
-from tests.support.fake_telegram import FakeTelegram  # noqa: E402
+from bench.common import VIGIL, bench_cluster, percentile, process
+from tests.support.fake_telegram import FakeTelegram
 
 
 def main() -> None:
@@ -33,8 +33,13 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="vigil-bench-latency-"))
     with bench_cluster() as cluster:
         dsn = cluster.dsn()
-        env = {**os.environ, "DATABASE_URL": dsn, "TELEGRAM_TOKEN": telegram.token,
-               "TELEGRAM_CHAT_ID": "42", "TELEGRAM_API_BASE": telegram.base_url}
+        env = {
+            **os.environ,
+            "DATABASE_URL": dsn,
+            "TELEGRAM_TOKEN": telegram.token,
+            "TELEGRAM_CHAT_ID": "42",
+            "TELEGRAM_API_BASE": telegram.base_url,
+        }
         with process([VIGIL, "notifier"], env, work / "notifier.log"):
             start = datetime.now(UTC) + timedelta(seconds=3)
             deadlines: dict[str, datetime] = {}
@@ -44,8 +49,10 @@ def main() -> None:
                     name = f"job-{i}"
                     deadlines[name] = deadline
                     # value "1": a one-minute deadline, so the report is 60 s before it.
-                    conn.execute("select vigil.ingest_metric('bench', %s, 'ping', '1', %s)",
-                                 (name, deadline - timedelta(minutes=1)))
+                    conn.execute(
+                        "select vigil.ingest_metric('bench', %s, 'ping', '1', %s)",
+                        (name, deadline - timedelta(minutes=1)),
+                    )
             telegram.wait_for(args.metrics, timeout=args.window + 60)
     # FakeTelegram stamps arrivals with time.monotonic(); map them to wall-clock time.
     offset = time.time() - time.monotonic()
@@ -57,9 +64,11 @@ def main() -> None:
     telegram.down()
     latencies.sort()
     print(f"alerts: {len(latencies)} over {args.window:.0f} s")
-    print(f"deadline -> Telegram request: p50 {percentile(latencies, 50) * 1000:.0f} ms, "
-          f"p99 {percentile(latencies, 99) * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms "
-          f"(target p99 <= 2000 ms)")
+    print(
+        f"deadline -> Telegram request: p50 {percentile(latencies, 50) * 1000:.0f} ms, "
+        f"p99 {percentile(latencies, 99) * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms "
+        f"(target p99 <= 2000 ms)"
+    )
 
 
 if __name__ == "__main__":

@@ -18,5 +18,11 @@ async def trivial(request: Request[object, object, object]) -> str:  # type: ign
 app = Litestar(route_handlers=[trivial], openapi_config=None)
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=False,
-                log_level="warning", server_header=False)
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        access_log=False,
+        log_level="warning",
+        server_header=False,
+    )

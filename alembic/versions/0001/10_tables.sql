@@ -42,7 +42,8 @@ comment on table vigil.metrics is
 comment on column vigil.metrics.last_seen is 'Timestamp of the latest report (sender clock).';
 comment on column vigil.metrics.deadline is
   'Deadline rules only: when the metric goes into alert unless a fresh ping arrives.';
-comment on column vigil.metrics.state is 'ok or alert; changed only by vigil._transition().';
+comment on column vigil.metrics.state is
+  'ok or alert; changed only by vigil._transition() and vigil.ingest_metrics().';
 
 -- The detector looks only at metrics whose deadline can pass: no full scan.
 create index if not exists metrics_open_deadline_idx
