@@ -4,17 +4,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint check bench clean-data
+.PHONY: run test lint assets bench clean-data
 
 $(STAMP): pyproject.toml package-lock.json
 	scripts/ensure-system-deps run
 	test -x $(BIN)/python || python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
-	scripts/vendor-assets
 	touch $@
 
-run: $(STAMP)
+# Pinned front-end files from npm into api/static/vendor (cheap when already there).
+assets:
+	scripts/vendor-assets
+
+run: $(STAMP) assets
 	$(BIN)/vigil run
 
 lint: $(STAMP)
@@ -22,15 +25,18 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: $(STAMP)
+test: $(STAMP) assets
 	scripts/ensure-system-deps test
 	cd tools/pglite && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --silent; }  # TimescaleDB lane
 	$(MAKE) lint
 	$(BIN)/pytest -q
 
-bench: $(STAMP)
+bench: $(STAMP) assets
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/alert_latency.py
+	$(BIN)/python bench/series.py
+	$(BIN)/python bench/journal.py
+	$(BIN)/python -m bench.prober
 
 clean-data:
 	-$(BIN)/python -c 'from vigil.cli import embedded_cluster; from vigil.settings import Settings; embedded_cluster(Settings.from_env()).stop()'

@@ -14,6 +14,9 @@ from psycopg_pool import AsyncConnectionPool
 SQLSTATE_STATUS = {
     "22023": 400,  # invalid_parameter_value: e.g. unknown metric type
     "22P02": 400,  # invalid_text_representation
+    "22003": 400,  # numeric_value_out_of_range
+    "22021": 400,  # character_not_in_repertoire (e.g. invalid UTF-8)
+    "22P05": 400,  # untranslatable_character (e.g. NUL in text)
     "22007": 400,  # invalid_datetime_format
     "22008": 400,  # datetime_field_overflow
     "23505": 409,  # unique_violation

@@ -8,11 +8,11 @@ from typing import Any
 import msgspec
 import psycopg
 from litestar import MediaType, Request, post
-from litestar.exceptions import ClientException
+from litestar.exceptions import ClientException, HTTPException
 
 from api.auth import require_sender
 from api.db import http_error
-from api.metric_writer import MetricWriter, RejectedReport, Report
+from api.metric_writer import MetricWriter, RejectedReport, Report, WriterUnavailable
 from api.timestamps import TimestampError, parse_rfc3339
 
 MAX_FUTURE = timedelta(minutes=10)
@@ -51,6 +51,9 @@ def parse_report(body: bytes) -> tuple[MetricReport, datetime | None]:
             raise ClientException(detail=f"{field} must be 1 to {limit} characters")
     if report.value is not None and len(report.value) > MAX_VALUE:
         raise ClientException(detail=f"value must be at most {MAX_VALUE} characters")
+    if "\x00" in report.host + report.name + report.type + (report.value or ""):
+        # PostgreSQL text cannot hold NUL; refuse here so a grouped batch is never spoilt.
+        raise ClientException(detail="host, name, type and value must not contain NUL (\\u0000)")
     try:
         at = parse_rfc3339(report.timestamp)
     except TimestampError as exc:
@@ -75,6 +78,8 @@ async def post_metric(request: Request[Any, Any, Any]) -> str:
         raise ClientException(detail=str(exc)) from None
     except psycopg.Error as exc:
         raise http_error(exc) from None
+    except WriterUnavailable:
+        raise HTTPException(status_code=503, detail="database unavailable, retry later") from None
     return "ok"
 
 

@@ -287,6 +287,8 @@ async def journal_tail(request: Request[Any, Any, Any]) -> Template:
     try:
         f = parse_filters(params)
         since = int(params.get("since", "0") or 0)
+        if not 0 <= since < 2**63:
+            raise ValueError("since out of range")
     except (FilterError, ValueError):
         return render(request, "journal_tail.html", status_code=400, rows=[], tail_url="")
     rows = await _search(request, f, tail_id=since, newest_first=True, limit=500)

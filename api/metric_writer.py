@@ -40,6 +40,10 @@ class RejectedReport(Exception):
     """The database refused this report (e.g. unknown type); the message says why."""
 
 
+class WriterUnavailable(Exception):
+    """The report could not be stored for a reason that is not the sender's (503)."""
+
+
 class MetricWriter:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
@@ -55,6 +59,10 @@ class MetricWriter:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        while not self._queue.empty():
+            _, future = self._queue.get_nowait()
+            if not future.done():
+                future.set_exception(WriterUnavailable("shutting down"))
 
     async def write(self, report: Report) -> str:
         """Stores the report; returns the metric's resulting state."""
@@ -86,10 +94,11 @@ class MetricWriter:
                     ),
                 )
                 rows = await cur.fetchall()
-        except (psycopg.Error, OSError) as exc:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+        except psycopg.Error as exc:
+            self._fail(batch, exc)
+            return
+        except Exception as exc:
+            self._fail(batch, WriterUnavailable(type(exc).__name__))
             return
         for ord_, state, error in rows:
             future = batch[ord_ - 1][1]
@@ -99,6 +108,14 @@ class MetricWriter:
                 future.set_exception(RejectedReport(error))
             else:
                 future.set_result(state)
+        self._fail(batch, WriterUnavailable("no result for this report"))
+
+    @staticmethod
+    def _fail(batch: list[tuple[Report, asyncio.Future[str]]], exc: Exception) -> None:
+        """Answers every future of the batch that is still waiting."""
+        for _, future in batch:
+            if not future.done():
+                future.set_exception(exc)
 
 
 @contextlib.asynccontextmanager

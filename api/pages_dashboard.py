@@ -45,42 +45,6 @@ TRANSITIONS_SQL = """
 select at, from_state, to_state, value, reason, message, message_status, delivery, attempts
   from vigil.metric_transitions where metric_id = %s order by at desc, id desc limit 500
 """
-METRIC_COLUMNS = [
-    "id",
-    "host",
-    "name",
-    "type",
-    "value",
-    "last_seen",
-    "deadline",
-    "state",
-    "state_changed_at",
-    "kind",
-    "limit_text",
-    "alerting",
-]
-SYSTEM_COLUMNS = [
-    "mode",
-    "mode_reason",
-    "detector_finished_at",
-    "detector_age",
-    "detector_stalled",
-    "stall_after",
-    "backlog",
-    "dead",
-    "unconfigured",
-]
-TRANSITION_COLUMNS = [
-    "at",
-    "from_state",
-    "to_state",
-    "value",
-    "reason",
-    "message",
-    "message_status",
-    "delivery",
-    "attempts",
-]
 
 
 async def _all(conn: AsyncConnection[Any], sql: str, params: Any = None) -> list[dict[str, Any]]:

@@ -38,7 +38,7 @@ async def login_page(request: Request[Any, Any, Any]) -> Response[Any]:
         "login.html",
         next_path=target,
         google=settings_of(request).google_configured,
-        error=request.query_params.get("error"),
+        error=None,  # never text from the query string: a link could plant a message
         signed_out=request.query_params.get("out") == "1",
     )
 

@@ -129,9 +129,7 @@ async def google_start(request: Request[Any, Any, Any]) -> Response[Any]:
     )
     async with pool_of(request.app).connection() as conn:
         await conn.execute(
-            "insert into vigil.oauth_flows "
-            "(flow_hash, state, nonce, code_verifier, next_path, expires_at) "
-            "values (%s, %s, %s, %s, %s, now() + %s)",
+            "select vigil.oauth_flow_start(%s, %s, %s, %s, %s, %s)",
             (
                 secret_hash(flow_id),
                 state,

@@ -131,6 +131,8 @@ def safe_next(path: str | None) -> str:
     """Only local paths are allowed as a place to return to after login."""
     if not path or not path.startswith("/") or path.startswith(("//", "/\\")):
         return "/"
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in path):
+        return "/"  # no CR/LF into a Location header
     parts = urlsplit(path)
     if parts.scheme or parts.netloc:
         return "/"

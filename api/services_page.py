@@ -3,6 +3,7 @@ sparkline (inline SVG, drawn here: no script, CSP-safe), recent events; add and 
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from typing import Any
 
@@ -105,7 +106,11 @@ async def services_page(request: Request[Any, Any, Any]) -> Template:
 
 
 def _seconds(text: str, default: float) -> float:
-    return float(text) if text.strip() else default
+    """A number of seconds from a form field; ValueError unless finite and 0 < s <= 1 day."""
+    value = float(text) if text.strip() else default
+    if not math.isfinite(value) or not 0 < value <= 86_400:
+        raise ValueError(f"{text!r} is not a number of seconds between 0 and 86400")
+    return value
 
 
 @post("/services", guards=[operator_guard], status_code=303)

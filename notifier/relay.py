@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import secrets
 import socket
 from datetime import timedelta
 from typing import Protocol
@@ -16,7 +17,9 @@ from vigil.settings import Settings
 log = logging.getLogger("vigil.notifier")
 
 NOT_CONFIGURED = "not delivered: Telegram not configured"
-BATCH = 20
+# One message per claim: each lease then covers one send (at most two with a chat
+# migration), so a slow Telegram cannot outlast the lease of messages still waiting.
+BATCH = 1
 
 
 class Transport(Protocol):
@@ -33,7 +36,8 @@ class Relay:
     def __init__(self, settings: Settings, transport: Transport | None) -> None:
         self.settings = settings
         self.transport = transport
-        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        # The random part keeps ids unique across container restarts (pid 1 every time).
+        self.worker = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
     def chat_id(self, conn: Conn) -> str:
         chat = self.settings.telegram_chat_id or ""

@@ -62,9 +62,11 @@ class Notifier:
         while not self.stop_event.is_set():
             try:
                 self._serve()
-            except psycopg.OperationalError as exc:
+            except psycopg.Error as exc:
+                # A lost connection or any other database error: log, back off, start again
+                # (the drain at start picks up whatever was pending).
                 log.warning(
-                    "database connection lost (%s); reconnecting in %.0fs",
+                    "database error (%s); reconnecting in %.0fs",
                     str(exc).strip().splitlines()[0] if str(exc) else exc,
                     delay,
                 )
@@ -131,9 +133,9 @@ class Notifier:
                     delay = 1.0
                     while not self.stop_event.wait(self.settings.tick_seconds):
                         conn.execute("select vigil.run_due_jobs(p_skip => %s)", (ALERT_JOBS,))
-            except psycopg.OperationalError as exc:
+            except psycopg.Error as exc:
                 log.warning(
-                    "maintenance connection lost (%s); retrying in %.0fs", type(exc).__name__, delay
+                    "maintenance: database error (%s); retrying in %.0fs", type(exc).__name__, delay
                 )
                 self.stop_event.wait(delay)
                 delay = min(delay * 2, 30.0)

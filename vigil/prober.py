@@ -105,13 +105,15 @@ def _transport_error(exc: httpx.HTTPError) -> str:
 
 async def _body_contains(response: httpx.Response, needle: str) -> bool:
     wanted = needle.encode()
-    seen = b""
+    tail = b""  # the end of what came before, so a match across two chunks is found
+    read = 0
     async for chunk in response.aiter_bytes():
-        seen += chunk
-        if wanted in seen:
+        if wanted in tail + chunk:
             return True
-        if len(seen) > MAX_BODY:
+        read += len(chunk)
+        if read > MAX_BODY:
             return False
+        tail = (tail + chunk)[-(len(wanted) - 1) :] if len(wanted) > 1 else b""
     return False
 
 

@@ -63,6 +63,7 @@ def refusal(ip: IPAddress) -> str | None:
         (ip.is_multicast, "a multicast"),
         (ip.version == 6 and ip in UNIQUE_LOCAL, "a unique-local"),
         (ip.is_private, "a private"),
+        (isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local, "a site-local"),
         (ip.is_reserved, "a reserved"),
         (not ip.is_global, "a non-global"),
     ):

@@ -103,6 +103,7 @@ BAD = [
     (b'{"host":"h","name":"n","type":"ping","value":5}', "Expected `str | null`, got `int`"),
     (b'{"host":"h","type":"ping"}', "missing required field `name`"),
     (b'{"host":"","name":"n","type":"ping"}', "host must be 1 to 255 characters"),
+    (b'{"host":"h\\u0000","name":"n","type":"ping"}', "must not contain NUL"),
     (b'{"host":"h","name":"n","type":"cpu"}', 'unknown metric type "cpu"'),
     (b'{"host":"h","name":"n","type":"ping","timestamp":"yesterday"}', "is not RFC 3339"),
     (

@@ -152,5 +152,14 @@ def test_only_local_paths_to_return_to() -> None:
     from api.security import safe_next
 
     assert safe_next("/tokens?x=1") == "/tokens?x=1"
-    for bad in ("//evil.example/x", "https://evil.example", "/\\evil.example", "", None, "x"):
+    for bad in (
+        "//evil.example/x",
+        "https://evil.example",
+        "/\\evil.example",
+        "",
+        None,
+        "x",
+        "/\r\nSet-Cookie: x=1",
+        "/a\tb",
+    ):
         assert safe_next(bad) == "/"

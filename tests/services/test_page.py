@@ -86,6 +86,11 @@ def test_forms_need_login_and_csrf(api: ApiServer, dsn: str, conn: Conn) -> None
         assert client.post("/services", data=data).status_code == 303
         r = client.post("/services", data={"name": "bad", "url": "ftp://x/"})
         assert r.status_code == 400 and "is not an http(s) URL" in r.text
+        for interval in ("nan", "inf", "1e20", "-5", "abc"):
+            r = client.post(
+                "/services", data={"name": "y", "url": "https://y.example/", "interval": interval}
+            )
+            assert r.status_code == 400 and "Interval and timeout are seconds" in r.text
         assert client.post("/services/remove", data={"name": "x"}).status_code == 303
         assert conn.execute("select count(*) from vigil.services").fetchone() == (0,)
     # The read API accepts the operator session too.

@@ -232,3 +232,23 @@ as $$
 $$;
 comment on function vigil.metric_delete(bigint) is
   'Deletes a metric with its history and transitions; its messages stay in the outbox.';
+
+create or replace function vigil.oauth_flow_start(p_flow_hash bytea, p_state text, p_nonce text,
+                                                  p_code_verifier text, p_next_path text,
+                                                  p_ttl interval) returns void
+language plpgsql
+as $$
+begin
+  -- Anyone may start a sign-in, so expired flows are cleared here and the table is capped.
+  delete from vigil.oauth_flows where expires_at < now();
+  if (select count(*) from vigil.oauth_flows) >= 10000 then
+    raise exception 'too many sign-ins in progress'
+      using errcode = '53400', hint = 'try again in a few minutes';
+  end if;
+  insert into vigil.oauth_flows (flow_hash, state, nonce, code_verifier, next_path, expires_at)
+  values (p_flow_hash, p_state, p_nonce, p_code_verifier, p_next_path, now() + p_ttl);
+end
+$$;
+comment on function vigil.oauth_flow_start(bytea, text, text, text, text, interval) is
+  'Records a Google sign-in in progress (state, nonce, PKCE verifier); clears expired ones '
+  'and refuses past 10000 pending flows, since any visitor can start one.';
