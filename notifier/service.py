@@ -132,7 +132,14 @@ class Notifier:
                         return  # TimescaleDB runs these as its own jobs and policies
                     delay = 1.0
                     while not self.stop_event.wait(self.settings.tick_seconds):
-                        conn.execute("select vigil.run_due_jobs(p_skip => %s)", (ALERT_JOBS,))
+                        # One job per call, so each job is its own transaction.
+                        while not self.stop_event.is_set():
+                            row = conn.execute(
+                                "select vigil.run_due_jobs(p_skip => %s, p_limit => 1)",
+                                (ALERT_JOBS,),
+                            ).fetchone()
+                            if not row or not row[0]:
+                                break
             except psycopg.Error as exc:
                 log.warning(
                     "maintenance: database error (%s); retrying in %.0fs", type(exc).__name__, delay

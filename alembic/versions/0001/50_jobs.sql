@@ -37,7 +37,8 @@ on conflict (job) do nothing;
 
 create or replace function vigil.run_due_jobs(p_now timestamptz default now(),
                                               p_only text[] default null,
-                                              p_skip text[] default null) returns integer
+                                              p_skip text[] default null,
+                                              p_limit integer default null) returns integer
 language plpgsql
 as $$
 declare
@@ -50,6 +51,7 @@ begin
        and (p_only is null or job = any (p_only))
        and (p_skip is null or job <> all (p_skip))
      order by next_run_at
+     limit p_limit
        for update skip locked
   loop
     begin
@@ -67,11 +69,12 @@ begin
   return v_n;
 end
 $$;
-comment on function vigil.run_due_jobs(timestamptz, text[], text[]) is
+comment on function vigil.run_due_jobs(timestamptz, text[], text[], integer) is
   'Portable mode scheduler tick: runs each enabled job whose next_run_at has come (only the '
-  'jobs in p_only, if given; none in p_skip), each in its own subtransaction, and schedules '
-  'its next run. The notifier runs detect on its alert loop and every other job on a '
-  'separate maintenance connection, so a slow index build never delays an alert.';
+  'jobs in p_only, if given; none in p_skip; at most p_limit), each in its own '
+  'subtransaction, and schedules its next run. The notifier runs detect on its alert loop '
+  'and every other job on a separate maintenance connection, one job per transaction, so a '
+  'slow index build never delays an alert and no job holds locks for the others.';
 
 -- TimescaleDB mode: hypertable, retention policy and the detector job.
 do $$
