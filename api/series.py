@@ -13,6 +13,7 @@ say more about a server than its owner wants to publish.
 from __future__ import annotations
 
 import math
+import re
 import sys
 from datetime import UTC, date, datetime, timedelta
 from itertools import groupby
@@ -30,6 +31,7 @@ from api.series_store import (
     MAX_FUTURE_US,
     MAX_NAME,
     MIN_AT_US,
+    PG_EPOCH_US,
     Batch,
     PointError,
     check_at,
@@ -79,9 +81,61 @@ class CleanPointIn(msgspec.Struct, gc=False):
 _name_labels = attrgetter("name", "labels")
 _point = msgspec.json.Decoder(PointIn)
 _clean_points = msgspec.json.Decoder(list[CleanPointIn])
+_clean_point = msgspec.json.Decoder(CleanPointIn)
 _points = msgspec.json.Decoder(list[PointIn])
 _raw_list = msgspec.json.Decoder(list[msgspec.Raw])
 _labels = msgspec.json.Decoder(dict[str, str] | None)
+
+
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T")
+_TIME = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9]):([0-5][0-9])Z")
+MAX_DAYS_CACHED = 10_000
+
+
+class _DayUs(dict[str, int]):
+    """Microseconds since 2000-01-01 (PostgreSQL's epoch) of the "YYYY-MM-DDT" start of a
+    timestamp (ASCII digits), by datetime.fromisoformat on first use; KeyError or ValueError
+    for any other text."""
+
+    def __missing__(self, day: str) -> int:
+        if not _DAY.fullmatch(day):
+            raise KeyError(day)
+        value = datetime_us(datetime.fromisoformat(day + "00:00:00+00:00")) - PG_EPOCH_US
+        if len(self) >= MAX_DAYS_CACHED:
+            self.clear()
+        self[day] = value
+        return value
+
+
+class _TimeUs(dict[str, int]):
+    """Microseconds of the "HH:MM:SSZ" end of a timestamp (at most 86,400 texts); KeyError
+    for anything else (fractions, offsets, "z", second 60), left to the general parser."""
+
+    def __missing__(self, text: str) -> int:
+        match = _TIME.fullmatch(text)
+        if not match:
+            raise KeyError(text)
+        hour, minute, second = map(int, match.groups())
+        value = self[text] = ((hour * 60 + minute) * 60 + second) * 1_000_000
+        return value
+
+
+_day_us = _DayUs()
+_time_us = _TimeUs()
+WHOLE_SECOND_LEN = len("2026-11-22T10:00:00Z")
+
+
+def whole_second_pg_us(stamps: list[str | float | None]) -> list[int]:
+    """Microseconds since 2000-01-01 (PostgreSQL's epoch) of timestamps that are all
+    "YYYY-MM-DDTHH:MM:SSZ" (whole seconds, UTC: what most senders write): two cached
+    look-ups per point, no datetime objects. Raises KeyError, ValueError or TypeError if any
+    timestamp has another form (the caller then takes the general path); equal to
+    datetime.fromisoformat for all it accepts."""
+    day, time_of_day = _day_us, _time_us
+    return [day[ts[:11]] + time_of_day[ts[11:]] for ts in stamps]  # type: ignore[index]
+
+
+_JSON_ARRAY = re.compile(rb"[ \t\n\r\x0b\x0c]*\[")  # what bytes.lstrip() strips, then [
 
 
 def point_at_us(timestamp: str | float | None, now: int) -> int:
@@ -167,6 +221,27 @@ class PointParser:
                 batch.reject(i, str(exc))
 
 
+def general_at_us(stamps: list[str | float | None], now: int, base: int = 0) -> list[int] | None:
+    """Microseconds since the Unix time `base` of RFC 3339 texts (datetime.fromisoformat),
+    Unix seconds or None (now); None if any text is bad, empty or without an offset."""
+    fromiso, epoch = datetime.fromisoformat, EPOCH + timedelta(microseconds=base)
+
+    def other_at(timestamp: float | None) -> timedelta:
+        at = now if timestamp is None else round(timestamp * 1_000_000)
+        return timedelta(microseconds=at - base)
+
+    try:
+        # Via days/seconds/microseconds: cheaper than timedelta // timedelta.
+        return [
+            (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+            for delta in [
+                fromiso(ts) - epoch if isinstance(ts, str) else other_at(ts) for ts in stamps
+            ]
+        ]
+    except (ValueError, TypeError, OverflowError):  # bad, empty or naive (TypeError) text
+        return None
+
+
 def clean_array(body: bytes) -> Batch | None:
     """The batch of a JSON array whose points are all valid, None if any is not (or if the
     body is malformed): the fast path, column by column, with no per-point branches.
@@ -177,25 +252,26 @@ def clean_array(body: bytes) -> Batch | None:
         points = _clean_points.decode(body)
     except msgspec.ValidationError:
         return None
+    return clean_points(points)
+
+
+def clean_points(points: list[CleanPointIn]) -> Batch | None:
+    """The batch of decoded points if all are valid, None otherwise (see clean_array)."""
     parser = PointParser()
     now = parser.now
-    fromiso, epoch = datetime.fromisoformat, EPOCH
-
-    def other_at(timestamp: float | None) -> timedelta:
-        return timedelta(microseconds=now if timestamp is None else round(timestamp * 1_000_000))
-
+    stamps = [point.timestamp for point in points]
+    at_us: list[int] | None
     try:
-        # Via days/seconds/microseconds: cheaper than timedelta // timedelta.
-        at_us = [
-            (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-            for delta in [
-                fromiso(ts) - epoch if isinstance(ts, str) else other_at(ts)
-                for ts in [point.timestamp for point in points]
-            ]
-        ]
-    except (ValueError, TypeError, OverflowError):  # bad, empty or naive (TypeError) text
+        if not (stamps and isinstance(stamps[0], str) and len(stamps[0]) == WHOLE_SECOND_LEN):
+            raise KeyError  # other forms: fromisoformat
+        at_us = whole_second_pg_us(stamps)
+    except (KeyError, ValueError, TypeError):
+        at_us = general_at_us(stamps, now, PG_EPOCH_US)
+    if at_us is None:
         return None
-    if at_us and (min(at_us) < MIN_AT_US or max(at_us) > now + MAX_FUTURE_US):
+    # Counted from PostgreSQL's epoch (what COPY wants), so the bounds are too.
+    low, high = MIN_AT_US - PG_EPOCH_US, now + MAX_FUTURE_US - PG_EPOCH_US
+    if at_us and (min(at_us) < low or max(at_us) > high):
         return None
     # Series per (name, label text as sent), one dict look-up per run of points of the same
     # series (senders mostly send runs); label texts validated once per distinct text.
@@ -216,13 +292,14 @@ def clean_array(body: bytes) -> Batch | None:
     if len(keys) != len(raw_keys):  # label texts that differ only in key order or spacing
         series = [index[i] for i in series]
     batch.series, batch.at_us, batch.values = series, at_us, [p.value for p in points]
+    batch.at_base_us = PG_EPOCH_US
     return batch
 
 
 def parse_json_batch(body: bytes) -> Batch:
     """A JSON array of points, or NDJSON (one point per line); rejections per position."""
     parser = PointParser()
-    if body.lstrip().startswith(b"["):
+    if _JSON_ARRAY.match(body):  # not body.lstrip(): that copies the body
         try:
             batch = clean_array(body)
             if batch is not None:
@@ -244,7 +321,17 @@ def parse_json_batch(body: bytes) -> Batch:
             except (msgspec.DecodeError, PointError) as exc:
                 parser.batch.reject(i, str(exc))
         return parser.batch
-    for i, line in enumerate(body.split(b"\n")):
+    lines = body.split(b"\n")
+    batch = clean_ndjson(lines)
+    if batch is not None:
+        return batch
+    return parse_ndjson_lines(lines)
+
+
+def parse_ndjson_lines(lines: list[bytes]) -> Batch:
+    """NDJSON line by line (the reference semantics; positions are line indexes)."""
+    parser = PointParser()
+    for i, line in enumerate(lines):
         if not line.strip():
             continue
         try:
@@ -252,6 +339,18 @@ def parse_json_batch(body: bytes) -> Batch:
         except (msgspec.DecodeError, PointError) as exc:
             parser.batch.reject(i, f"line {i + 1}: {exc}")
     return parser.batch
+
+
+def clean_ndjson(lines: list[bytes]) -> Batch | None:
+    """The batch of NDJSON whose points are all valid, None otherwise: each non-blank line
+    decoded on its own (as parse_ndjson_lines does), then the column-wise fast path of JSON
+    arrays."""
+    decode = _clean_point.decode
+    try:
+        points = [decode(line) for line in lines if line.strip()]
+    except msgspec.DecodeError:  # ValidationError included
+        return None
+    return clean_points(points) if points else None
 
 
 async def store(request: Request[Any, Any, Any], batch: Batch) -> None:

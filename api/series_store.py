@@ -96,6 +96,10 @@ class Batch:
     at_us: list[int] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
     rejected: int = 0
+    # at_us are microseconds since this Unix time: 0 (the Unix epoch) but for the JSON fast
+    # path, which counts from PostgreSQL's epoch (PG_EPOCH_US) and so saves the subtraction
+    # per point when packing COPY data.
+    at_base_us: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
 
     def add(self, name: str, labels: str, at_us: int, value: float) -> None:
@@ -112,6 +116,11 @@ class Batch:
         if len(self.errors) < MAX_ERRORS_REPORTED:
             self.errors.append((position, message))
 
+    def unix_at_us(self) -> list[int]:
+        """at_us as Unix microseconds."""
+        base = self.at_base_us
+        return [at + base for at in self.at_us] if base else list(self.at_us)
+
     @property
     def accepted(self) -> int:
         return len(self.values)
@@ -124,8 +133,11 @@ class Batch:
         }
 
 
-def copy_payload(series_ids: list[int], at_us: list[int], values: list[float]) -> bytes:
-    """PostgreSQL binary COPY data for (series_id int8, at timestamptz, value float8).
+def copy_payload(
+    series_ids: list[int], at_us: list[int], values: list[float], at_base_us: int = 0
+) -> bytes:
+    """PostgreSQL binary COPY data for (series_id int8, at timestamptz, value float8); at_us
+    are microseconds since the Unix time at_base_us.
 
     Column-wise: each column becomes a C array of big-endian 8-byte values, and each of
     its 8 byte positions is copied into every row of a template with one strided slice
@@ -134,10 +146,10 @@ def copy_payload(series_ids: list[int], at_us: list[int], values: list[float]) -
     n = len(values)
     if len(series_ids) != n or len(at_us) != n:
         raise ValueError("copy_payload: columns of different lengths")
-    pg_epoch = PG_EPOCH_US
+    shift = PG_EPOCH_US - at_base_us
     columns: list[array[int] | array[float]] = [
         array("q", series_ids),
-        array("q", [at - pg_epoch for at in at_us]),
+        array("q", [at - shift for at in at_us] if shift else at_us),
         array("d", values),
     ]
     rows = bytearray(_ROW_TEMPLATE * n)
@@ -169,6 +181,6 @@ async def write_batch(conn: AsyncConnection[tuple[object, ...]], batch: Batch) -
     async with conn.transaction():
         ids = await resolve_series(conn, batch)
         series_ids = [ids[i] for i in batch.series]
-        data = copy_payload(series_ids, batch.at_us, batch.values)
+        data = copy_payload(series_ids, batch.at_us, batch.values, batch.at_base_us)
         async with conn.cursor().copy(COPY_SQL) as copy:
             await copy.write(data)

@@ -12,15 +12,19 @@
 
     .venv/bin/python bench/series.py               # full run (~5-8 minutes on 2 cores)
     .venv/bin/python bench/series.py --scale 0.1   # quick look
+    .venv/bin/python bench/series.py --skip-query --baseline HEAD   # old vs new API, alternating
+    .venv/bin/python bench/series.py --skip-query --format ndjson   # or influx (POST /write)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -68,6 +72,19 @@ def ingest_points(total: int) -> list[dict[str, object]]:
                 )
         copy += 1
     return out[:total]
+
+
+def influx_lines(items: list[dict[str, object]]) -> bytes:
+    """The items as Influx line protocol (Telegraf's form): measurement = name, the labels as
+    tags, one field `value`, nanosecond timestamps."""
+    lines = []
+    for item in items:
+        labels = item["labels"]
+        assert isinstance(labels, dict)
+        tags = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        at = datetime.fromisoformat(str(item["timestamp"]))
+        lines.append(f"{item['name']},{tags} value={item['value']!r} {datetime_us(at) * 1000}")
+    return "\n".join(lines).encode()
 
 
 def copy_payloads(dsn: str, items: list[dict[str, object]], batch: int) -> list[bytes]:
@@ -125,12 +142,14 @@ def run_copy(dsn: str, payloads: list[bytes], n: int, clients: int) -> float:
     return rate
 
 
-def http_requests(url: str, token: str, bodies: list[bytes]) -> list[bytes]:
+def http_requests(
+    url: str, token: str, bodies: list[bytes], path: str = "/v1/metrics/batch"
+) -> list[bytes]:
     """Complete HTTP/1.1 requests (head + body) for the bodies, encoded before timing."""
     host = url.split("://", 1)[1]
     return [
         (
-            f"POST /v1/metrics/batch HTTP/1.1\r\nhost: {host}\r\n"
+            f"POST {path} HTTP/1.1\r\nhost: {host}\r\n"
             f"authorization: Bearer {token}\r\ncontent-type: application/json\r\n"
             f"content-length: {len(body)}\r\n\r\n"
         ).encode()
@@ -156,9 +175,13 @@ async def run_api(url: str, requests: list[bytes], n: int, clients: int) -> floa
                 writer.write(queue.pop())
                 await writer.drain()
                 head = await reader.readuntil(b"\r\n\r\n")
-                length = int(head.lower().split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
+                lower = head.lower()
+                length = 0
+                if b"content-length:" in lower:
+                    length = int(lower.split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
                 body = await reader.readexactly(length)
-                if not head.startswith(b"HTTP/1.1 200 ") or b'"rejected":0,' not in body:
+                batch_ok = head.startswith(b"HTTP/1.1 200 ") and b'"rejected":0,' in body
+                if not (batch_ok or head.startswith(b"HTTP/1.1 204 ")):
                     raise RuntimeError(f"batch failed: {head[:40]!r} {body[:200]!r}")
         finally:
             writer.close()
@@ -168,28 +191,64 @@ async def run_api(url: str, requests: list[bytes], n: int, clients: int) -> floa
     return n / (time.perf_counter() - t0)
 
 
+def baseline_argv(ref: str) -> list[str]:
+    """`vigil api` from the api/ and vigil/ packages of a git ref, extracted to a temporary
+    directory that comes first on sys.path (the same venv, database and settings)."""
+    root = Path(__file__).resolve().parent.parent
+    code = Path(tempfile.mkdtemp(prefix="vigil-bench-baseline-"))
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", ref, "api", "vigil"], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(code)], input=archive, check=True)
+    program = (
+        f"import sys; sys.path.insert(0, {str(code)!r}); import api, vigil.cli; "
+        f"assert api.__file__.startswith({str(code)!r}), api.__file__; "
+        "sys.exit(vigil.cli.main(['api']))"
+    )
+    return [sys.executable, "-c", program]
+
+
 def bench_ingest(dsn: str, data: Path, args: argparse.Namespace, log: Path) -> None:
     total = int(args.scale * 1_000_000)
     items = ingest_points(total)
-    bodies = [
-        json.dumps(items[i : i + args.batch_size]).encode()
-        for i in range(0, total, args.batch_size)
-    ]
+    chunks = [items[i : i + args.batch_size] for i in range(0, total, args.batch_size)]
+    path = "/v1/metrics/batch"
+    if args.format == "ndjson":
+        bodies = [b"\n".join(json.dumps(item).encode() for item in chunk) for chunk in chunks]
+    elif args.format == "influx":
+        bodies = [influx_lines(chunk) for chunk in chunks]
+        path = "/write?db=bench&precision=ns"
+    else:
+        bodies = [json.dumps(chunk).encode() for chunk in chunks]
     with psycopg.connect(dsn, autocommit=True) as conn:
         token = tokens.create(conn, "bench")
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": dsn, "VIGIL_PORT": str(port)}
-    env["VIGIL_DATA_DIR"] = tempfile.mkdtemp(prefix="vigil-bench-series-")
-    env["VIGIL_MAX_BODY_BYTES"] = str(64 * 1024 * 1024)
-    url = f"http://127.0.0.1:{port}"
-    requests = http_requests(url, token, bodies)
+    apis = {"api": [VIGIL, "api"]}
+    if args.baseline:
+        apis[f"api@{args.baseline}"] = baseline_argv(args.baseline)
+    urls: dict[str, str] = {}
+    requests: dict[str, list[bytes]] = {}
     payloads = copy_payloads(dsn, items, args.batch_size)
-    print(f"ingest: {total:,} NAB points, batches of {args.batch_size}, {args.clients} clients")
-    copy_rates, api_rates = [], []
-    with process([VIGIL, "api"], env, log) as api:
-        wait_http(f"{url}/ping")
+    kind = {"json": "JSON array", "ndjson": "NDJSON", "influx": "Influx line protocol"}[args.format]
+    print(f"ingest: {total:,} NAB points, {kind} batches of {args.batch_size}, "
+          f"{args.clients} clients")  # fmt: skip
+    copy_rates: list[float] = []
+    rates: dict[str, list[float]] = {name: [] for name in apis}
+    cpu: dict[str, list[float]] = {name: [] for name in apis}
+    with contextlib.ExitStack() as stack:
+        procs = {}
+        for name, argv in apis.items():
+            port = free_port()
+            env = {**os.environ, "DATABASE_URL": dsn, "VIGIL_PORT": str(port)}
+            env["VIGIL_DATA_DIR"] = tempfile.mkdtemp(prefix="vigil-bench-series-")
+            env["VIGIL_MAX_BODY_BYTES"] = str(64 * 1024 * 1024)
+            urls[name] = f"http://127.0.0.1:{port}"
+            requests[name] = http_requests(urls[name], token, bodies, path)
+            procs[name] = stack.enter_context(process(argv, env, log))
+            wait_http(f"{urls[name]}/ping")
         for rnd in range(args.rounds):
-            for what in ("copy", "api"):
+            # Baseline and current code alternate which goes first.
+            order = list(apis) if rnd % 2 == 0 else list(reversed(apis))
+            for what in ("copy", *order):
                 with psycopg.connect(dsn, autocommit=True) as conn:
                     conn.execute("truncate vigil.points, vigil.points_invalidations")
                     conn.execute("checkpoint")
@@ -203,34 +262,37 @@ def bench_ingest(dsn: str, data: Path, args: argparse.Namespace, log: Path) -> N
                         f"  round {rnd + 1} copy: {rate:>10,.0f} points/s; CPU per point: "
                         f"PostgreSQL {pg_us:.2f} us, COPY client {client_us:.2f} us"
                     )
-                else:
-                    cpu0 = cpu_seconds(api.pid)
-                    rate = asyncio.run(run_api(url, requests, total, args.clients))
-                    api_rates.append(rate)
-                    api_us = (cpu_seconds(api.pid) - cpu0) / total * 1e6
-                    client_us = (time.process_time() - client0) / total * 1e6
-                    pg_us = (server_cpu_seconds(data) - pg0) / total * 1e6
-                    print(
-                        f"  round {rnd + 1}  api: {rate:>10,.0f} points/s = "
-                        f"{rate / copy_rates[-1]:.0%} of the COPY just before; CPU per point: "
-                        f"PostgreSQL {pg_us:.2f} us, API process {api_us:.2f} us, "
-                        f"load generator {client_us:.2f} us"
-                    )
+                    continue
+                cpu0 = cpu_seconds(procs[what].pid)
+                rate = asyncio.run(run_api(urls[what], requests[what], total, args.clients))
+                rates[what].append(rate)
+                api_us = (cpu_seconds(procs[what].pid) - cpu0) / total * 1e6
+                cpu[what].append(api_us)
+                client_us = (time.process_time() - client0) / total * 1e6
+                pg_us = (server_cpu_seconds(data) - pg0) / total * 1e6
+                print(
+                    f"  round {rnd + 1} {what}: {rate:>10,.0f} points/s = "
+                    f"{rate / copy_rates[-1]:.0%} of the COPY of the round; CPU per point: "
+                    f"PostgreSQL {pg_us:.2f} us, API process {api_us:.2f} us, "
+                    f"load generator {client_us:.2f} us"
+                )
     with psycopg.connect(dsn, autocommit=True) as conn:
         stored = conn.execute("select count(*) from vigil.points").fetchone()
     assert stored == (total,), stored
-    # The machine is shared: each round pairs a COPY run with the API run right after it, and
+    # The machine is shared: each round pairs a COPY run with the API runs right after it, and
     # the medians over rounds are the figures (best-of shown for reference).
-    ratios = [a / c for a, c in zip(api_rates, copy_rates, strict=True)]
-    median_copy, median_api = statistics.median(copy_rates), statistics.median(api_rates)
+    median_copy = statistics.median(copy_rates)
     print(f"  raw binary COPY: median {median_copy:>10,.0f} points/s (best {max(copy_rates):,.0f})")
-    print(f"  POST /v1/metrics/batch: median {median_api:>10,.0f} points/s "
-          f"(best {max(api_rates):,.0f})")  # fmt: skip
-    print(
-        f"  ratio API / COPY: median of the rounds {statistics.median(ratios):.0%}, "
-        f"of the medians {median_api / median_copy:.0%}, best/best "
-        f"{max(api_rates) / max(copy_rates):.0%} (target >= 70%)"
-    )
+    for name, api_rates in rates.items():
+        ratios = [a / c for a, c in zip(api_rates, copy_rates, strict=True)]
+        median_api = statistics.median(api_rates)
+        print(
+            f"  POST {path} ({name}): median {median_api:>10,.0f} points/s "
+            f"(best {max(api_rates):,.0f}), API CPU median {statistics.median(cpu[name]):.2f} "
+            f"us/point; ratio to COPY: median of the rounds {statistics.median(ratios):.0%}, "
+            f"of the medians {median_api / median_copy:.0%}, best/best "
+            f"{max(api_rates) / max(copy_rates):.0%} (target >= 70%)"
+        )
 
 
 def cpu_seconds(pid: int, children: bool = False) -> float:
@@ -323,6 +385,13 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=5000)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--format", choices=("json", "ndjson", "influx"), default="json",
+        help="bodies: JSON arrays (default), NDJSON, or Influx line protocol to /write",
+    )  # fmt: skip
+    parser.add_argument(
+        "--baseline", metavar="GIT_REF", help="also run the API of this commit, alternating"
+    )
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument("--skip-query", action="store_true")
     args = parser.parse_args()
