@@ -35,14 +35,18 @@ _decode = msgspec.json.Decoder().decode
 class Entry(NamedTuple):
     """One parsed journal entry, ready for vigil.journal_ingest (column order)."""
 
-    at: datetime
+    us: int  # __REALTIME_TIMESTAMP: microseconds since the Unix epoch (UTC)
     sha256: bytes
     host: str | None
     unit: str | None
     container: str | None
     priority: int | None
     message: str
-    fields: str  # JSON text
+    fields: bytes  # JSON text (UTF-8)
+
+    @property
+    def at(self) -> datetime:
+        return EPOCH + timedelta(microseconds=self.us)
 
 
 @dataclass
@@ -108,7 +112,7 @@ def _first(value: Any) -> str | None:
     return text if text else None
 
 
-def _timestamp(value: Any) -> datetime:
+def _timestamp(value: Any) -> int:
     if type(value) is str and value.isdigit() and value.isascii():
         micros = int(value)
     else:
@@ -122,7 +126,7 @@ def _timestamp(value: Any) -> datetime:
             raise EntryError("no integer __REALTIME_TIMESTAMP")
     if not MIN_US <= micros <= MAX_US:
         raise EntryError("__REALTIME_TIMESTAMP out of range")
-    return EPOCH + timedelta(microseconds=micros)
+    return micros
 
 
 def entry_from_fields(obj: dict[str, Any], sha256: bytes) -> Entry:
@@ -149,11 +153,11 @@ def entry_from_fields(obj: dict[str, Any], sha256: bytes) -> Entry:
         _first(obj.get("CONTAINER_NAME")),
         priority,
         message,
-        _encode(obj).decode(),
+        _encode(obj),
     )
 
 
-class _Known(msgspec.Struct):
+class _Known(msgspec.Struct, gc=False):
     """The promoted fields of a journalctl JSON line (the fast path's typed decode)."""
 
     realtime: Any = msgspec.field(default=None, name="__REALTIME_TIMESTAMP")
@@ -165,37 +169,65 @@ class _Known(msgspec.Struct):
 
 
 _decode_known = msgspec.json.Decoder(_Known).decode
-# After the key "MESSAGE": a string value and the comma after it (or the closing brace).
-_MESSAGE_VALUE = re.compile(rb'\s*:\s*"[^"\\]*(?:\\.[^"\\]*)*"\s*(,|(?=}))', re.S)
 _KEY = b'"MESSAGE"'
+# After the key "MESSAGE": a string value and the comma after it (or, when it is the last
+# member, nothing: the closing brace stays).
+_MESSAGE_VALUE = re.compile(rb'\s*:\s*"[^"\\]*(?:\\.[^"\\]*)*"\s*(,|(?=}))', re.S)
+# A \u escape of one of the letters A-Z: the key MESSAGE might be spelled with escapes.
+_ESCAPED_LETTER = re.compile(rb"\\u00[45]")
+_BLANKS = b" \t\r\n"
 
 
-def _without_message(raw: bytes) -> bytes | None:
-    """raw (valid JSON) minus its string MESSAGE member, or None when unsure.
+def _without_message(raw: bytes, escapes: bool = True) -> bytes | None:
+    """raw (valid JSON whose top-level MESSAGE is a string) minus that member, or None when
+    unsure.
 
-    In valid JSON a quote inside a string is escaped, so `"MESSAGE"` preceded by `{` or
-    `,` (and blanks) can only be the member's key.
+    In valid JSON a quote inside a string is escaped, so `"MESSAGE"` preceded by `{` or `,`
+    and followed by `:` is a key. When `"MESSAGE"` occurs once and the key cannot be
+    spelled with escapes, that key is the top-level one. escapes=False: raw has no backslash.
     """
-    key = -1
-    before = -1
-    at = raw.find(_KEY)
-    while at >= 0:
-        i = at - 1
-        while i >= 0 and raw[i] in b" \t\r\n":
-            i -= 1
-        if i >= 0 and raw[i] in b"{,":
-            if key >= 0:
-                return None  # a repeated key: let the general path decide
-            key, before = at, i
-        at = raw.find(_KEY, at + len(_KEY))
-    if key < 0:
+    key = raw.find(_KEY)
+    if key < 1 or raw.find(_KEY, key + len(_KEY)) >= 0:
         return None
-    m = _MESSAGE_VALUE.match(raw, key + len(_KEY))
-    if m is None:
+    if escapes and _ESCAPED_LETTER.search(raw):
         return None
+    before = key - 1
+    while before > 0 and raw[before] in _BLANKS:
+        before -= 1
+    after = key + len(_KEY)
+    end = -1
+    if raw[after : after + 2] == b':"':  # the usual `"MESSAGE":"...",`: no regex
+        end = raw.find(b'"', after + 2)
+        while end > 0 and raw[end - 1] == 0x5C:  # a backslash: is this quote escaped?
+            slashes = end - 1
+            while raw[slashes - 1] == 0x5C:
+                slashes -= 1
+            if (end - slashes) % 2 == 0:
+                break
+            end = raw.find(b'"', end + 1)
+    if end > 0 and (follows := raw[end + 1 : end + 2]) in (b",", b"}"):
+        comma = follows == b","
+        end += 2 if comma else 1  # past the comma, or at the brace
+    else:
+        m = _MESSAGE_VALUE.match(raw, after)
+        if m is None:
+            return None
+        end, comma = m.end(), bool(m.group(1))
+    # raw[end - 1] is the comma after the value, if any
     if raw[before] == 0x7B:  # "{": keep it
-        return raw[: before + 1] + raw[m.end() :]
-    return raw[:before] + (b"," if m.group(1) == b"," else b"") + raw[m.end() :]
+        return raw[: before + 1] + raw[end:]
+    if raw[before] == 0x2C:  # ",": drop it and keep the one after the value
+        return raw[:before] + raw[end - 1 if comma else end :]
+    return None
+
+
+_new_entry = tuple.__new__
+_sha256 = hashlib.sha256
+_PRIORITIES = {str(p): p for p in range(8)}
+
+
+def _promoted(value: Any) -> str | None:
+    return None if value is None or value == "" else _first(value)
 
 
 def parse_json_line(raw: bytes) -> Entry:
@@ -204,27 +236,39 @@ def parse_json_line(raw: bytes) -> Entry:
     Fast path: a typed decode of the promoted fields, and the raw line (minus a string
     MESSAGE) as the fields JSON. Anything unusual takes the general path.
     """
-    if b"\\u0000" not in raw:
+    escapes = b"\\" in raw  # (one byte: a fast memchr)
+    if not escapes or b"\\u0000" not in raw:
         try:
             known = _decode_known(raw)
         except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
             known = None
         if (
             known is not None
-            and type(known.message) is str
-            and type(known.realtime) is str
-            and (fields := _without_message(raw)) is not None
+            and type(message := known.message) is str
+            and type(realtime := known.realtime) is str
+            and realtime.isdigit()
+            and realtime.isascii()
+            and (fields := _without_message(raw, escapes)) is not None
         ):
-            prio = known.priority
-            return Entry(
-                _timestamp(known.realtime),
-                hashlib.sha256(raw).digest(),
-                _first(known.host),
-                _first(known.unit),
-                _first(known.container),
-                int(prio) if type(prio) is str and len(prio) == 1 and "0" <= prio <= "7" else None,
-                known.message,
-                fields.decode(),
+            us = int(realtime)
+            if not MIN_US <= us <= MAX_US:
+                raise EntryError("__REALTIME_TIMESTAMP out of range")
+            host, unit, container, prio = known.host, known.unit, known.container, known.priority
+            if prio is not None and type(prio) is not str:
+                prio = _first(prio)
+            # tuple.__new__: Entry(...) without its Python-level __new__ (the hot loop)
+            return _new_entry(
+                Entry,
+                (
+                    us,
+                    _sha256(raw).digest(),
+                    host if type(host) is str and host else _promoted(host),
+                    unit if type(unit) is str and unit else _promoted(unit),
+                    container if type(container) is str and container else _promoted(container),
+                    _PRIORITIES.get(prio) if prio is not None else None,
+                    message,
+                    fields,
+                ),
             )
     try:
         obj = _decode(raw)
@@ -238,16 +282,26 @@ def parse_json_line(raw: bytes) -> Entry:
 
 
 def parse_lines(lines: list[bytes], batch: Batch | None = None) -> Batch:
-    """Parses journalctl JSON lines; blank lines are ignored, others accepted or rejected."""
+    """Parses journalctl JSON lines; blank lines are ignored, others accepted or rejected.
+    A line identical to an earlier one (same SHA-256) counts as a duplicate."""
     batch = batch or Batch()
+    seen = batch._seen
+    append = batch.entries.append
+    parse = parse_json_line
     for number, line in enumerate(lines, 1):
-        raw = line.rstrip(b"\r")
-        if not raw.strip():
+        raw = line.rstrip(b"\r") if line.endswith(b"\r") else line
+        if not raw or raw.isspace():
             continue
         try:
-            batch.add(parse_json_line(raw))
+            entry = parse(raw)
         except EntryError as exc:
             batch.reject(number, str(exc))
+            continue
+        if entry.sha256 in seen:
+            batch.duplicated += 1
+        else:
+            seen.add(entry.sha256)
+            append(entry)
     return batch
 
 
@@ -268,7 +322,7 @@ def parse_json_body(body: bytes) -> Batch:
                 return Batch()
             if not isinstance(logs, str):
                 raise BodyError('"logs" must be a string of journalctl -o json lines')
-            return parse_lines([ln.encode("utf-8", "surrogatepass") for ln in logs.split("\n")])
+            return parse_lines(logs.encode("utf-8", "surrogatepass").split(b"\n"))
     return parse_lines(body.split(b"\n"))
 
 

@@ -6,11 +6,13 @@ loghub; cite the paper in loghub/CITATION), wrapped as `journalctl -o json` entr
 the rare-substring search.
 
 Steps, all in one run on one fresh private PostgreSQL cluster (fsync on):
-1. raw COPY of the parsed rows into a plain table with only (at) and (host, at) indexes;
-2. the same lines through a real `vigil api` process (uvicorn), several concurrent
-   clients posting metrics-sender bodies `{"logs": "..."}` of --batch lines each;
-3. the portable maintenance job (builds the pg_trgm index of every closed day);
-4. search latencies through vigil.journal_search.
+1. --rounds rounds (medians reported), each: raw COPY of the parsed rows, as text and as
+   binary COPY, into a plain table with only (at) and (host, at) indexes (the ceiling is
+   the faster of the two), then the same lines through a real `vigil api` process
+   (uvicorn) into an emptied vigil.journal, several concurrent clients posting
+   metrics-sender bodies `{"logs": "..."}` of --batch lines each;
+2. the portable maintenance job (builds the pg_trgm index of every closed day);
+3. search latencies through vigil.journal_search.
 
 Run: `.venv/bin/python bench/journal.py --lines 200000` (full: `--lines 5000000`).
 """
@@ -22,6 +24,7 @@ import json
 import os
 import random
 import shutil
+import statistics
 import sys
 import tempfile
 import threading
@@ -35,6 +38,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from api.journal import COPY_HEADER, COPY_TRAILER, copy_rows
 from api.journal_formats import parse_lines
 from bench.common import VIGIL, bench_cluster, free_port, percentile, process, wait_http
 from vigil import tokens
@@ -119,11 +123,14 @@ def _copy_text(value: object) -> str:
     return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
-def write_copy_file(bodies: Path, out_path: Path) -> None:
-    """The parsed rows of every body as COPY text (not timed)."""
-    with bodies.open() as src, out_path.open("w") as out:
+def write_copy_files(bodies: Path, out_path: Path, binary_path: Path) -> None:
+    """The parsed rows of every body as COPY text and as binary COPY rows (not timed). The
+    binary file holds, per body, an 8-byte length and the rows without header/trailer."""
+    with bodies.open() as src, out_path.open("w") as out, binary_path.open("wb") as binary:
         for body in src:
             batch = parse_lines([s.encode() for s in json.loads(body)["logs"].split("\n")])
+            rows = copy_rows(batch.entries)[len(COPY_HEADER) : -len(COPY_TRAILER)]
+            binary.write(len(rows).to_bytes(8, "little") + rows)
             for e in batch.entries:
                 out.write(
                     "\t".join(
@@ -136,7 +143,7 @@ def write_copy_file(bodies: Path, out_path: Path) -> None:
                             e.container,
                             e.priority,
                             e.message,
-                            e.fields,
+                            e.fields.decode(),
                         )
                     )
                     + "\n"
@@ -151,9 +158,19 @@ create index on bench_raw (host, at);
 """
 
 
-def raw_copy(dsn: str, copy_file: Path) -> tuple[int, float]:
+COLUMNS = "(at, sha256, host, unit, container, priority, message, fields)"
+
+
+def empty(dsn: str, table: str) -> None:
+    """Empties a table and checkpoints, so every timed step starts alike."""
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(RAW_TABLE)
+        conn.execute(f"truncate {table}")
+        conn.execute("checkpoint")
+
+
+def raw_copy(dsn: str, copy_file: Path) -> tuple[int, float]:
+    """Text COPY of the rows into bench_raw, one COPY (transaction) per ~8 MB."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
         started = time.perf_counter()
         n = 0
         with copy_file.open("rb") as src:
@@ -171,6 +188,36 @@ def raw_copy(dsn: str, copy_file: Path) -> tuple[int, float]:
                 ) as copy:
                     copy.write(block)
         return n, time.perf_counter() - started
+
+
+def raw_copy_binary(dsn: str, binary_file: Path) -> float:
+    """Binary COPY of the same rows into bench_raw, one COPY per ~8 MB; returns seconds."""
+    with psycopg.connect(dsn, autocommit=True) as conn, binary_file.open("rb") as src:
+        started = time.perf_counter()
+        done = False
+        while not done:
+            block: list[bytes] = []
+            size = 0
+            while size < 8 * 1024 * 1024:
+                head = src.read(8)
+                if not head:
+                    done = True
+                    break
+                block.append(src.read(int.from_bytes(head, "little")))
+                size += len(block[-1])
+            if block:
+                with conn.cursor().copy(
+                    f"copy bench_raw {COLUMNS} from stdin (format binary)"
+                ) as c:
+                    c.write(COPY_HEADER + b"".join(block) + COPY_TRAILER)
+        return time.perf_counter() - started
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def post_all(url: str, token: str, bodies: Path, clients: int) -> tuple[float, dict[str, int]]:
@@ -288,7 +335,7 @@ def timescale_compression(lines: int) -> dict[str, float]:
                         [e.container for e in entries],
                         [e.priority for e in entries],
                         [e.message for e in entries],
-                        "[" + ",".join(e.fields for e in entries) + "]",
+                        (b"[" + b",".join(e.fields for e in entries) + b"]").decode(),
                     ),
                 )
             conn.execute("select compress_chunk(c) from show_chunks('vigil.journal') c")
@@ -317,6 +364,9 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=14)
     parser.add_argument("--batch", type=int, default=1000, help="lines per POST")
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="ingest rounds (raw COPY and API alternate)"
+    )
     parser.add_argument("--runs", type=int, default=50, help="queries per search figure")
     parser.add_argument(
         "--compression-lines",
@@ -339,7 +389,8 @@ def main() -> None:
         bodies = work / "bodies.ndjson"
         write_bodies(bodies, args.lines, args.days, args.batch, end)
         copy_file = work / "rows.copy"
-        write_copy_file(bodies, copy_file)
+        binary_file = work / "rows.bin"
+        write_copy_files(bodies, copy_file, binary_file)
         print(
             f"generated {args.lines} lines in {time.perf_counter() - t:.0f} s "
             f"({bodies.stat().st_size / args.lines:.0f} bytes per JSON line)",
@@ -347,10 +398,8 @@ def main() -> None:
         )
         with bench_cluster() as cluster:
             dsn = cluster.dsn()
-            n, seconds = raw_copy(dsn, copy_file)
-            copy_rate = n / seconds
-            print(f"raw COPY: {n} rows in {seconds:.1f} s = {copy_rate:,.0f} rows/s", flush=True)
             with psycopg.connect(dsn, autocommit=True) as conn:
+                conn.execute(RAW_TABLE)
                 token = tokens.create(conn, "bench")
                 # a running installation has the partitions of the retention window
                 conn.execute("select vigil.journal_maintenance(now(), '{\"trigram_index\":false}')")
@@ -361,20 +410,38 @@ def main() -> None:
                 "VIGIL_PORT": str(port),
                 "VIGIL_MAX_BODY_BYTES": str(64 * 1024 * 1024),
             }
-            with process([VIGIL, "api"], env, work / "api.log"):
+            rates: dict[str, list[float]] = {"text": [], "binary": [], "api": [], "cpu": []}
+            with process([VIGIL, "api"], env, work / "api.log") as api:
                 wait_http(f"http://127.0.0.1:{port}/health")
-                seconds, totals = post_all(
-                    f"http://127.0.0.1:{port}/journal", token, bodies, args.clients
-                )
-            rate = totals["accepted"] / seconds
-            print(
-                f"POST /journal: {totals} in {seconds:.1f} s = {rate:,.0f} lines/s "
-                f"({args.clients} clients, {args.batch} lines per request)",
-                flush=True,
-            )
-            figures["ingest lines/s"] = rate
-            figures["raw COPY rows/s"] = copy_rate
-            figures["ingest / raw COPY"] = rate / copy_rate
+                for r in range(1, args.rounds + 1):
+                    # alternating steps on a shared machine: each round sees similar noise
+                    empty(dsn, "bench_raw")
+                    n, seconds = raw_copy(dsn, copy_file)
+                    rates["text"].append(n / seconds)
+                    empty(dsn, "bench_raw")
+                    rates["binary"].append(n / raw_copy_binary(dsn, binary_file))
+                    empty(dsn, "vigil.journal")
+                    cpu = cpu_seconds(api.pid)
+                    seconds, totals = post_all(
+                        f"http://127.0.0.1:{port}/journal", token, bodies, args.clients
+                    )
+                    rates["cpu"].append((cpu_seconds(api.pid) - cpu) / n * 1e6)
+                    rates["api"].append(totals["accepted"] / seconds)
+                    print(
+                        f"round {r}: raw COPY text {rates['text'][-1]:,.0f} rows/s, binary "
+                        f"{rates['binary'][-1]:,.0f} rows/s; POST /journal {totals} "
+                        f"{rates['api'][-1]:,.0f} lines/s, API CPU "
+                        f"{rates['cpu'][-1]:.1f} µs/line",
+                        flush=True,
+                    )
+            text, binary, rate = (statistics.median(rates[k]) for k in ("text", "binary", "api"))
+            figures["raw COPY text rows/s (median)"] = text
+            figures["raw COPY binary rows/s (median)"] = binary
+            figures[
+                f"ingest lines/s (median; {args.clients} clients, {args.batch} lines/request)"
+            ] = rate
+            figures["API CPU µs per line (median)"] = statistics.median(rates["cpu"])
+            figures["ingest / raw COPY"] = rate / max(text, binary)
             with psycopg.connect(dsn, autocommit=True) as conn:
                 t = time.perf_counter()
                 conn.execute("select vigil.journal_maintenance(now(), '{}')")
