@@ -23,6 +23,7 @@ import psycopg
 from notifier.relay import Relay
 from notifier.telegram import TelegramClient
 from vigil.db import mode
+from vigil.logs import configure_logging
 from vigil.settings import Settings
 
 log = logging.getLogger("vigil.notifier")
@@ -152,12 +153,7 @@ class Notifier:
 
 
 def main(settings: Settings | None = None) -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # httpx logs request URLs at INFO, and the Telegram URL contains the bot token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    configure_logging()
     notifier = Notifier(settings or Settings.from_env())
 
     def handle(_signum: int, _frame: FrameType | None) -> None:

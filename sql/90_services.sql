@@ -384,17 +384,8 @@ comment on view vigil.service_status is
 
 create or replace function vigil.prune_checks(p_now timestamptz, p_config jsonb)
 returns integer
-language plpgsql
-as $$
-declare
-  v_n integer;
-begin
-  delete from vigil.checks
-   where at < p_now - coalesce((p_config ->> 'retention')::interval, interval '30 days');
-  get diagnostics v_n = row_count;
-  return v_n;
-end
-$$;
+language sql
+as $$ select vigil._delete_expired('vigil.checks', p_now, p_config, interval '30 days') $$;
 comment on function vigil.prune_checks(timestamptz, jsonb) is
   'Portable mode retention: deletes checks older than config.retention (default 30 days).';
 

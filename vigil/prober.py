@@ -25,6 +25,7 @@ import httpx
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from vigil.logs import configure_logging
 from vigil.prober_guard import GuardedBackend, GuardedTransport, Refused
 from vigil.settings import Settings
 
@@ -272,12 +273,7 @@ class Prober:
 
 
 def main(settings: Settings | None = None) -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # httpx logs request URLs at INFO; service URLs may carry credentials.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    configure_logging()
     prober = Prober(settings or Settings.from_env())
 
     async def serve() -> None:
