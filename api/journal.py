@@ -30,7 +30,8 @@ from vigil.settings import Settings
 
 EXPORT_TYPE = "application/vnd.fdo.journal"
 CHUNK = 2000  # entries per vigil.journal_ingest call
-STREAM_FLUSH = 5000  # /upload: store every this many parsed entries
+STREAM_FLUSH = 5000  # /upload: store every this many parsed entries,
+STREAM_FLUSH_BYTES = 8 * 1024 * 1024  # or when they hold this many bytes
 
 BOUNDS_SQL = "select oldest, newest, retention::text from vigil.journal_bounds()"
 DIRECT_COPY_SQL = (
@@ -227,7 +228,10 @@ async def _ingest_export(request: Request[Any, Any, Any]) -> Response[bytes]:
     try:
         async for data in request.stream():
             parser.feed(data, batch)
-            if len(batch.entries) + batch.rejected >= STREAM_FLUSH:
+            if (
+                len(batch.entries) + batch.rejected >= STREAM_FLUSH
+                or batch.size >= STREAM_FLUSH_BYTES
+            ):
                 await store(request, batch, outcome)
                 batch = Batch()
         parser.finish(batch)

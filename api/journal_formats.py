@@ -58,6 +58,7 @@ class Batch:
     reasons: dict[str, int] = field(default_factory=dict)
     samples: list[dict[str, Any]] = field(default_factory=list)
     duplicated: int = 0
+    size: int = 0  # bytes of message and fields held, to bound a streamed upload's memory
     _seen: set[bytes] = field(default_factory=set)
 
     def reject(self, number: int, reason: str) -> None:
@@ -73,6 +74,7 @@ class Batch:
             return
         self._seen.add(entry.sha256)
         self.entries.append(entry)
+        self.size += len(entry.fields) + len(entry.message)
 
 
 class EntryError(ValueError):
