@@ -144,3 +144,35 @@ def test_slow_maintenance_job_does_not_delay_alerts(dsn: str, tmp_path: Path) ->
                 "select count(*) from pg_stat_activity where wait_event = 'PgSleep'"
             ).fetchone()
             assert still_running == (1,)
+
+
+def test_slow_telegram_does_not_delay_detection(
+    dsn: str, telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    """Delivery and detection are separate loops: while a send hangs, a passed deadline
+    is still detected on time (the message waits for delivery, the state does not)."""
+    env = vigil_env(
+        dsn,
+        TELEGRAM_TOKEN=telegram.token,
+        TELEGRAM_CHAT_ID="42",
+        TELEGRAM_API_BASE=telegram.base_url,
+        VIGIL_TELEGRAM_TIMEOUT="20",
+    )
+    telegram.delay = 8
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        ingest(conn, "h", "d", "disk", "95", T0)
+        with vigil_process("notifier", env, tmp_path / "n.log"):
+            wait_until(lambda: len(telegram.received) == 1, what="the first (slow) send")
+            due = datetime.now(UTC) + timedelta(seconds=1)
+            ingest(
+                conn, "h", "cron", "ping", "1", due - timedelta(minutes=1), now=datetime.now(UTC)
+            )
+            wait_until(
+                lambda: (
+                    conn.execute("select state from vigil.metrics where name = 'cron'").fetchone()
+                    == ("alert",)
+                ),
+                timeout=4,
+                what="detection while Telegram hangs",
+            )
+            assert len(telegram.delivered) == 0  # the first send is still hanging
