@@ -26,6 +26,7 @@ ROUTE_MODULES = (
     "api.health",
     "api.heartbeats",
     "api.journal",
+    "api.journal_page",
     "api.pages_login",
     "api.pages_dashboard",
     "api.pages_tokens",

@@ -15,7 +15,6 @@ import psycopg.errors
 from litestar import MediaType, Request, Response, post
 from litestar.exceptions import ClientException
 
-from api import journal_page
 from api.auth import sender_guard
 from api.db import http_error, pool_of
 from api.journal_formats import (
@@ -279,4 +278,4 @@ async def post_upload(request: Request[Any, Any, Any]) -> Response[bytes]:
     return await _ingest_export(request)
 
 
-ROUTES = [post_journal, post_upload, *journal_page.ROUTES]
+ROUTES = [post_journal, post_upload]
