@@ -162,19 +162,23 @@ class Inserter:
         return row[0], row[1], row[2], row[3]
 
     async def _arrays(self, entries: list[Entry]) -> Counts:
-        params = (
-            [e.at for e in entries],
-            [e.sha256 for e in entries],
-            [e.host for e in entries],
-            [e.unit for e in entries],
-            [e.container for e in entries],
-            [e.priority for e in entries],
-            [e.message for e in entries],
-            (b"[" + b",".join(e.fields for e in entries) + b"]").decode(),
-        )
-        row = await (await self.conn.execute(ARRAYS_SQL, params)).fetchone()
+        row = await (await self.conn.execute(ARRAYS_SQL, array_params(entries))).fetchone()
         assert row is not None
         return row[0], row[1], row[2], row[3]
+
+
+def array_params(entries: list[Entry]) -> tuple[object, ...]:
+    """The parameters of ARRAYS_SQL (vigil.journal_ingest) for servers without COPY."""
+    return (
+        [e.at for e in entries],
+        [e.sha256 for e in entries],
+        [e.host for e in entries],
+        [e.unit for e in entries],
+        [e.container for e in entries],
+        [e.priority for e in entries],
+        [e.message for e in entries],
+        (b"[" + b",".join(e.fields for e in entries) + b"]").decode(),
+    )
 
 
 class Outcome(msgspec.Struct):

@@ -38,7 +38,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from api.journal import COPY_HEADER, COPY_TRAILER, copy_rows
+from api.journal import ARRAYS_SQL, COPY_HEADER, COPY_TRAILER, array_params, copy_rows
 from api.journal_formats import parse_lines
 from bench.common import VIGIL, bench_cluster, free_port, percentile, process, wait_http
 from vigil import tokens
@@ -324,20 +324,7 @@ def timescale_compression(lines: int) -> dict[str, float]:
         with psycopg.connect(harness.dsn(port), autocommit=True) as conn:
             for start in range(0, len(raw), 2000):
                 entries = parse_lines(raw[start : start + 2000]).entries
-                conn.execute(
-                    "select vigil.journal_ingest(%s, %s, %s, %s, %s, %s::smallint[], %s,"
-                    " %s::jsonb)",
-                    (
-                        [e.at for e in entries],
-                        [e.sha256 for e in entries],
-                        [e.host for e in entries],
-                        [e.unit for e in entries],
-                        [e.container for e in entries],
-                        [e.priority for e in entries],
-                        [e.message for e in entries],
-                        (b"[" + b",".join(e.fields for e in entries) + b"]").decode(),
-                    ),
-                )
+                conn.execute(ARRAYS_SQL, array_params(entries))
             conn.execute("select compress_chunk(c) from show_chunks('vigil.journal') c")
             row = conn.execute(
                 "select sum(before_compression_total_bytes), sum(after_compression_total_bytes)"
