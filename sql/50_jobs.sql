@@ -1,28 +1,30 @@
 -- Scheduling. TimescaleDB mode: jobs registered with add_job and policies.
 -- Portable mode: vigil.portable_jobs rows, run by the notifier through vigil.run_due_jobs.
 
-create or replace function vigil._delete_expired(p_table regclass, p_now timestamptz,
-                                                 p_config jsonb, p_default interval)
+create or replace function vigil._delete_expired(p_table regclass, p_column text,
+                                                 p_now timestamptz, p_keep interval)
 returns integer
 language plpgsql
 as $$
 declare
   v_n integer;
 begin
-  execute format('delete from %s where at < $1', p_table)
-    using p_now - coalesce((p_config ->> 'retention')::interval, p_default);
+  execute format('delete from %s where %I < $1', p_table, p_column) using p_now - p_keep;
   get diagnostics v_n = row_count;
   return v_n;
 end
 $$;
-comment on function vigil._delete_expired(regclass, timestamptz, jsonb, interval) is
-  'Portable mode retention of a table with an "at" column: deletes rows older than '
-  'config.retention (else p_default); returns how many.';
+comment on function vigil._delete_expired(regclass, text, timestamptz, interval) is
+  'Portable mode retention: deletes the rows of p_table whose p_column is older than '
+  'p_keep before p_now; returns how many.';
 
 create or replace function vigil.prune_metric_history(p_now timestamptz, p_config jsonb)
 returns integer
 language sql
-as $$ select vigil._delete_expired('vigil.metric_history', p_now, p_config, interval '90 days') $$;
+as $$
+  select vigil._delete_expired('vigil.metric_history', 'at', p_now,
+                               coalesce((p_config ->> 'retention')::interval, '90 days'))
+$$;
 comment on function vigil.prune_metric_history(timestamptz, jsonb) is
   'Portable mode retention: deletes metric history older than config.retention (default 90 days).';
 

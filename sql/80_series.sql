@@ -280,29 +280,18 @@ create or replace function vigil.prune_series(p_now timestamptz, p_config jsonb)
 returns integer
 language plpgsql
 as $$
-declare
-  v_n integer := 0;
-  v_k integer;
 begin
   if vigil.has_timescale() then
     return 0;  -- retention policies do this
   end if;
-  delete from vigil.points
-   where at < p_now - coalesce((p_config ->> 'points')::interval, interval '90 days');
-  get diagnostics v_k = row_count;
-  v_n := v_n + v_k;
-  delete from vigil.points_minute
-   where bucket < p_now - coalesce((p_config ->> 'minute')::interval, interval '90 days');
-  get diagnostics v_k = row_count;
-  v_n := v_n + v_k;
-  delete from vigil.points_hour
-   where bucket < p_now - coalesce((p_config ->> 'hour')::interval, interval '2 years');
-  get diagnostics v_k = row_count;
-  v_n := v_n + v_k;
-  delete from vigil.points_day
-   where bucket < p_now - coalesce((p_config ->> 'day')::interval, interval '10 years');
-  get diagnostics v_k = row_count;
-  return v_n + v_k;
+  return vigil._delete_expired('vigil.points', 'at', p_now,
+           coalesce((p_config ->> 'points')::interval, '90 days'))
+       + vigil._delete_expired('vigil.points_minute', 'bucket', p_now,
+           coalesce((p_config ->> 'minute')::interval, '90 days'))
+       + vigil._delete_expired('vigil.points_hour', 'bucket', p_now,
+           coalesce((p_config ->> 'hour')::interval, '2 years'))
+       + vigil._delete_expired('vigil.points_day', 'bucket', p_now,
+           coalesce((p_config ->> 'day')::interval, '10 years'));
 end
 $$;
 comment on function vigil.prune_series(timestamptz, jsonb) is

@@ -385,7 +385,10 @@ comment on view vigil.service_status is
 create or replace function vigil.prune_checks(p_now timestamptz, p_config jsonb)
 returns integer
 language sql
-as $$ select vigil._delete_expired('vigil.checks', p_now, p_config, interval '30 days') $$;
+as $$
+  select vigil._delete_expired('vigil.checks', 'at', p_now,
+                               coalesce((p_config ->> 'retention')::interval, '30 days'))
+$$;
 comment on function vigil.prune_checks(timestamptz, jsonb) is
   'Portable mode retention: deletes checks older than config.retention (default 30 days).';
 
