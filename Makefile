@@ -6,11 +6,11 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: run test lint assets bench clean-data
 
-$(STAMP): pyproject.toml package-lock.json
+$(STAMP): pyproject.toml package-lock.json api/_fastpoints.c
 	scripts/ensure-system-deps run
 	test -x $(BIN)/python || python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev]'  # also compiles api/_fastpoints.c in place
 	touch $@
 
 # Pinned front-end files from npm into api/static/vendor (cheap when already there).

@@ -40,7 +40,7 @@ def parse_report(body: bytes) -> tuple[MetricReport, datetime | None]:
         report = _decoder.decode(body)
     except msgspec.ValidationError as exc:
         raise ClientException(detail=f"invalid metric: {exc}") from None
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # the latter: a string not UTF-8
         raise ClientException(detail=f"malformed JSON: {exc}") from None
     for field, text, limit in (
         ("host", report.host, MAX_NAME),

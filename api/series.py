@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import re
 import sys
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from itertools import groupby
 from operator import attrgetter
@@ -38,6 +39,7 @@ from api.series_store import (
     check_name,
     check_value,
     datetime_us,
+    decode_compiled,
     labels_key,
     now_us,
     write_batch,
@@ -55,6 +57,9 @@ GRANULARITY_STEP = {
 
 
 NO_LABELS = msgspec.Raw(b"")
+# What msgspec raises for a body it cannot decode: DecodeError (ValidationError included),
+# or UnicodeDecodeError for a string that is not UTF-8.
+MALFORMED = (msgspec.DecodeError, UnicodeDecodeError)
 
 
 class PointIn(msgspec.Struct, gc=False):
@@ -172,10 +177,23 @@ class PointParser:
         if key is None:
             try:
                 key = labels_key(_labels.decode(text))
-            except msgspec.DecodeError:
+            except MALFORMED:
                 raise PointError("labels must be an object of strings") from None
             self._labels[text] = key
         return key
+
+    def canonical_keys(self, raw_keys: Iterable[tuple[str, bytes]]) -> list[int] | None:
+        """Each (name, label text as sent) as the index of its canonical key in the batch's
+        keys (added as needed); None if a label text is invalid (the per-point path says
+        which point)."""
+        keys = self.batch.keys
+        try:
+            return [
+                keys.setdefault((name, self.labels(msgspec.Raw(text))), len(keys))
+                for name, text in raw_keys
+            ]
+        except PointError:
+            return None
 
     def add(self, point: PointIn) -> None:
         self.batch.add(
@@ -281,33 +299,53 @@ def clean_points(points: list[CleanPointIn]) -> Batch | None:
         key = (name, bytes(labels))
         series += [raw_keys.setdefault(key, len(raw_keys))] * len(list(run))
     batch = parser.batch
-    keys = batch.keys
-    try:
-        index = [
-            keys.setdefault((name, parser.labels(msgspec.Raw(text))), len(keys))
-            for name, text in raw_keys
-        ]
-    except PointError:
+    index = parser.canonical_keys(raw_keys)
+    if index is None:
         return None
-    if len(keys) != len(raw_keys):  # label texts that differ only in key order or spacing
+    if len(batch.keys) != len(raw_keys):  # label texts that differ only in order or spacing
         series = [index[i] for i in series]
     batch.series, batch.at_us, batch.values = series, at_us, [p.value for p in points]
     batch.at_base_us = PG_EPOCH_US
     return batch
 
 
+def compiled_batch(body: bytes, ndjson: bool) -> Batch | None:
+    """The batch of a body whose points are all valid and in the common form that the
+    compiled decoder takes (api/_fastpoints.c: COPY rows straight from the JSON), None for
+    any other body (or without the compiled module): the Python paths then decide."""
+    parser = PointParser()
+    decoded = decode_compiled(body, ndjson, parser.now)
+    if decoded is None:
+        return None
+    raw_keys, rows = decoded
+    index = parser.canonical_keys(raw_keys)
+    if index is None:
+        return None
+    parser.batch.rows, parser.batch.raw_keys = rows, index
+    return parser.batch
+
+
 def parse_json_batch(body: bytes) -> Batch:
     """A JSON array of points, or NDJSON (one point per line); rejections per position."""
+    is_array = _JSON_ARRAY.match(body) is not None  # not body.lstrip(): that copies the body
+    fast = compiled_batch(body, ndjson=not is_array)
+    if fast is not None:
+        return fast
+    return python_json_batch(body, is_array)
+
+
+def python_json_batch(body: bytes, is_array: bool) -> Batch:
+    """parse_json_batch without the compiled decoder: the reference for every body."""
     parser = PointParser()
-    if _JSON_ARRAY.match(body):  # not body.lstrip(): that copies the body
+    if is_array:
         try:
             batch = clean_array(body)
             if batch is not None:
                 return batch
             parser.add_all(_points.decode(body))
             return parser.batch
-        except msgspec.ValidationError:
-            pass  # some item is malformed: decode one by one to say which
+        except (msgspec.ValidationError, UnicodeDecodeError):
+            pass  # some item is invalid or not UTF-8: decode one by one to say which
         except msgspec.DecodeError as exc:
             raise PointError(f"malformed JSON array: {exc}") from None
         parser = PointParser()
@@ -318,7 +356,7 @@ def parse_json_batch(body: bytes) -> Batch:
         for i, raw in enumerate(raws):
             try:
                 parser.add(_point.decode(raw))
-            except (msgspec.DecodeError, PointError) as exc:
+            except (*MALFORMED, PointError) as exc:
                 parser.batch.reject(i, str(exc))
         return parser.batch
     lines = body.split(b"\n")
@@ -336,7 +374,7 @@ def parse_ndjson_lines(lines: list[bytes]) -> Batch:
             continue
         try:
             parser.add(_point.decode(line))
-        except (msgspec.DecodeError, PointError) as exc:
+        except (*MALFORMED, PointError) as exc:
             parser.batch.reject(i, f"line {i + 1}: {exc}")
     return parser.batch
 
@@ -348,7 +386,7 @@ def clean_ndjson(lines: list[bytes]) -> Batch | None:
     decode = _clean_point.decode
     try:
         points = [decode(line) for line in lines if line.strip()]
-    except msgspec.DecodeError:  # ValidationError included
+    except MALFORMED:  # ValidationError included
         return None
     return clean_points(points) if points else None
 
@@ -370,7 +408,7 @@ async def post_metric(request: Request[Any, Any, Any]) -> Response[dict[str, str
     parser = PointParser()
     try:
         parser.add(_point.decode(await request.body()))
-    except (msgspec.DecodeError, PointError):
+    except (*MALFORMED, PointError):
         return _invalid()
     await store(request, parser.batch)
     return Response({"status": "success"}, status_code=201)

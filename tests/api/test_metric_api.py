@@ -105,6 +105,7 @@ BAD = [
     (b'{"host":"","name":"n","type":"ping"}', "host must be 1 to 255 characters"),
     (b'{"host":"h\\u0000","name":"n","type":"ping"}', "must not contain NUL"),
     (b'{"host":"h","name":"n","type":"cpu"}', 'unknown metric type "cpu"'),
+    (b'{"host":"h\xff","name":"n","type":"ping"}', "malformed JSON: 'utf-8' codec"),
     (b'{"host":"h","name":"n","type":"ping","timestamp":"yesterday"}', "is not RFC 3339"),
     (
         b'{"host":"h","name":"n","type":"ping","timestamp":"2026-13-40T10:00:00Z"}',

@@ -112,6 +112,13 @@ def test_batch_json_and_ndjson_store_valid_points(api: ApiServer, token: str, co
     assert stored == (sum(v for i, (_, v) in enumerate(taxi) if i not in (5, 9)),)
     r = httpx.post(f"{api.url}/v1/metrics/batch", content=b"[1, 2", headers=auth(token))
     assert r.status_code == 400
+    # A string that is not UTF-8 spoils only its own point, in an array and in NDJSON.
+    good, bad = b'{"name":"utf8","value":1}', b'{"name":"x\xff","value":2}'
+    for body, reason in ((b"[" + good + b"," + bad + b"]", ""), (good + b"\n" + bad, "line 2: ")):
+        r = httpx.post(f"{api.url}/v1/metrics/batch", content=body, headers=auth(token))
+        assert (r.status_code, r.json()["accepted"]) == (200, 1)
+        assert r.json()["errors"][0]["message"].startswith(reason + "'utf-8' codec can't decode")
+    assert httpx.post(f"{api.url}/v1/metrics", content=bad, headers=auth(token)).status_code == 400
     r = httpx.post(f"{api.url}/v1/metrics/batch", content=b'[{"name": 1}]', headers=auth(token))
     assert (r.status_code, r.json()["rejected"]) == (400, 1)
 

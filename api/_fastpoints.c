@@ -1,0 +1,531 @@
+/*
+ * api._fastpoints: the compiled fast path of POST /v1/metrics/batch (issue 6).
+ *
+ * decode() turns a JSON array (or NDJSON) of points straight into rows of PostgreSQL
+ * binary COPY data for vigil.points (series_id int8, at timestamptz, value float8), with
+ * the index of each point's (name, labels text) key in the series_id field;
+ * set_series_ids() later swaps those indexes for the ids PostgreSQL gave the keys.
+ *
+ * It accepts a strict, common subset of the input and returns None for anything else
+ * (string escapes, unknown or repeated keys, other timestamp forms, out-of-range values,
+ * malformed JSON...): the caller then takes the Python path (api/series.py), which is the
+ * reference for every input and the one that explains rejections. So this file never
+ * decides that a point is invalid; tests/series/test_fastpoints.py proves that whatever it
+ * accepts equals the Python path's result.
+ *
+ * Accepted point: an object with the keys "name" (a string without escapes, 1 to 255
+ * characters of valid UTF-8), "value" (a finite JSON number), optional "timestamp"
+ * ("YYYY-MM-DDTHH:MM:SSZ" with an optional .fff or .ffffff fraction, a JSON number of
+ * Unix seconds, null or "" for now) and optional "labels" (null or an object of strings
+ * without escapes; its text is passed on for Python to validate and canonicalise once per
+ * distinct text).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define ROW_SIZE 38
+#define MAX_PROBES 64
+#define MAX_NAME_CHARS 255
+#define PG_EPOCH_DAYS 10957 /* 2000-01-01 - 1970-01-01 */
+#define US_PER_DAY 86400000000LL
+#define PG_EPOCH_US (PG_EPOCH_DAYS * US_PER_DAY)
+
+typedef struct {
+    const unsigned char *p;
+    const unsigned char *end;
+    int ndjson; /* a newline ends a point: not whitespace inside one */
+} Cursor;
+
+typedef struct {
+    const unsigned char *name;
+    Py_ssize_t name_len;
+    const unsigned char *labels; /* NULL: no "labels" key */
+    Py_ssize_t labels_len;
+    uint64_t hash;
+    Py_ssize_t index;
+} Key;
+
+typedef struct {
+    Key *slots; /* open addressing; index < 0 marks a free slot */
+    size_t mask;
+    Py_ssize_t count;
+    Key last; /* the previous point's key: senders mostly send runs of one series */
+} KeyTable;
+
+static inline int is_ws(const Cursor *c, unsigned char ch) {
+    return ch == ' ' || ch == '\t' || ch == '\r' || (ch == '\n' && !c->ndjson);
+}
+
+static inline void skip_ws(Cursor *c) {
+    while (c->p < c->end && is_ws(c, *c->p)) c->p++;
+}
+
+static inline int expect(Cursor *c, unsigned char ch) {
+    skip_ws(c);
+    if (c->p < c->end && *c->p == ch) {
+        c->p++;
+        return 1;
+    }
+    return 0;
+}
+
+/* A string without escapes or control characters: its bytes between the quotes. */
+static int plain_string(Cursor *c, const unsigned char **start, Py_ssize_t *len) {
+    skip_ws(c);
+    if (c->p >= c->end || *c->p != '"') return 0;
+    const unsigned char *s = ++c->p;
+    while (c->p < c->end) {
+        unsigned char ch = *c->p;
+        if (ch == '"') {
+            *start = s;
+            *len = c->p - s;
+            c->p++;
+            return 1;
+        }
+        if (ch == '\\' || ch < 0x20) return 0;
+        c->p++;
+    }
+    return 0;
+}
+
+static const double POW10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                               1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                               1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* A JSON number (strict grammar) as the correctly rounded double: exactly when the digits
+ * fit in 2^53 and the power of ten is at most 22 (both exact, one rounding), else by
+ * Python's own correctly rounded conversion. */
+static int number(Cursor *c, double *out) {
+    skip_ws(c);
+    const unsigned char *s = c->p, *e = c->end, *q = s;
+    int negative = 0;
+    uint64_t mantissa = 0;
+    int digits = 0, exp10 = 0;
+    if (q < e && *q == '-') {
+        negative = 1;
+        q++;
+    }
+    if (q >= e || *q < '0' || *q > '9') return 0;
+    if (*q == '0') {
+        q++;
+    } else {
+        while (q < e && *q >= '0' && *q <= '9') {
+            if (digits < 19) mantissa = mantissa * 10 + (uint64_t)(*q - '0');
+            else exp10++;
+            digits += (digits > 0 || *q != '0');
+            q++;
+        }
+    }
+    if (q < e && *q == '.') {
+        q++;
+        if (q >= e || *q < '0' || *q > '9') return 0;
+        while (q < e && *q >= '0' && *q <= '9') {
+            if (digits < 19) {
+                mantissa = mantissa * 10 + (uint64_t)(*q - '0');
+                exp10--;
+                digits += (digits > 0 || *q != '0');
+            }
+            q++;
+        }
+    }
+    long explicit_exp = 0;
+    if (q < e && (*q == 'e' || *q == 'E')) {
+        q++;
+        int exp_negative = 0;
+        if (q < e && (*q == '+' || *q == '-')) exp_negative = (*q++ == '-');
+        if (q >= e || *q < '0' || *q > '9') return 0;
+        while (q < e && *q >= '0' && *q <= '9') {
+            if (explicit_exp < 100000) explicit_exp = explicit_exp * 10 + (*q - '0');
+            q++;
+        }
+        if (exp_negative) explicit_exp = -explicit_exp;
+    }
+    c->p = q;
+    if (mantissa == 0 && digits == 0 && exp10 == 0 && explicit_exp == 0 && q - s <= 2) {
+        *out = 0.0; /* "0" or "-0": an integer, so +0.0 as msgspec decodes it */
+        return 1;
+    }
+    long total_exp = (long)exp10 + explicit_exp;
+    if (digits <= 19 && mantissa <= (1ULL << 53) && total_exp >= -22 && total_exp <= 22) {
+        double m = (double)mantissa;
+        double v = total_exp < 0 ? m / POW10[-total_exp] : m * POW10[total_exp];
+        *out = negative ? -v : v;
+        return 1;
+    }
+    char buffer[128];
+    Py_ssize_t len = q - s;
+    if (len >= (Py_ssize_t)sizeof buffer) return 0;
+    memcpy(buffer, s, (size_t)len);
+    buffer[len] = '\0';
+    double v = PyOS_string_to_double(buffer, NULL, NULL);
+    if (v == -1.0 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+static inline int digits_at(const unsigned char *s, int n, int *out) {
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return 0;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 1;
+}
+
+/* Days from 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+static int64_t days_from_civil(int y, int m, int d) {
+    y -= m <= 2;
+    int era = (y >= 0 ? y : y - 399) / 400;
+    int yoe = y - era * 400;
+    int doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return (int64_t)era * 146097 + doe - 719468;
+}
+
+static int days_in_month(int y, int m) {
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (m == 2 && (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))) return 29;
+    return days[m - 1];
+}
+
+/* "YYYY-MM-DDTHH:MM:SS[.fff|.ffffff]Z" as microseconds since 2000-01-01 (PostgreSQL's
+ * epoch), with datetime.fromisoformat's field checks. */
+static int iso_timestamp(const unsigned char *s, Py_ssize_t len, int64_t *out) {
+    int year, month, day, hour, minute, second, fraction = 0;
+    if (len != 20 && len != 24 && len != 27) return 0;
+    if (s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':') return 0;
+    if (s[len - 1] != 'Z') return 0;
+    if (!digits_at(s, 4, &year) || !digits_at(s + 5, 2, &month) || !digits_at(s + 8, 2, &day) ||
+        !digits_at(s + 11, 2, &hour) || !digits_at(s + 14, 2, &minute) ||
+        !digits_at(s + 17, 2, &second))
+        return 0;
+    if (len > 20) {
+        if (s[19] != '.' || !digits_at(s + 20, (int)len - 21, &fraction)) return 0;
+        if (len == 24) fraction *= 1000;
+    }
+    if (year < 1 || month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) ||
+        hour > 23 || minute > 59 || second > 59)
+        return 0;
+    int64_t days = days_from_civil(year, month, day) - PG_EPOCH_DAYS;
+    *out = days * US_PER_DAY + ((int64_t)hour * 3600 + minute * 60 + second) * 1000000LL + fraction;
+    return 1;
+}
+
+/* A flat object of plain strings (or null): the span of its text. */
+static int labels_text(Cursor *c, const unsigned char **start, Py_ssize_t *len) {
+    skip_ws(c);
+    const unsigned char *s = c->p;
+    if (c->end - s >= 4 && memcmp(s, "null", 4) == 0) {
+        c->p += 4;
+        *start = s;
+        *len = 4;
+        return 1;
+    }
+    if (!expect(c, '{')) return 0;
+    if (!expect(c, '}')) {
+        for (;;) {
+            const unsigned char *k, *v;
+            Py_ssize_t kl, vl;
+            if (!plain_string(c, &k, &kl) || !expect(c, ':') || !plain_string(c, &v, &vl))
+                return 0;
+            if (expect(c, '}')) break;
+            if (!expect(c, ',')) return 0;
+        }
+    }
+    *start = s;
+    *len = c->p - s;
+    return 1;
+}
+
+static uint64_t hash_bytes(uint64_t h, const unsigned char *s, Py_ssize_t n) {
+    for (Py_ssize_t i = 0; i < n; i++) h = (h ^ s[i]) * 1099511628211ULL; /* FNV-1a */
+    return h;
+}
+
+static int same_key(const Key *a, const Key *b) {
+    return a->name_len == b->name_len && a->labels_len == b->labels_len &&
+           (a->labels == NULL) == (b->labels == NULL) &&
+           memcmp(a->name, b->name, (size_t)a->name_len) == 0 &&
+           (a->labels == NULL || memcmp(a->labels, b->labels, (size_t)a->labels_len) == 0);
+}
+
+static int table_grow(KeyTable *t) {
+    size_t size = t->slots ? (t->mask + 1) * 2 : 64;
+    Key *slots = PyMem_Calloc(size, sizeof(Key));
+    if (!slots) return 0;
+    for (size_t i = 0; i < size; i++) slots[i].index = -1;
+    if (t->slots) {
+        for (size_t i = 0; i <= t->mask; i++) {
+            if (t->slots[i].index < 0) continue;
+            size_t j = t->slots[i].hash & (size - 1);
+            while (slots[j].index >= 0) j = (j + 1) & (size - 1);
+            slots[j] = t->slots[i];
+        }
+        PyMem_Free(t->slots);
+    }
+    t->slots = slots;
+    t->mask = size - 1;
+    return 1;
+}
+
+/* The index of the point's key; a new key is appended to `keys` as (name, labels bytes).
+ * -1 with an exception set on memory errors, -2 for a name that is not 1 to 255 characters
+ * of valid UTF-8 (the Python path then explains it) or too many colliding keys. */
+static Py_ssize_t key_index(KeyTable *t, Key *key, PyObject *keys) {
+    if (t->count > 0 && same_key(&t->last, key)) return t->last.index;
+    key->hash = hash_bytes(hash_bytes(14695981039346656037ULL, key->name, key->name_len),
+                           key->labels ? key->labels : (const unsigned char *)"", key->labels_len);
+    size_t j = key->hash & t->mask;
+    int probes = 0;
+    while (t->slots[j].index >= 0) {
+        if (t->slots[j].hash == key->hash && same_key(&t->slots[j], key)) {
+            t->last = t->slots[j];
+            return t->last.index;
+        }
+        /* Keys crafted to collide would make this quadratic: leave them to Python's dict. */
+        if (++probes > MAX_PROBES) return -2;
+        j = (j + 1) & t->mask;
+    }
+    PyObject *name = PyUnicode_DecodeUTF8((const char *)key->name, key->name_len, NULL);
+    if (!name) {
+        PyErr_Clear();
+        return -2;
+    }
+    Py_ssize_t chars = PyUnicode_GET_LENGTH(name);
+    if (chars < 1 || chars > MAX_NAME_CHARS) {
+        Py_DECREF(name);
+        return -2;
+    }
+    PyObject *labels = PyBytes_FromStringAndSize(
+        key->labels ? (const char *)key->labels : "", key->labels ? key->labels_len : 0);
+    PyObject *pair = labels ? PyTuple_Pack(2, name, labels) : NULL;
+    Py_DECREF(name);
+    Py_XDECREF(labels);
+    if (!pair) return -1;
+    int failed = PyList_Append(keys, pair);
+    Py_DECREF(pair);
+    if (failed) return -1;
+    key->index = t->count++;
+    t->slots[j] = t->last = *key;
+    if ((size_t)t->count * 2 > t->mask + 1 && !table_grow(t)) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return key->index;
+}
+
+static inline void put_be64(unsigned char *p, uint64_t v) {
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (unsigned char)(v & 0xff);
+        v >>= 8;
+    }
+}
+
+static inline void put_row(unsigned char *row, int64_t series, int64_t at, double value) {
+    static const unsigned char head[6] = {0, 3, 0, 0, 0, 8};
+    static const unsigned char len8[4] = {0, 0, 0, 8};
+    uint64_t bits;
+    memcpy(row, head, 6);
+    put_be64(row + 6, (uint64_t)series);
+    memcpy(row + 14, len8, 4);
+    put_be64(row + 18, (uint64_t)at);
+    memcpy(row + 26, len8, 4);
+    memcpy(&bits, &value, 8);
+    put_be64(row + 30, bits);
+}
+
+enum { FIELD_NAME = 1, FIELD_VALUE = 2, FIELD_TIMESTAMP = 4, FIELD_LABELS = 8 };
+
+/* One point object into a row; 0: not in the fast subset, -1: exception set. */
+static int point(Cursor *c, KeyTable *t, PyObject *keys, const long long bounds[3],
+                 unsigned char *row) {
+    Key key = {0};
+    double value = 0;
+    int64_t at = bounds[0];
+    int seen = 0;
+    if (!expect(c, '{')) return 0;
+    for (;;) {
+        const unsigned char *k;
+        Py_ssize_t kl;
+        int field;
+        if (!plain_string(c, &k, &kl) || !expect(c, ':')) return 0;
+        if (kl == 4 && memcmp(k, "name", 4) == 0) field = FIELD_NAME;
+        else if (kl == 5 && memcmp(k, "value", 5) == 0) field = FIELD_VALUE;
+        else if (kl == 9 && memcmp(k, "timestamp", 9) == 0) field = FIELD_TIMESTAMP;
+        else if (kl == 6 && memcmp(k, "labels", 6) == 0) field = FIELD_LABELS;
+        else return 0;
+        if (seen & field) return 0;
+        seen |= field;
+        if (field == FIELD_NAME) {
+            if (!plain_string(c, &key.name, &key.name_len)) return 0;
+        } else if (field == FIELD_VALUE) {
+            if (!number(c, &value) || !isfinite(value)) return 0;
+        } else if (field == FIELD_LABELS) {
+            if (!labels_text(c, &key.labels, &key.labels_len)) return 0;
+        } else {
+            skip_ws(c);
+            if (c->p >= c->end) return 0;
+            if (*c->p == '"') {
+                const unsigned char *s;
+                Py_ssize_t sl;
+                if (!plain_string(c, &s, &sl)) return 0;
+                if (sl > 0 && !iso_timestamp(s, sl, &at)) return 0;
+            } else if (c->end - c->p >= 4 && memcmp(c->p, "null", 4) == 0) {
+                c->p += 4;
+            } else {
+                double seconds;
+                if (!number(c, &seconds)) return 0;
+                double us = nearbyint(seconds * 1e6); /* Python's round(): half to even */
+                if (!(us > -9.0e18 && us < 9.0e18)) return 0;
+                at = (int64_t)us - PG_EPOCH_US;
+            }
+        }
+        if (expect(c, '}')) break;
+        if (!expect(c, ',')) return 0;
+    }
+    if (!(seen & FIELD_NAME) || !(seen & FIELD_VALUE)) return 0;
+    if (at < bounds[1] || at > bounds[2]) return 0;
+    Py_ssize_t index = key_index(t, &key, keys);
+    if (index == -1) return -1;
+    if (index == -2) return 0;
+    put_row(row, index, at, value);
+    return 1;
+}
+
+static PyObject *decode(PyObject *module, PyObject *args) {
+    Py_buffer body;
+    int ndjson;
+    long long bounds[3]; /* now, low, high: microseconds since 2000-01-01 */
+    (void)module;
+    if (!PyArg_ParseTuple(args, "y*pLLL", &body, &ndjson, &bounds[0], &bounds[1], &bounds[2]))
+        return NULL;
+    Cursor c = {body.buf, (const unsigned char *)body.buf + body.len, ndjson};
+    KeyTable table = {0};
+    PyObject *keys = PyList_New(0);
+    unsigned char *rows = NULL;
+    size_t count = 0, capacity = 0;
+    PyObject *result = NULL;
+    if (!keys || !table_grow(&table)) goto done;
+    if (!ndjson && !expect(&c, '[')) goto fallback;
+    skip_ws(&c);
+    if (!ndjson && c.p < c.end && *c.p == ']') goto fallback; /* empty: the Python path */
+    for (;;) {
+        if (ndjson) {
+            /* Blank lines between points; at least one newline before the next point. */
+            int newline = count == 0;
+            while (c.p < c.end && (*c.p == ' ' || *c.p == '\t' || *c.p == '\r' || *c.p == '\n'))
+                newline |= (*c.p++ == '\n');
+            if (c.p >= c.end) break;
+            if (!newline) goto fallback;
+        }
+        if (count == capacity) {
+            size_t grown = capacity ? capacity * 2 : 1024;
+            unsigned char *more = PyMem_Realloc(rows, grown * ROW_SIZE);
+            if (!more) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            rows = more;
+            capacity = grown;
+        }
+        int r = point(&c, &table, keys, bounds, rows + count * ROW_SIZE);
+        if (r < 0) goto done;
+        if (r == 0) goto fallback;
+        count++;
+        if (!ndjson) {
+            if (expect(&c, ',')) continue;
+            if (!expect(&c, ']')) goto fallback;
+            skip_ws(&c);
+            if (c.p != c.end) goto fallback;
+            break;
+        }
+    }
+    if (count == 0) goto fallback;
+    {
+        PyObject *data = PyByteArray_FromStringAndSize((const char *)rows,
+                                                       (Py_ssize_t)(count * ROW_SIZE));
+        if (!data) goto done;
+        result = PyTuple_Pack(2, keys, data);
+        Py_DECREF(data);
+    }
+    goto done;
+fallback:
+    result = Py_NewRef(Py_None);
+done:
+    PyMem_Free(rows);
+    PyMem_Free(table.slots);
+    Py_XDECREF(keys);
+    PyBuffer_Release(&body);
+    return result;
+}
+
+static PyObject *set_series_ids(PyObject *module, PyObject *args) {
+    Py_buffer rows;
+    PyObject *ids_arg;
+    (void)module;
+    if (!PyArg_ParseTuple(args, "w*O", &rows, &ids_arg)) return NULL;
+    PyObject *result = NULL;
+    int64_t *ids = NULL;
+    PyObject *seq = PySequence_Fast(ids_arg, "ids must be a sequence of integers");
+    if (!seq) goto done;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (rows.len % ROW_SIZE != 0) {
+        PyErr_SetString(PyExc_ValueError, "rows are not whole COPY rows");
+        goto done;
+    }
+    ids = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(int64_t));
+    if (!ids) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        ids[i] = PyLong_AsLongLong(PySequence_Fast_GET_ITEM(seq, i));
+        if (ids[i] == -1 && PyErr_Occurred()) goto done;
+    }
+    unsigned char *p = rows.buf;
+    for (Py_ssize_t off = 0; off < rows.len; off += ROW_SIZE) {
+        uint64_t index = 0;
+        for (int i = 0; i < 8; i++) index = (index << 8) | p[off + 6 + i];
+        if (index >= (uint64_t)n) {
+            PyErr_SetString(PyExc_ValueError, "a row's key index has no id");
+            goto done;
+        }
+        put_be64(p + off + 6, (uint64_t)ids[index]);
+    }
+    result = Py_NewRef(Py_None);
+done:
+    PyMem_Free(ids);
+    Py_XDECREF(seq);
+    PyBuffer_Release(&rows);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"decode", decode, METH_VARARGS,
+     "decode(body, ndjson, now_pg_us, low_pg_us, high_pg_us) -> (keys, rows) | None"},
+    {"set_series_ids", set_series_ids, METH_VARARGS,
+     "set_series_ids(rows, ids): the key index in each row's series_id becomes ids[index]"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    .m_base = PyModuleDef_HEAD_INIT,
+    .m_name = "api._fastpoints",
+    .m_doc = "Compiled fast path of the series batch endpoint (see api/_fastpoints.c).",
+    .m_size = -1,
+    .m_methods = methods,
+};
+
+PyMODINIT_FUNC PyInit__fastpoints(void) {
+    PyObject *m = PyModule_Create(&module_def);
+    if (m && PyModule_AddIntConstant(m, "ROW_SIZE", ROW_SIZE) < 0) Py_CLEAR(m);
+    return m;
+}
