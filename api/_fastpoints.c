@@ -13,6 +13,11 @@
  * decides that a point is invalid; tests/series/test_fastpoints.py proves that whatever it
  * accepts equals the Python path's result.
  *
+ * decode_lines() does the same for InfluxDB line protocol (api/influx.py is its reference):
+ * printable ASCII lines without backslashes, numeric, boolean or plain string fields, integer
+ * timestamps; each numeric field is a row of the series "<measurement>_<field>" with the tag
+ * text (validated and canonicalised in Python) as its labels.
+ *
  * Accepted point: an object with the keys "name" (a string without escapes, 1 to 255
  * characters of valid UTF-8), "value" (a finite JSON number), optional "timestamp"
  * ("YYYY-MM-DDTHH:MM:SSZ" with an optional .fff or .ffffff fraction, a JSON number of
@@ -45,6 +50,8 @@ typedef struct {
     Py_ssize_t name_len;
     const unsigned char *labels; /* NULL: no "labels" key */
     Py_ssize_t labels_len;
+    const unsigned char *field; /* line protocol: the name is "<name>_<field>" */
+    Py_ssize_t field_len;
     uint64_t hash;
     Py_ssize_t index;
 } Key;
@@ -252,9 +259,10 @@ static uint64_t hash_bytes(uint64_t h, const unsigned char *s, Py_ssize_t n) {
 
 static int same_key(const Key *a, const Key *b) {
     return a->name_len == b->name_len && a->labels_len == b->labels_len &&
-           (a->labels == NULL) == (b->labels == NULL) &&
+           a->field_len == b->field_len && (a->labels == NULL) == (b->labels == NULL) &&
            memcmp(a->name, b->name, (size_t)a->name_len) == 0 &&
-           (a->labels == NULL || memcmp(a->labels, b->labels, (size_t)a->labels_len) == 0);
+           (a->labels == NULL || memcmp(a->labels, b->labels, (size_t)a->labels_len) == 0) &&
+           (a->field_len == 0 || memcmp(a->field, b->field, (size_t)a->field_len) == 0);
 }
 
 static int table_grow(KeyTable *t) {
@@ -283,6 +291,7 @@ static Py_ssize_t key_index(KeyTable *t, Key *key, PyObject *keys) {
     if (t->count > 0 && same_key(&t->last, key)) return t->last.index;
     key->hash = hash_bytes(hash_bytes(14695981039346656037ULL, key->name, key->name_len),
                            key->labels ? key->labels : (const unsigned char *)"", key->labels_len);
+    if (key->field_len) key->hash = hash_bytes(key->hash, key->field, key->field_len);
     size_t j = key->hash & t->mask;
     int probes = 0;
     while (t->slots[j].index >= 0) {
@@ -294,7 +303,18 @@ static Py_ssize_t key_index(KeyTable *t, Key *key, PyObject *keys) {
         if (++probes > MAX_PROBES) return -2;
         j = (j + 1) & t->mask;
     }
-    PyObject *name = PyUnicode_DecodeUTF8((const char *)key->name, key->name_len, NULL);
+    PyObject *name;
+    if (key->field_len) {
+        char joined[MAX_NAME_CHARS + 1];
+        Py_ssize_t len = key->name_len + 1 + key->field_len;
+        if (len > MAX_NAME_CHARS) return -2; /* ASCII only here: bytes are characters */
+        memcpy(joined, key->name, (size_t)key->name_len);
+        joined[key->name_len] = '_';
+        memcpy(joined + key->name_len + 1, key->field, (size_t)key->field_len);
+        name = PyUnicode_DecodeUTF8(joined, len, NULL);
+    } else {
+        name = PyUnicode_DecodeUTF8((const char *)key->name, key->name_len, NULL);
+    }
     if (!name) {
         PyErr_Clear();
         return -2;
@@ -400,6 +420,20 @@ static int point(Cursor *c, KeyTable *t, PyObject *keys, const long long bounds[
     return 1;
 }
 
+/* Room for one more row; 0 with MemoryError set when there is none. */
+static int reserve(unsigned char **rows, size_t *capacity, size_t count) {
+    if (count < *capacity) return 1;
+    size_t grown = *capacity ? *capacity * 2 : 1024;
+    unsigned char *more = PyMem_Realloc(*rows, grown * ROW_SIZE);
+    if (!more) {
+        PyErr_NoMemory();
+        return 0;
+    }
+    *rows = more;
+    *capacity = grown;
+    return 1;
+}
+
 static PyObject *decode(PyObject *module, PyObject *args) {
     Py_buffer body;
     int ndjson;
@@ -426,16 +460,7 @@ static PyObject *decode(PyObject *module, PyObject *args) {
             if (c.p >= c.end) break;
             if (!newline) goto fallback;
         }
-        if (count == capacity) {
-            size_t grown = capacity ? capacity * 2 : 1024;
-            unsigned char *more = PyMem_Realloc(rows, grown * ROW_SIZE);
-            if (!more) {
-                PyErr_NoMemory();
-                goto done;
-            }
-            rows = more;
-            capacity = grown;
-        }
+        if (!reserve(&rows, &capacity, count)) goto done;
         int r = point(&c, &table, keys, bounds, rows + count * ROW_SIZE);
         if (r < 0) goto done;
         if (r == 0) goto fallback;
@@ -447,6 +472,185 @@ static PyObject *decode(PyObject *module, PyObject *args) {
             if (c.p != c.end) goto fallback;
             break;
         }
+    }
+    if (count == 0) goto fallback;
+    {
+        PyObject *data = PyByteArray_FromStringAndSize((const char *)rows,
+                                                       (Py_ssize_t)(count * ROW_SIZE));
+        if (!data) goto done;
+        result = PyTuple_Pack(2, keys, data);
+        Py_DECREF(data);
+    }
+    goto done;
+fallback:
+    result = Py_NewRef(Py_None);
+done:
+    PyMem_Free(rows);
+    PyMem_Free(table.slots);
+    Py_XDECREF(keys);
+    PyBuffer_Release(&body);
+    return result;
+}
+
+/* ---- InfluxDB line protocol (api/influx.py is the reference) ---- */
+
+static inline int line_byte_ok(unsigned char ch) { return ch >= 0x20 && ch < 0x7f && ch != '\\'; }
+
+/* A field value as parse_lines reads it: a float (JSON number grammar), an integer with i
+ * or u, a boolean; 1 with *numeric = 0 for a string ("..." without escapes); 0 otherwise. */
+static int field_value(const unsigned char *s, Py_ssize_t n, double *out, int *numeric) {
+    static const char *const truths[] = {"t", "T", "true", "True", "TRUE"};
+    static const char *const falsehoods[] = {"f", "F", "false", "False", "FALSE"};
+    *numeric = 1;
+    if (n == 0) return 0;
+    for (int i = 0; i < 5; i++) {
+        if ((size_t)n == strlen(truths[i]) && memcmp(s, truths[i], (size_t)n) == 0) {
+            *out = 1.0;
+            return 1;
+        }
+        if ((size_t)n == strlen(falsehoods[i]) && memcmp(s, falsehoods[i], (size_t)n) == 0) {
+            *out = 0.0;
+            return 1;
+        }
+    }
+    if (s[n - 1] == 'i' || s[n - 1] == 'u') {
+        const unsigned char *q = s, *e = s + n - 1;
+        int negative = (q < e && *q == '-');
+        q += negative;
+        if (q >= e || e - q > 18) return 0;
+        int64_t v = 0;
+        for (; q < e; q++) {
+            if (*q < '0' || *q > '9') return 0;
+            v = v * 10 + (*q - '0');
+        }
+        *out = (double)(negative ? -v : v); /* float(int(text)): rounded to nearest */
+        return 1;
+    }
+    Cursor c = {s, s + n, 1};
+    if (!number(&c, out) || c.p != c.end || !isfinite(*out)) return 0;
+    if (n == 2 && s[0] == '-' && s[1] == '0') *out = -0.0; /* float("-0"), unlike JSON */
+    return 1;
+}
+
+/* One line into rows; 0: not in the fast subset, -1: exception set. */
+static int influx_line(const unsigned char *s, const unsigned char *e, KeyTable *t,
+                       PyObject *keys, const long long p[6], unsigned char **rows,
+                       size_t *capacity, size_t *count) {
+    const unsigned char *q = s;
+    for (const unsigned char *x = s; x < e; x++)
+        if (!line_byte_ok(*x)) return 0;
+    Key key = {0};
+    key.name = q;
+    while (q < e && *q != ',' && *q != ' ' && *q != '"') q++;
+    key.name_len = q - s;
+    if (key.name_len == 0 || q >= e || *q == '"') return 0;
+    key.labels = (const unsigned char *)"";
+    if (*q == ',') {
+        key.labels = ++q;
+        while (q < e && *q != ' ' && *q != '"') q++;
+        key.labels_len = q - key.labels;
+        if (key.labels_len == 0 || q >= e || *q == '"') return 0;
+    }
+    q++; /* the space before the fields */
+    int64_t at = p[0];
+    const unsigned char *fields = q;
+    /* The timestamp first: the fields are then stored with it. */
+    const unsigned char *stamp = NULL;
+    for (const unsigned char *x = q; x < e;) {
+        if (*x == '"') {
+            const unsigned char *close = memchr(x + 1, '"', (size_t)(e - x - 1));
+            if (!close) return 0;
+            x = close + 1;
+        } else if (*x == ' ') {
+            stamp = x + 1;
+            break;
+        } else {
+            x++;
+        }
+    }
+    const unsigned char *fields_end = stamp ? stamp - 1 : e;
+    if (stamp) {
+        const unsigned char *d = stamp;
+        int negative = (d < e && *d == '-');
+        d += negative;
+        if (d >= e || e - d > 19) return 0; /* nanoseconds since 1970: 19 digits */
+        uint64_t digits = 0;
+        for (; d < e; d++) {
+            if (*d < '0' || *d > '9') return 0;
+            digits = digits * 10 + (uint64_t)(*d - '0');
+        }
+        if (digits > (uint64_t)INT64_MAX) return 0;
+        int64_t v = negative ? -(int64_t)digits : (int64_t)digits;
+        if (v > INT64_MAX / p[1] || v < INT64_MIN / p[1]) return 0;
+        int64_t product = v * p[1], quotient = product / p[2];
+        if (product % p[2] != 0 && product < 0) quotient--; /* Python's floor division */
+        at = quotient - PG_EPOCH_US;
+        if (at < p[3] || at > p[4]) return 0;
+    }
+    for (q = fields; q < fields_end;) {
+        key.field = q;
+        while (q < fields_end && *q != '=' && *q != ',' && *q != ' ' && *q != '"') q++;
+        key.field_len = q - key.field;
+        if (key.field_len == 0 || q >= fields_end || *q != '=') return 0;
+        const unsigned char *v = ++q;
+        double value = 0;
+        int numeric;
+        if (q < fields_end && *q == '"') {
+            q = memchr(q + 1, '"', (size_t)(fields_end - q - 1));
+            if (!q) return 0;
+            q++;
+            numeric = 0;
+        } else {
+            while (q < fields_end && *q != ',') q++;
+            if (!field_value(v, q - v, &value, &numeric)) return 0;
+        }
+        if (numeric) {
+            Py_ssize_t index = key_index(t, &key, keys);
+            if (index == -1) return -1;
+            if (index == -2) return 0;
+            if (!reserve(rows, capacity, *count)) return -1;
+            put_row(*rows + *count * ROW_SIZE, index, at, value);
+            (*count)++;
+        }
+        if (q < fields_end) {
+            if (*q != ',') return 0;
+            q++;
+            if (q >= fields_end) return 0;
+        }
+    }
+    return 1;
+}
+
+static PyObject *decode_lines(PyObject *module, PyObject *args) {
+    Py_buffer body;
+    long long p[6]; /* now, multiplier, divisor, low, high (low/high/now: since 2000) */
+    (void)module;
+    if (!PyArg_ParseTuple(args, "y*LLLLL", &body, &p[0], &p[1], &p[2], &p[3], &p[4]))
+        return NULL;
+    if (p[1] < 1 || p[2] < 1) {
+        PyBuffer_Release(&body);
+        PyErr_SetString(PyExc_ValueError, "multiplier and divisor must be positive");
+        return NULL;
+    }
+    KeyTable table = {0};
+    PyObject *keys = PyList_New(0);
+    unsigned char *rows = NULL;
+    size_t count = 0, capacity = 0;
+    PyObject *result = NULL;
+    if (!keys || !table_grow(&table)) goto done;
+    const unsigned char *s = body.buf, *end = s + body.len;
+    while (s < end) {
+        const unsigned char *nl = memchr(s, '\n', (size_t)(end - s));
+        const unsigned char *e = nl ? nl : end;
+        const unsigned char *a = s, *b = e;
+        while (a < b && (*a == ' ' || *a == '\t' || *a == '\r')) a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t' || b[-1] == '\r')) b--;
+        if (a < b && *a != '#') {
+            int r = influx_line(a, b, &table, keys, p, &rows, &capacity, &count);
+            if (r < 0) goto done;
+            if (r == 0) goto fallback;
+        }
+        s = nl ? nl + 1 : end;
     }
     if (count == 0) goto fallback;
     {
@@ -511,6 +715,9 @@ done:
 static PyMethodDef methods[] = {
     {"decode", decode, METH_VARARGS,
      "decode(body, ndjson, now_pg_us, low_pg_us, high_pg_us) -> (keys, rows) | None"},
+    {"decode_lines", decode_lines, METH_VARARGS,
+     "decode_lines(body, now_pg_us, multiplier, divisor, low_pg_us, high_pg_us)"
+     " -> (keys, rows) | None"},
     {"set_series_ids", set_series_ids, METH_VARARGS,
      "set_series_ids(rows, ids): the key index in each row's series_id becomes ids[index]"},
     {NULL, NULL, 0, NULL},

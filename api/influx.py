@@ -21,7 +21,15 @@ from litestar import Request, Response, post
 
 from api.auth import influx_guard
 from api.series import store
-from api.series_store import Batch, PointError, check_at, check_value, labels_key, now_us
+from api.series_store import (
+    Batch,
+    PointError,
+    check_at,
+    check_value,
+    decode_lines_compiled,
+    labels_key,
+    now_us,
+)
 
 # precision -> multiplier/divisor to microseconds
 PRECISIONS: dict[str, tuple[int, int]] = {
@@ -128,6 +136,17 @@ def _parse_slow(line: str) -> tuple[str, dict[str, str], list[tuple[str, str]], 
     return measurement, tags, fields, timestamp
 
 
+def parse_tags(tag_parts: list[str]) -> dict[str, str]:
+    """The "key=value" tags of a line without escapes (the last of a repeated key wins)."""
+    tags = {}
+    for tag in tag_parts:
+        key, sep, value = tag.partition("=")
+        if not sep or not key or not value:
+            raise LineError(f"invalid tag {tag[:40]!r}")
+        tags[key] = value
+    return tags
+
+
 def parse_line(line: str) -> tuple[str, dict[str, str], list[tuple[str, str]], str]:
     """(measurement, tags, [(field, raw value)], raw timestamp) of one line."""
     if "\\" in line or '"' in line:
@@ -139,12 +158,7 @@ def parse_line(line: str) -> tuple[str, dict[str, str], list[tuple[str, str]], s
         head, field_text = parts[0], parts[1]
         timestamp = parts[2] if len(parts) == 3 else ""
         measurement, *tag_parts = head.split(",")
-        tags = {}
-        for tag in tag_parts:
-            key, sep, value = tag.partition("=")
-            if not sep or not key or not value:
-                raise LineError(f"invalid tag {tag[:40]!r}")
-            tags[key] = value
+        tags = parse_tags(tag_parts)
         fields = []
         for field in field_text.split(","):
             key, sep, value = field.partition("=")
@@ -227,7 +241,30 @@ def parse_lines(body: str, precision: str) -> Batch:
     return batch
 
 
-async def read_body(request: Request[Any, Any, Any]) -> str:
+def compiled_lines(body: bytes, precision: str) -> Batch | None:
+    """The batch of a body whose lines are all valid and in the common form the compiled
+    decoder takes (api/_fastpoints.c), None otherwise: parse_lines then decides."""
+    if precision not in PRECISIONS:
+        return None
+    decoded = decode_lines_compiled(body, now_us(), *PRECISIONS[precision])
+    if decoded is None:
+        return None
+    raw_keys, rows = decoded
+    batch = Batch()
+    keys = batch.keys
+    labels: dict[bytes, str] = {}
+    try:
+        for _, text in raw_keys:
+            if text not in labels:
+                labels[text] = labels_key(parse_tags(text.decode().split(",")) if text else {})
+    except (LineError, PointError):
+        return None
+    batch.rows = rows
+    batch.raw_keys = [keys.setdefault((name, labels[text]), len(keys)) for name, text in raw_keys]
+    return batch
+
+
+async def read_body(request: Request[Any, Any, Any]) -> bytes:
     body = await request.body()
     if request.headers.get("content-encoding", "").lower() == "gzip":
         settings = request.app.state.settings
@@ -239,15 +276,25 @@ async def read_body(request: Request[Any, Any, Any]) -> str:
             raise PointError(f"invalid gzip body: {exc}") from None
         if inflater.unconsumed_tail:
             raise PointError(f"body inflates to more than {limit} bytes")
+    return body
+
+
+def utf8(body: bytes) -> str:
     try:
         return body.decode()
     except UnicodeDecodeError:
         raise PointError("body is not UTF-8") from None
 
 
+def parse_body(body: bytes, precision: str) -> Batch:
+    """The batch of a line protocol body: compiled when it can be, else parse_lines."""
+    batch = compiled_lines(body, precision)
+    return batch if batch is not None else parse_lines(utf8(body), precision)
+
+
 async def _write(request: Request[Any, Any, Any], v2: bool) -> Response[Any]:
     try:
-        batch = parse_lines(await read_body(request), request.query_params.get("precision", ""))
+        batch = parse_body(await read_body(request), request.query_params.get("precision", ""))
     except PointError as exc:
         return _error(v2, str(exc))
     await store(request, batch)

@@ -196,6 +196,18 @@ def decode_compiled(
     return fastpoints.decode(body, ndjson, now_pg, MIN_AT_US - PG_EPOCH_US, now_pg + MAX_FUTURE_US)
 
 
+def decode_lines_compiled(
+    body: bytes, now: int, multiplier: int, divisor: int
+) -> tuple[list[tuple[str, bytes]], bytearray] | None:
+    """decode_compiled for InfluxDB line protocol (timestamps * multiplier // divisor are
+    Unix microseconds): the distinct (series name, tag text) keys and the COPY rows."""
+    if fastpoints is None:
+        return None
+    now_pg = now - PG_EPOCH_US
+    low, high = MIN_AT_US - PG_EPOCH_US, now_pg + MAX_FUTURE_US
+    return fastpoints.decode_lines(body, now_pg, multiplier, divisor, low, high)
+
+
 def copy_parts(batch: Batch, ids: list[int]) -> tuple[bytes | bytearray, ...]:
     """The binary COPY data of a batch, given the series id of each of its keys."""
     if batch.rows is not None:

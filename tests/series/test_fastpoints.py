@@ -22,7 +22,7 @@ import msgspec
 import psycopg
 import pytest
 
-from api import _fastpoints, series
+from api import _fastpoints, influx, series
 from api.series import compiled_batch, parse_json_batch, python_json_batch
 from api.series_store import _ROW_SIZE, Batch, PointError, copy_payload
 from tests.conftest import ApiServer
@@ -36,6 +36,7 @@ Conn = psycopg.Connection[Any]
 def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     """Both paths read the same 'now' for points without a timestamp."""
     monkeypatch.setattr(series, "now_us", lambda: NOW_US)
+    monkeypatch.setattr(influx, "now_us", lambda: NOW_US)
 
 
 def rows_by_key_index(batch: Batch) -> bytes:
@@ -329,3 +330,88 @@ def test_mutated_bodies_equal_python() -> None:
                 body[at:at] = body[at : at + rng.randrange(1, 6)]
         taken += assert_same_as_python(bytes(body)) is not None
     assert taken > 100
+
+
+# ---- InfluxDB line protocol: compiled_lines equals parse_lines ----
+
+TS_NS = NOW_US * 1000 - 60 * 10**9
+
+
+def same_lines_as_python(body: str, precision: str = "ns") -> Batch | None:
+    """compiled_lines of the body, after checking it against parse_lines."""
+    fast = influx.compiled_lines(body.encode(), precision)
+    reference = outcome(lambda: influx.parse_lines(body, precision))
+    if fast is not None:
+        assert reference == outcome(lambda: fast), body
+        assert reference[2]["rejected"] == 0
+    assert outcome(lambda: influx.parse_body(body.encode(), precision)) == reference
+    return fast
+
+
+LINES_TAKEN = [
+    f"cpu,host=web-1,cpu=cpu-total usage_idle=99.5,usage_user=0.25 {TS_NS}",
+    f'mem,host=web-1 used=123i,available_percent=40.5,ok=true,note="a b, c=d" {TS_NS}\n'
+    f"# a comment\n\n  disk,path=/var used_percent=91,free=7u,x=-0,y=-0.0,z=-5i \r\n"
+    f"swap in=F,out=TRUE {TS_NS}",
+    f"cpu,b=2,a=1 v=1 {TS_NS}\ncpu,a=1,b=2 v=2 {TS_NS}\ncpu,a=1,a=3 v=3 {TS_NS}",
+    f'cpu,host=a only="strings" {TS_NS}\ncpu,host=a v=1e3',
+]
+LINES_DECLINED = [
+    "",
+    "# only a comment",
+    f'cpu,host=a only="strings" {TS_NS}',  # no numbers: nothing to take
+    f"cpu,host=a\\ b v=1 {TS_NS}",
+    f"cpu,h\u00f4st=a v=1 {TS_NS}",
+    f"cpu,host=a v=1  {TS_NS}",  # two spaces inside
+    f"cpu, v=1 {TS_NS}",
+    f"cpu,host= v=1 {TS_NS}",
+    f"cpu,host v=1 {TS_NS}",
+    f"cpu v=1_0 {TS_NS}",
+    f"cpu v=inf {TS_NS}",
+    f"cpu v=.5 {TS_NS}",
+    f"cpu v=1 +{TS_NS}",
+    f"cpu v=1 {TS_NS}0",  # far future
+    "cpu v=1 -5",
+    f"cpu v=1,{TS_NS}",
+    f"cpu v=1, {TS_NS}",
+    f"cpu =1 {TS_NS}",
+    f'cpu v="open {TS_NS}',
+    f"{'m' * 250} value=1 {TS_NS}",
+    f"cpu v=1 {TS_NS}\ncpu v=x {TS_NS}",
+]
+
+
+@pytest.mark.parametrize("body", LINES_TAKEN)
+@pytest.mark.usefixtures("fixed_clock")
+def test_lines_taken_equal_python(body: str) -> None:
+    assert same_lines_as_python(body) is not None
+
+
+@pytest.mark.parametrize("body", LINES_DECLINED)
+@pytest.mark.usefixtures("fixed_clock")
+def test_lines_declined_left_to_python(body: str) -> None:
+    assert influx.compiled_lines(body.encode(), "ns") is None
+    same_lines_as_python(body)
+
+
+@pytest.mark.parametrize("precision", ["", "n", "ns", "u", "us", "ms", "s", "m", "h"])
+@pytest.mark.usefixtures("fixed_clock")
+def test_lines_precisions_equal_python(precision: str) -> None:
+    mul, div = influx.PRECISIONS[precision]
+    at = (NOW_US - 7_200_000_000) * div // mul
+    body = "\n".join(f"cpu,host=a usage={i},idle=2i {at - i}" for i in range(50))
+    assert same_lines_as_python(body, precision) is not None
+    assert influx.compiled_lines(body.encode(), "weeks") is None
+
+
+def test_random_lines_equal_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The random lines of test_influx_fast (valid and invalid ones), a few per body."""
+    from tests.series import test_influx_fast as lines
+
+    now = lines.NOW_NS // 1000 + 1_000_000  # its timestamps are about now
+    monkeypatch.setattr(influx, "now_us", lambda: now)
+    rng = random.Random(65)
+    taken = 0
+    for _ in range(3000):
+        taken += same_lines_as_python("\n".join(lines._lines(rng, rng.randrange(1, 3)))) is not None
+    assert taken > 120  # its generator makes mostly odd lines: these are the plain ones
