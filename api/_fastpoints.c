@@ -265,10 +265,14 @@ static int same_key(const Key *a, const Key *b) {
            (a->field_len == 0 || memcmp(a->field, b->field, (size_t)a->field_len) == 0);
 }
 
+/* Doubles the table (64 slots at first); 0 with MemoryError set. */
 static int table_grow(KeyTable *t) {
     size_t size = t->slots ? (t->mask + 1) * 2 : 64;
     Key *slots = PyMem_Calloc(size, sizeof(Key));
-    if (!slots) return 0;
+    if (!slots) {
+        PyErr_NoMemory();
+        return 0;
+    }
     for (size_t i = 0; i < size; i++) slots[i].index = -1;
     if (t->slots) {
         for (size_t i = 0; i <= t->mask; i++) {
@@ -335,10 +339,7 @@ static Py_ssize_t key_index(KeyTable *t, Key *key, PyObject *keys) {
     if (failed) return -1;
     key->index = t->count++;
     t->slots[j] = t->last = *key;
-    if ((size_t)t->count * 2 > t->mask + 1 && !table_grow(t)) {
-        PyErr_NoMemory();
-        return -1;
-    }
+    if ((size_t)t->count * 2 > t->mask + 1 && !table_grow(t)) return -1;
     return key->index;
 }
 
