@@ -435,6 +435,18 @@ static int reserve(unsigned char **rows, size_t *capacity, size_t count) {
     return 1;
 }
 
+/* What decode() and decode_lines() return: (keys, bytearray of the rows), None without
+ * rows (the Python path then answers), NULL with an exception set. */
+static PyObject *decoded(PyObject *keys, const unsigned char *rows, size_t count) {
+    if (count == 0) return Py_NewRef(Py_None);
+    PyObject *data =
+        PyByteArray_FromStringAndSize((const char *)rows, (Py_ssize_t)(count * ROW_SIZE));
+    if (!data) return NULL;
+    PyObject *result = PyTuple_Pack(2, keys, data);
+    Py_DECREF(data);
+    return result;
+}
+
 static PyObject *decode(PyObject *module, PyObject *args) {
     Py_buffer body;
     int ndjson;
@@ -474,14 +486,7 @@ static PyObject *decode(PyObject *module, PyObject *args) {
             break;
         }
     }
-    if (count == 0) goto fallback;
-    {
-        PyObject *data = PyByteArray_FromStringAndSize((const char *)rows,
-                                                       (Py_ssize_t)(count * ROW_SIZE));
-        if (!data) goto done;
-        result = PyTuple_Pack(2, keys, data);
-        Py_DECREF(data);
-    }
+    result = decoded(keys, rows, count);
     goto done;
 fallback:
     result = Py_NewRef(Py_None);
@@ -653,14 +658,7 @@ static PyObject *decode_lines(PyObject *module, PyObject *args) {
         }
         s = nl ? nl + 1 : end;
     }
-    if (count == 0) goto fallback;
-    {
-        PyObject *data = PyByteArray_FromStringAndSize((const char *)rows,
-                                                       (Py_ssize_t)(count * ROW_SIZE));
-        if (!data) goto done;
-        result = PyTuple_Pack(2, keys, data);
-        Py_DECREF(data);
-    }
+    result = decoded(keys, rows, count);
     goto done;
 fallback:
     result = Py_NewRef(Py_None);
