@@ -63,6 +63,14 @@ typedef struct {
     Key last; /* the previous point's key: senders mostly send runs of one series */
 } KeyTable;
 
+/* What a decoder builds: the distinct keys (a Python list, and their table) and the rows. */
+typedef struct {
+    KeyTable table;
+    PyObject *keys;
+    unsigned char *rows;
+    size_t count, capacity;
+} Output;
+
 static inline int is_ws(const Cursor *c, unsigned char ch) {
     return ch == ' ' || ch == '\t' || ch == '\r' || (ch == '\n' && !c->ndjson);
 }
@@ -152,10 +160,6 @@ static int number(Cursor *c, double *out) {
         if (exp_negative) explicit_exp = -explicit_exp;
     }
     c->p = q;
-    if (mantissa == 0 && digits == 0 && exp10 == 0 && explicit_exp == 0 && q - s <= 2) {
-        *out = 0.0; /* "0" or "-0": an integer, so +0.0 as msgspec decodes it */
-        return 1;
-    }
     long total_exp = (long)exp10 + explicit_exp;
     if (digits <= 19 && mantissa <= (1ULL << 53) && total_exp >= -22 && total_exp <= 22) {
         double m = (double)mantissa;
@@ -366,8 +370,7 @@ static inline void put_row(unsigned char *row, int64_t series, int64_t at, doubl
 enum { FIELD_NAME = 1, FIELD_VALUE = 2, FIELD_TIMESTAMP = 4, FIELD_LABELS = 8 };
 
 /* One point object into a row; 0: not in the fast subset, -1: exception set. */
-static int point(Cursor *c, KeyTable *t, PyObject *keys, const long long bounds[3],
-                 unsigned char *row) {
+static int point(Cursor *c, Output *o, const long long bounds[3], unsigned char *row) {
     Key key = {0};
     double value = 0;
     int64_t at = bounds[0];
@@ -388,7 +391,12 @@ static int point(Cursor *c, KeyTable *t, PyObject *keys, const long long bounds[
         if (field == FIELD_NAME) {
             if (!plain_string(c, &key.name, &key.name_len)) return 0;
         } else if (field == FIELD_VALUE) {
+            skip_ws(c);
+            const unsigned char *text = c->p;
             if (!number(c, &value) || !isfinite(value)) return 0;
+            /* JSON "-0" is the integer 0, which msgspec turns into +0.0 (while "-0.0", and
+             * float("-0") in line protocol, are -0.0). */
+            if (value == 0.0 && c->p - text == 2) value = 0.0;
         } else if (field == FIELD_LABELS) {
             if (!labels_text(c, &key.labels, &key.labels_len)) return 0;
         } else {
@@ -414,37 +422,84 @@ static int point(Cursor *c, KeyTable *t, PyObject *keys, const long long bounds[
     }
     if (!(seen & FIELD_NAME) || !(seen & FIELD_VALUE)) return 0;
     if (at < bounds[1] || at > bounds[2]) return 0;
-    Py_ssize_t index = key_index(t, &key, keys);
+    Py_ssize_t index = key_index(&o->table, &key, o->keys);
     if (index == -1) return -1;
     if (index == -2) return 0;
     put_row(row, index, at, value);
     return 1;
 }
 
-/* Room for one more row; 0 with MemoryError set when there is none. */
-static int reserve(unsigned char **rows, size_t *capacity, size_t count) {
-    if (count < *capacity) return 1;
-    size_t grown = *capacity ? *capacity * 2 : 1024;
-    unsigned char *more = PyMem_Realloc(*rows, grown * ROW_SIZE);
-    if (!more) {
-        PyErr_NoMemory();
-        return 0;
-    }
-    *rows = more;
-    *capacity = grown;
-    return 1;
+/* An empty Output; 0 with an exception set. */
+static int start(Output *o) {
+    o->keys = PyList_New(0);
+    return o->keys && table_grow(&o->table);
 }
 
-/* What decode() and decode_lines() return: (keys, bytearray of the rows), None without
- * rows (the Python path then answers), NULL with an exception set. */
-static PyObject *decoded(PyObject *keys, const unsigned char *rows, size_t count) {
-    if (count == 0) return Py_NewRef(Py_None);
-    PyObject *data =
-        PyByteArray_FromStringAndSize((const char *)rows, (Py_ssize_t)(count * ROW_SIZE));
-    if (!data) return NULL;
-    PyObject *result = PyTuple_Pack(2, keys, data);
-    Py_DECREF(data);
+/* Room for one more row at the end of the rows; NULL with MemoryError set. */
+static unsigned char *next_row(Output *o) {
+    if (o->count == o->capacity) {
+        size_t grown = o->capacity ? o->capacity * 2 : 1024;
+        unsigned char *more = PyMem_Realloc(o->rows, grown * ROW_SIZE);
+        if (!more) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+        o->rows = more;
+        o->capacity = grown;
+    }
+    return o->rows + o->count * ROW_SIZE;
+}
+
+/* The reply of a decoder whose parse said `status` (1: every point taken, 0: not in the
+ * fast subset, -1: exception set): (keys, bytearray of the rows), None (also when there
+ * are no rows: the Python path then answers) or NULL. Frees what the Output holds. */
+static PyObject *finish(Output *o, int status) {
+    PyObject *result = NULL;
+    if (status > 0 && o->count > 0) {
+        PyObject *data = PyByteArray_FromStringAndSize((const char *)o->rows,
+                                                       (Py_ssize_t)(o->count * ROW_SIZE));
+        if (data) {
+            result = PyTuple_Pack(2, o->keys, data);
+            Py_DECREF(data);
+        }
+    } else if (status >= 0) {
+        result = Py_NewRef(Py_None);
+    }
+    PyMem_Free(o->rows);
+    PyMem_Free(o->table.slots);
+    Py_XDECREF(o->keys);
     return result;
+}
+
+/* A JSON array, or NDJSON, of points into rows: 1, 0 (not in the fast subset) or -1. */
+static int json_points(Cursor *c, Output *o, const long long bounds[3]) {
+    if (!c->ndjson) {
+        if (!expect(c, '[')) return 0;
+        skip_ws(c);
+        if (c->p < c->end && *c->p == ']') return 0; /* empty: the Python path */
+    }
+    for (;;) {
+        if (c->ndjson) {
+            /* Blank lines between points; at least one newline before the next point. */
+            int newline = o->count == 0;
+            while (c->p < c->end &&
+                   (*c->p == ' ' || *c->p == '\t' || *c->p == '\r' || *c->p == '\n'))
+                newline |= (*c->p++ == '\n');
+            if (c->p >= c->end) return 1;
+            if (!newline) return 0;
+        }
+        unsigned char *row = next_row(o);
+        if (!row) return -1;
+        int r = point(c, o, bounds, row);
+        if (r <= 0) return r;
+        o->count++;
+        if (!c->ndjson) {
+            if (expect(c, ',')) continue;
+            if (!expect(c, ']')) return 0;
+            skip_ws(c);
+            return c->p == c->end;
+        }
+    }
 }
 
 static PyObject *decode(PyObject *module, PyObject *args) {
@@ -455,47 +510,10 @@ static PyObject *decode(PyObject *module, PyObject *args) {
     if (!PyArg_ParseTuple(args, "y*pLLL", &body, &ndjson, &bounds[0], &bounds[1], &bounds[2]))
         return NULL;
     Cursor c = {body.buf, (const unsigned char *)body.buf + body.len, ndjson};
-    KeyTable table = {0};
-    PyObject *keys = PyList_New(0);
-    unsigned char *rows = NULL;
-    size_t count = 0, capacity = 0;
-    PyObject *result = NULL;
-    if (!keys || !table_grow(&table)) goto done;
-    if (!ndjson && !expect(&c, '[')) goto fallback;
-    skip_ws(&c);
-    if (!ndjson && c.p < c.end && *c.p == ']') goto fallback; /* empty: the Python path */
-    for (;;) {
-        if (ndjson) {
-            /* Blank lines between points; at least one newline before the next point. */
-            int newline = count == 0;
-            while (c.p < c.end && (*c.p == ' ' || *c.p == '\t' || *c.p == '\r' || *c.p == '\n'))
-                newline |= (*c.p++ == '\n');
-            if (c.p >= c.end) break;
-            if (!newline) goto fallback;
-        }
-        if (!reserve(&rows, &capacity, count)) goto done;
-        int r = point(&c, &table, keys, bounds, rows + count * ROW_SIZE);
-        if (r < 0) goto done;
-        if (r == 0) goto fallback;
-        count++;
-        if (!ndjson) {
-            if (expect(&c, ',')) continue;
-            if (!expect(&c, ']')) goto fallback;
-            skip_ws(&c);
-            if (c.p != c.end) goto fallback;
-            break;
-        }
-    }
-    result = decoded(keys, rows, count);
-    goto done;
-fallback:
-    result = Py_NewRef(Py_None);
-done:
-    PyMem_Free(rows);
-    PyMem_Free(table.slots);
-    Py_XDECREF(keys);
+    Output o = {0};
+    int status = start(&o) ? json_points(&c, &o, bounds) : -1;
     PyBuffer_Release(&body);
-    return result;
+    return finish(&o, status);
 }
 
 /* ---- InfluxDB line protocol (api/influx.py is the reference) ---- */
@@ -534,14 +552,12 @@ static int field_value(const unsigned char *s, Py_ssize_t n, double *out, int *n
     }
     Cursor c = {s, s + n, 1};
     if (!number(&c, out) || c.p != c.end || !isfinite(*out)) return 0;
-    if (n == 2 && s[0] == '-' && s[1] == '0') *out = -0.0; /* float("-0"), unlike JSON */
     return 1;
 }
 
 /* One line into rows; 0: not in the fast subset, -1: exception set. */
-static int influx_line(const unsigned char *s, const unsigned char *e, KeyTable *t,
-                       PyObject *keys, const long long p[6], unsigned char **rows,
-                       size_t *capacity, size_t *count) {
+static int influx_line(const unsigned char *s, const unsigned char *e, Output *o,
+                       const long long p[5]) {
     const unsigned char *q = s;
     for (const unsigned char *x = s; x < e; x++)
         if (!line_byte_ok(*x)) return 0;
@@ -611,12 +627,13 @@ static int influx_line(const unsigned char *s, const unsigned char *e, KeyTable 
             if (!field_value(v, q - v, &value, &numeric)) return 0;
         }
         if (numeric) {
-            Py_ssize_t index = key_index(t, &key, keys);
+            Py_ssize_t index = key_index(&o->table, &key, o->keys);
             if (index == -1) return -1;
             if (index == -2) return 0;
-            if (!reserve(rows, capacity, *count)) return -1;
-            put_row(*rows + *count * ROW_SIZE, index, at, value);
-            (*count)++;
+            unsigned char *row = next_row(o);
+            if (!row) return -1;
+            put_row(row, index, at, value);
+            o->count++;
         }
         if (q < fields_end) {
             if (*q != ',') return 0;
@@ -627,9 +644,26 @@ static int influx_line(const unsigned char *s, const unsigned char *e, KeyTable 
     return 1;
 }
 
+/* Every line of a body into rows: 1, 0 (not in the fast subset) or -1. */
+static int lines(const unsigned char *s, const unsigned char *end, Output *o,
+                 const long long p[5]) {
+    while (s < end) {
+        const unsigned char *nl = memchr(s, '\n', (size_t)(end - s));
+        const unsigned char *a = s, *b = nl ? nl : end;
+        while (a < b && (*a == ' ' || *a == '\t' || *a == '\r')) a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t' || b[-1] == '\r')) b--;
+        if (a < b && *a != '#') {
+            int r = influx_line(a, b, o, p);
+            if (r <= 0) return r;
+        }
+        s = nl ? nl + 1 : end;
+    }
+    return 1;
+}
+
 static PyObject *decode_lines(PyObject *module, PyObject *args) {
     Py_buffer body;
-    long long p[6]; /* now, multiplier, divisor, low, high (low/high/now: since 2000) */
+    long long p[5]; /* now, multiplier, divisor, low, high (low/high/now: since 2000) */
     (void)module;
     if (!PyArg_ParseTuple(args, "y*LLLLL", &body, &p[0], &p[1], &p[2], &p[3], &p[4]))
         return NULL;
@@ -638,36 +672,11 @@ static PyObject *decode_lines(PyObject *module, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "multiplier and divisor must be positive");
         return NULL;
     }
-    KeyTable table = {0};
-    PyObject *keys = PyList_New(0);
-    unsigned char *rows = NULL;
-    size_t count = 0, capacity = 0;
-    PyObject *result = NULL;
-    if (!keys || !table_grow(&table)) goto done;
-    const unsigned char *s = body.buf, *end = s + body.len;
-    while (s < end) {
-        const unsigned char *nl = memchr(s, '\n', (size_t)(end - s));
-        const unsigned char *e = nl ? nl : end;
-        const unsigned char *a = s, *b = e;
-        while (a < b && (*a == ' ' || *a == '\t' || *a == '\r')) a++;
-        while (b > a && (b[-1] == ' ' || b[-1] == '\t' || b[-1] == '\r')) b--;
-        if (a < b && *a != '#') {
-            int r = influx_line(a, b, &table, keys, p, &rows, &capacity, &count);
-            if (r < 0) goto done;
-            if (r == 0) goto fallback;
-        }
-        s = nl ? nl + 1 : end;
-    }
-    result = decoded(keys, rows, count);
-    goto done;
-fallback:
-    result = Py_NewRef(Py_None);
-done:
-    PyMem_Free(rows);
-    PyMem_Free(table.slots);
-    Py_XDECREF(keys);
+    const unsigned char *s = body.buf;
+    Output o = {0};
+    int status = start(&o) ? lines(s, s + body.len, &o, p) : -1;
     PyBuffer_Release(&body);
-    return result;
+    return finish(&o, status);
 }
 
 static PyObject *set_series_ids(PyObject *module, PyObject *args) {

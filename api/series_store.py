@@ -184,6 +184,12 @@ async def resolve_series(conn: AsyncConnection[tuple[object, ...]], batch: Batch
     return ids
 
 
+def _pg_bounds(now: int) -> tuple[int, int, int]:
+    """now and the accepted range of timestamps (check_at), since PostgreSQL's epoch."""
+    now_pg = now - PG_EPOCH_US
+    return now_pg, MIN_AT_US - PG_EPOCH_US, now_pg + MAX_FUTURE_US
+
+
 def decode_compiled(
     body: bytes, ndjson: bool, now: int
 ) -> tuple[list[tuple[str, bytes]], bytearray] | None:
@@ -192,8 +198,7 @@ def decode_compiled(
     the body is not all valid points in the form it takes, or the module was not built."""
     if fastpoints is None:
         return None
-    now_pg = now - PG_EPOCH_US
-    return fastpoints.decode(body, ndjson, now_pg, MIN_AT_US - PG_EPOCH_US, now_pg + MAX_FUTURE_US)
+    return fastpoints.decode(body, ndjson, *_pg_bounds(now))
 
 
 def decode_lines_compiled(
@@ -203,8 +208,7 @@ def decode_lines_compiled(
     Unix microseconds): the distinct (series name, tag text) keys and the COPY rows."""
     if fastpoints is None:
         return None
-    now_pg = now - PG_EPOCH_US
-    low, high = MIN_AT_US - PG_EPOCH_US, now_pg + MAX_FUTURE_US
+    now_pg, low, high = _pg_bounds(now)
     return fastpoints.decode_lines(body, now_pg, multiplier, divisor, low, high)
 
 

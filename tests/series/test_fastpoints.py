@@ -163,7 +163,7 @@ def value_bits(text: bytes) -> bytes | None:
 def test_numbers_equal_msgspec() -> None:
     rng = random.Random(61)
     texts = [b"0", b"-0", b"-0.0", b"-0e5", b"-0.000e-3", b"5", b"0.1", b"1e22", b"1e23"]
-    texts += [b"9007199254740993", b"2.5e-324", b"4.9406564584124654e-324"]
+    texts += [b"-1", b"-7", b"9007199254740993", b"2.5e-324", b"4.9406564584124654e-324"]
     texts += [b"179769313486231570000000000000000000000000000000000000000000000000000000e235"]
     for _ in range(4000):
         kind = rng.randrange(4)
