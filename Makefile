@@ -6,11 +6,11 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: run test lint assets bench clean-data
 
-$(STAMP): pyproject.toml package-lock.json api/_fastpoints.c
+$(STAMP): pyproject.toml package-lock.json api/series/_fastpoints.c
 	scripts/ensure-system-deps run
 	test -x $(BIN)/python || python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'  # also compiles api/_fastpoints.c in place
+	$(BIN)/pip install -q -e '.[dev]'  # also compiles api/series/_fastpoints.c in place
 	touch $@
 
 # Pinned front-end files from npm into api/static/vendor (cheap when already there).
@@ -39,5 +39,5 @@ bench: $(STAMP) assets
 	$(BIN)/python -m bench.prober
 
 clean-data:
-	-$(BIN)/python -c 'from vigil.cli import embedded_cluster; from vigil.settings import Settings; embedded_cluster(Settings.from_env()).stop()'
+	-$(BIN)/python -c 'from vigil.cluster import embedded_cluster; from vigil.settings import Settings; embedded_cluster(Settings.from_env()).stop()'
 	rm -rf .vigil

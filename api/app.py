@@ -12,30 +12,30 @@ from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp, ControllerRouterHandler
 from psycopg_pool import AsyncConnectionPool
 
-from api.auth import SenderAuth, TokenPathPrefix
-from api.db import pool_lifespan
-from api.metric_writer import writer_lifespan
-from api.pages import template_config
-from api.security import EXCEPTION_HANDLERS as PAGE_EXCEPTION_HANDLERS
-from api.security import SecurityHeaders
+from api.auth.senders import SenderAuth, TokenPathPrefix
+from api.auth.sessions import EXCEPTION_HANDLERS as PAGE_EXCEPTION_HANDLERS
+from api.auth.sessions import SecurityHeaders
+from api.core.db import pool_lifespan
+from api.core.pages import template_config
+from api.heartbeats.store import writer_lifespan
 from vigil import PROJECT_ROOT
 from vigil.settings import Settings
 
 # Each module exposes ROUTES, a list of Litestar route handlers/controllers.
 ROUTE_MODULES = (
-    "api.health",
-    "api.heartbeats",
-    "api.journal",
-    "api.journal_page",
-    "api.pages_login",
-    "api.pages_dashboard",
-    "api.pages_tokens",
-    "api.pages_oidc",
-    "api.series",
-    "api.influx",
-    "api.services",
-    "api.services_page",
-    "api.series_pages",
+    "api.core.health",
+    "api.heartbeats.routes",
+    "api.journal.routes",
+    "api.journal.pages",
+    "api.auth.pages",
+    "api.heartbeats.pages",
+    "api.auth.tokens_page",
+    "api.auth.oidc",
+    "api.series.routes",
+    "api.series.formats.influx",
+    "api.uptime.routes",
+    "api.uptime.pages",
+    "api.series.pages",
 )
 
 STATIC_DIR = PROJECT_ROOT / "api" / "static"

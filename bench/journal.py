@@ -38,8 +38,10 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from api.journal import ARRAYS_SQL, COPY_HEADER, COPY_TRAILER, array_params, copy_rows
-from api.journal_formats import parse_lines
+from api.core.pgcopy import HEADER as COPY_HEADER
+from api.core.pgcopy import TRAILER as COPY_TRAILER
+from api.journal.formats.journald import parse_lines
+from api.journal.store import ARRAYS_SQL, array_params, copy_rows
 from bench.common import VIGIL, bench_cluster, free_port, percentile, process, wait_http
 from vigil import tokens
 

@@ -36,7 +36,9 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from api.series_store import Batch, copy_payload, datetime_us
+from api.core.timestamps import unix_us as datetime_us
+from api.series.formats.points import Batch
+from api.series.store import copy_payload
 from bench.common import VIGIL, bench_cluster, free_port, process, wait_http
 from tests.series.cases import nab_series
 from vigil import tokens
@@ -201,9 +203,9 @@ def baseline_argv(ref: str) -> list[str]:
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(code)], input=archive, check=True)
     program = (
-        f"import sys; sys.path.insert(0, {str(code)!r}); import api, vigil.cli; "
+        f"import sys; sys.path.insert(0, {str(code)!r}); import api, vigil.cli.main; "
         f"assert api.__file__.startswith({str(code)!r}), api.__file__; "
-        "sys.exit(vigil.cli.main(['api']))"
+        "sys.exit(vigil.cli.main.main(['api']))"
     )
     return [sys.executable, "-c", program]
 

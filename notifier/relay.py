@@ -10,7 +10,7 @@ import socket
 from datetime import timedelta
 from typing import Protocol
 
-from notifier.telegram import Delivered, Migrated, Outcome, Permanent, Retry
+from notifier.channels.telegram import Delivered, Migrated, Outcome, Permanent, Retry
 from vigil.db import Conn
 from vigil.settings import Settings
 

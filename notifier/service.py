@@ -25,8 +25,8 @@ from types import FrameType
 
 import psycopg
 
+from notifier.channels.telegram import TelegramClient
 from notifier.relay import Relay
-from notifier.telegram import TelegramClient
 from vigil.db import Conn, mode
 from vigil.logs import configure_logging
 from vigil.settings import Settings

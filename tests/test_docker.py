@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from vigil import PROJECT_ROOT
-from vigil.cli import COMMAND_MODULES, RUN_ROLES, build_parser
+from vigil.cli.main import COMMAND_MODULES, RUN_ROLES, build_parser
 
 DOCKER = PROJECT_ROOT / "docker"
 READERS = {"_read", "_int", "_float", "_bool"}
@@ -182,7 +182,7 @@ def test_dockerfile_runs_vigil(compose: dict[str, Any]) -> None:
     assert any(w == "USER" and r != "root" for w, r in final)
     assert any(w == "RUN" and "pip install ." in r for w, r in final)
     # pyproject's console script is what ENTRYPOINT runs.
-    assert 'vigil = "vigil.cli:main"' in (PROJECT_ROOT / "pyproject.toml").read_text()
+    assert 'vigil = "vigil.cli.main:main"' in (PROJECT_ROOT / "pyproject.toml").read_text()
 
 
 def test_dockerfile_copies_only_what_exists() -> None:

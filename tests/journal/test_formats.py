@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from api.journal_formats import EntryError, export_entries, parse_json_line
+from api.journal.formats.journald import EntryError, export_entries, parse_json_line
 
 TS = '"__REALTIME_TIMESTAMP":"1700000000000000"'
 

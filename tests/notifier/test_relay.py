@@ -9,8 +9,8 @@ from datetime import datetime
 import psycopg
 import pytest
 
+from notifier.channels.telegram import TelegramClient, format_html
 from notifier.relay import NOT_CONFIGURED, Relay
-from notifier.telegram import TelegramClient, format_html
 from tests.conftest import make_settings
 from tests.sql.helpers import T0, ingest
 from tests.support.fake_telegram import FakeTelegram

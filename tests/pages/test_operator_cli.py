@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import ApiServer, make_settings
 from tests.support.login import FORM_TOKEN
 from tests.support.processes import VIGIL, vigil_env
-from vigil.cli_operators import print_first_login_link
+from vigil.cli.operators import print_first_login_link
 
 
 def vigil(dsn: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -149,7 +149,7 @@ def test_cookie_is_secure_unless_plain_http_loopback(api: ApiServer, dsn: str) -
 
 
 def test_only_local_paths_to_return_to() -> None:
-    from api.security import safe_next
+    from api.auth.sessions import safe_next
 
     assert safe_next("/tokens?x=1") == "/tokens?x=1"
     for bad in (

@@ -1,4 +1,4 @@
-"""The compiled decoder of batches (api/_fastpoints.c) equals the Python path.
+"""The compiled decoder of batches (api/series/_fastpoints.c) equals the Python path.
 
 For every body it takes, compiled_batch gives the same keys and byte for byte the same COPY
 rows as python_json_batch (the reference that also explains rejections); every body it does
@@ -22,9 +22,12 @@ import msgspec
 import psycopg
 import pytest
 
-from api import _fastpoints, influx, series
-from api.series import compiled_batch, parse_json_batch, python_json_batch
-from api.series_store import _ROW_SIZE, Batch, PointError, copy_payload
+from api.series import _fastpoints
+from api.series.formats import influx
+from api.series.formats import json as series_json
+from api.series.formats.json import compiled_batch, parse_json_batch, python_json_batch
+from api.series.formats.points import ROW_SIZE, Batch, PointError
+from api.series.store import copy_payload
 from tests.conftest import ApiServer
 
 NOW_US = 1_795_000_000_000_000  # 2026-11-18T07:46:40Z: a fixed clock for "now" points
@@ -35,7 +38,7 @@ Conn = psycopg.Connection[Any]
 @pytest.fixture
 def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     """Both paths read the same 'now' for points without a timestamp."""
-    monkeypatch.setattr(series, "now_us", lambda: NOW_US)
+    monkeypatch.setattr(series_json, "now_us", lambda: NOW_US)
     monkeypatch.setattr(influx, "now_us", lambda: NOW_US)
 
 
@@ -59,7 +62,7 @@ def outcome(parse: Callable[[], Batch]) -> tuple[Any, ...]:
 
 def assert_same_as_python(body: bytes) -> Batch | None:
     """compiled_batch of the body, after checking it against the Python path."""
-    is_array = series._JSON_ARRAY.match(body) is not None
+    is_array = series_json._JSON_ARRAY.match(body) is not None
     fast = compiled_batch(body, ndjson=not is_array)
     reference = outcome(lambda: python_json_batch(body, is_array))
     if fast is not None:
@@ -75,7 +78,7 @@ P = b'{"name":"cpu","value":1.5,"timestamp":"2026-11-18T07:00:00Z"}'
 def test_module_is_built() -> None:
     """make test builds it (pip install -e .; this file's import fails without it) and the
     API uses it: the benchmark figures depend on it."""
-    assert _fastpoints.ROW_SIZE == _ROW_SIZE == 38
+    assert _fastpoints.ROW_SIZE == ROW_SIZE == 38
     assert compiled_batch(b"[" + P + b"]", ndjson=False) is not None
 
 
@@ -150,7 +153,7 @@ def test_taken_equal_python(body: bytes) -> None:
 @pytest.mark.parametrize("body", DECLINED)
 @pytest.mark.usefixtures("fixed_clock")
 def test_declined_left_to_python(body: bytes) -> None:
-    is_array = series._JSON_ARRAY.match(body) is not None
+    is_array = series_json._JSON_ARRAY.match(body) is not None
     assert compiled_batch(body, ndjson=not is_array) is None
     assert_same_as_python(body)
 

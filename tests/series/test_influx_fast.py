@@ -8,13 +8,13 @@ import time
 
 import pytest
 
-import api.influx
-from api.influx import PRECISIONS, LineError, _field_value, parse_line, parse_lines
-from api.series_store import Batch, PointError, check_at, check_value, labels_key, now_us
+import api.series.formats.influx
+from api.series.formats.influx import PRECISIONS, LineError, _field_value, parse_line, parse_lines
+from api.series.formats.points import Batch, PointError, check_at, check_value, labels_key, now_us
 
 
 def reference_parse_lines(body: str, precision: str, now: int) -> Batch:
-    """api.influx.parse_lines before the caches (commit fac7ab4), with `now` given."""
+    """parse_lines as it was before its caches, with `now` given."""
     if precision not in PRECISIONS:
         raise PointError(f"precision must be one of ns, us, ms, s, m, h, not {precision!r}")
     mul, div = PRECISIONS[precision]
@@ -95,7 +95,7 @@ def _lines(rng: random.Random, n: int) -> list[str]:
 @pytest.fixture(autouse=True)
 def fixed_now(monkeypatch: pytest.MonkeyPatch) -> int:
     now = now_us()
-    monkeypatch.setattr(api.influx, "now_us", lambda: now)
+    monkeypatch.setattr(api.series.formats.influx, "now_us", lambda: now)
     return now
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from api.series import clean_ndjson, parse_json_batch, parse_ndjson_lines
-from api.series_store import Batch
+from api.series.formats.json import clean_ndjson, parse_json_batch, parse_ndjson_lines
+from api.series.formats.points import Batch
 
 P1 = b'{"name":"cpu","value":1.5,"timestamp":"2026-01-02T03:04:05.123456789Z"}'
 P2 = b'{"name":"cpu","labels":{"b":"2","a":"1"},"value":-2,"timestamp":1767323045.25}'

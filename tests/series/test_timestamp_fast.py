@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from api.series import general_at_us, parse_json_batch, whole_second_pg_us
-from api.series_store import PG_EPOCH_US
+from api.core.timestamps import PG_EPOCH_US
+from api.series.formats.json import general_at_us, parse_json_batch, whole_second_pg_us
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ACCEPTED = [

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from vigil.prober import Clients, check_due
-from vigil.prober_guard import GuardedBackend
+from prober.guard import GuardedBackend
+from prober.service import Clients, check_due
 
 Conn = psycopg.Connection[tuple[object, ...]]
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from notifier.channels.telegram import TelegramClient
 from notifier.relay import Relay
-from notifier.telegram import TelegramClient
 from tests.conftest import make_settings
 from tests.services.helpers import (
     Conn,

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import httpcore
 import pytest
 
+from prober.guard import GuardedBackend, IPAddress, refusal
 from tests.services.helpers import Conn, add, last_check, run_checks
 from tests.services.targets import Target
-from vigil.prober_guard import GuardedBackend, IPAddress, refusal
 
 
 class LoopbackOnly(httpcore.AnyIOBackend):

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from vigil.cli_operators import add_user, create_login_link
+from vigil.cli.operators import add_user, create_login_link
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 FORM_TOKEN = re.compile(r'name="form_token" value="([^"]+)"')

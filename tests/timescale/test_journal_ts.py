@@ -13,8 +13,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from api.journal import Inserter
-from api.journal_formats import parse_lines
+from api.journal.formats.journald import parse_lines
+from api.journal.routes import Inserter
 
 pytestmark = pytest.mark.timescale
 

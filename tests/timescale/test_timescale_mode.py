@@ -10,7 +10,7 @@ from datetime import timedelta
 import psycopg
 import pytest
 
-from api.health import HEALTH_SQL
+from api.core.health import HEALTH_SQL
 from tests.conftest import venv_bin
 from tests.sql.helpers import Conn, db_now, detect_job_id, ingest, minutes, state
 from tests.support.schema_fingerprint import diff, fingerprint

@@ -1,0 +1,305 @@
+"""Operator pages: server-side sessions, the page guard, CSRF, security headers, rendering.
+
+Every page route uses `guards=[operator_guard]`. The guard
+- finds the session (cookie `vigil_session` -> keyed hash -> vigil.sessions); without one,
+  a browser is redirected to /login, an HTMX request gets 401 with `HX-Redirect`;
+- on POST/PUT/PATCH/DELETE checks the session's CSRF token, sent as the form field
+  `csrf_token` or the header `X-CSRF-Token` (api/static/vigil.js adds the header to every
+  HTMX request from the `<meta name="csrf-token">` of base.html); a missing or wrong token
+  is a 403. Handlers get the signed-in operator with `current_operator(request)`.
+Pages are rendered with `render(request, "x.html", **context)`, which adds the operator, the
+CSRF token and the navigation state to the template context.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from litestar import Request, Response
+from litestar.connection import ASGIConnection
+from litestar.datastructures import Cookie
+from litestar.enums import ScopeType
+from litestar.exceptions import HTTPException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.response import Redirect, Template
+from litestar.types import ASGIApp, ExceptionHandler, Message, Receive, Scope, Send
+
+from api.core.db import pool_of
+from vigil.settings import Settings
+
+SESSION_COOKIE = "vigil_session"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; "
+    "object-src 'none'"
+)
+HTML_HEADERS = (
+    (b"content-security-policy", CSP.encode()),
+    (b"x-frame-options", b"DENY"),
+    (b"cache-control", b"no-store"),
+)
+ALL_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+)
+
+
+@dataclass(frozen=True)
+class Operator:
+    """The signed-in person of a page request."""
+
+    email: str
+    csrf_token: str
+
+
+class LoginRequired(HTTPException):
+    """No valid session: the exception handler sends the browser to /login."""
+
+    status_code = 401
+    detail = "sign in first"
+
+
+def settings_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Settings:
+    settings: Settings = connection.app.state.settings
+    return settings
+
+
+def session_id_hash(settings: Settings, session_id: str) -> bytes:
+    """The stored form of a session id: HMAC-SHA256 keyed with SESSION_SECRET (when set), so
+    rotating the secret ends every session and a copy of the table cannot be replayed."""
+    key = (settings.session_secret or "vigil-session").encode()
+    return hmac.new(key, session_id.encode(), hashlib.sha256).digest()
+
+
+def secret_hash(secret: str) -> bytes:
+    """SHA-256 of a random one-time secret (login links, sign-in flows)."""
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def _is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def cookie_secure(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
+    """Cookies are Secure except on plain http to a loopback address (the embedded default
+    and tests); everything reachable from elsewhere is expected behind https."""
+    url = connection.url
+    client = connection.client.host if connection.client else None
+    return not (
+        url.scheme == "http" and _is_loopback_host(url.hostname) and _is_loopback_host(client)
+    )
+
+
+def make_cookie(
+    connection: ASGIConnection[Any, Any, Any, Any], key: str, value: str, max_age: int
+) -> Cookie:
+    return Cookie(
+        key=key,
+        value=value,
+        max_age=max_age,
+        path="/",
+        secure=cookie_secure(connection),
+        httponly=True,
+        samesite="lax",
+    )
+
+
+def clear_cookie(connection: ASGIConnection[Any, Any, Any, Any], key: str) -> Cookie:
+    return make_cookie(connection, key, "", 0)
+
+
+def safe_next(path: str | None) -> str:
+    """Only local paths are allowed as a place to return to after login."""
+    if not path or not path.startswith("/") or path.startswith(("//", "/\\")):
+        return "/"
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in path):
+        return "/"  # no CR/LF into a Location header
+    parts = urlsplit(path)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return path
+
+
+async def start_session(request: Request[Any, Any, Any], email: str) -> Cookie | None:
+    """A new session (always a new id) for an allowed email; None when it is not allowed."""
+    settings = settings_of(request)
+    old = request.cookies.get(SESSION_COOKIE)
+    session_id = secrets.token_urlsafe(32)
+    csrf = secrets.token_urlsafe(32)
+    lifetime = timedelta(hours=settings.session_hours)
+    async with pool_of(request.app).connection() as conn:
+        if old:
+            await conn.execute("select vigil.session_delete(%s)", (session_id_hash(settings, old),))
+        row = await (
+            await conn.execute(
+                "select vigil.session_create(%s, %s, %s, %s)",
+                (session_id_hash(settings, session_id), email, csrf, lifetime),
+            )
+        ).fetchone()
+    if not row or not row[0]:
+        return None
+    return make_cookie(request, SESSION_COOKIE, session_id, int(lifetime.total_seconds()))
+
+
+async def end_session(request: Request[Any, Any, Any]) -> None:
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if not session_id:
+        return
+    async with pool_of(request.app).connection() as conn:
+        await conn.execute(
+            "select vigil.session_delete(%s)", (session_id_hash(settings_of(request), session_id),)
+        )
+
+
+async def load_operator(connection: ASGIConnection[Any, Any, Any, Any]) -> Operator | None:
+    """The operator of this request's session, or None (no cookie, unknown, expired)."""
+    cached = connection.scope.get("state", {}).get("vigil_operator")
+    if isinstance(cached, Operator):
+        return cached
+    session_id = connection.cookies.get(SESSION_COOKIE)
+    if not session_id or len(session_id) > 200:
+        return None
+    digest = session_id_hash(settings_of(connection), session_id)
+    async with pool_of(connection.app).connection() as conn:
+        row = await (
+            await conn.execute("select email, csrf_token from vigil.session_get(%s)", (digest,))
+        ).fetchone()
+    if row is None:
+        return None
+    operator = Operator(email=str(row[0]), csrf_token=str(row[1]))
+    connection.scope.setdefault("state", {})["vigil_operator"] = operator
+    return operator
+
+
+async def _sent_csrf(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    header = connection.headers.get(CSRF_HEADER)
+    if header:
+        return header
+    content_type = connection.headers.get("content-type", "")
+    if isinstance(connection, Request) and content_type.startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        form = await connection.form()
+        value = form.get(CSRF_FIELD)
+        return value if isinstance(value, str) else ""
+    return ""
+
+
+async def operator_guard(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
+    """Litestar guard for every page route: a session, and CSRF on state changes."""
+    operator = await load_operator(connection)
+    if operator is None:
+        raise LoginRequired()
+    method = connection.scope.get("method", "GET")
+    if method in UNSAFE_METHODS:
+        sent = await _sent_csrf(connection)
+        if not sent or not hmac.compare_digest(sent.encode(), operator.csrf_token.encode()):
+            raise PermissionDeniedException(
+                detail="missing or wrong CSRF token; reload the page and try again"
+            )
+
+
+def current_operator(request: Request[Any, Any, Any]) -> Operator:
+    """The signed-in operator (only valid in handlers behind operator_guard)."""
+    operator = request.scope.get("state", {}).get("vigil_operator")
+    if not isinstance(operator, Operator):
+        raise LoginRequired()
+    return operator
+
+
+def is_htmx(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
+    return connection.headers.get("hx-request") == "true"
+
+
+def login_required_handler(request: Request[Any, Any, Any], _: LoginRequired) -> Response[Any]:
+    """Browsers go to /login (and come back afterwards); HTMX follows HX-Redirect."""
+    target = request.url.path
+    if request.url.query:
+        target += "?" + request.url.query
+    if is_htmx(request):
+        current = request.headers.get("hx-current-url")
+        parts = urlsplit(current or "")
+        back = safe_next(parts.path + ("?" + parts.query if parts.query else ""))
+        url = "/login?next=" + quote(back, safe="")
+        return Response("sign in first\n", status_code=401, headers={"HX-Redirect": url})
+    url = "/login" if target == "/" else "/login?next=" + quote(target, safe="")
+    return Redirect(url, status_code=303)
+
+
+EXCEPTION_HANDLERS: dict[int | type[Exception], ExceptionHandler[Any]] = {
+    LoginRequired: login_required_handler
+}
+
+
+def render(
+    request: Request[Any, Any, Any],
+    template: str,
+    *,
+    status_code: int = 200,
+    cookies: list[Cookie] | None = None,
+    headers: dict[str, str] | None = None,
+    **context: Any,
+) -> Template:
+    """A page: the template with the operator (or None), CSRF token and nav in context."""
+    operator = request.scope.get("state", {}).get("vigil_operator")
+    operator = operator if isinstance(operator, Operator) else None
+    base = {
+        "operator": operator,
+        "csrf_token": operator.csrf_token if operator else "",
+        "path": request.url.path,
+        "settings": settings_of(request),
+    }
+    return Template(
+        template_name=template,
+        context={**base, **context},
+        status_code=status_code,
+        cookies=cookies,
+        headers=headers,
+    )
+
+
+class SecurityHeaders:
+    """ASGI middleware: CSP and friends on HTML responses, nosniff/referrer on all."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
+                extra = list(ALL_HEADERS)
+                if content_type.startswith(b"text/html"):
+                    extra += HTML_HEADERS
+                headers += [(k, v) for k, v in extra if k not in names]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

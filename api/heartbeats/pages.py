@@ -1,0 +1,127 @@
+"""The dashboard (/): every metric, alerts first, filters, auto-refresh, delete; a page per
+metric with its transitions and the delivery status of each message; the system panel."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from litestar import Request, Response, get, post
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
+from litestar.response import Template
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+
+from api.auth.sessions import operator_guard, render
+from api.core.db import pool_of
+
+METRICS_SQL = """
+select id, host, name, type, value, last_seen, deadline, state, state_changed_at, kind,
+       limit_text, alerting
+  from vigil.metric_overview
+ where (%(host)s::text is null or host = %(host)s)
+   and (%(type)s::text is null or type = %(type)s)
+   and (%(state)s::text is null or state = %(state)s)
+ order by alerting desc, host, name
+ limit 2000
+"""
+CHOICES_SQL = """
+select array(select distinct host from vigil.metrics order by 1) as hosts,
+       array(select type from vigil.rules order by 1) as types
+"""
+SYSTEM_SQL = """
+select mode, mode_reason, detector_finished_at, detector_age_seconds as detector_age,
+       detector_stalled, extract(epoch from detector_stall_after)::float8 as stall_after,
+       outbox_backlog as backlog, dead_letters as dead, undelivered_unconfigured as unconfigured
+  from vigil.system_status
+"""
+METRIC_SQL = """
+select id, host, name, type, value, last_seen, deadline, state, state_changed_at, kind,
+       limit_text, alerting
+  from vigil.metric_overview where id = %s
+"""
+TRANSITIONS_SQL = """
+select at, from_state, to_state, value, reason, message, message_status, delivery, attempts
+  from vigil.metric_transitions where metric_id = %s order by at desc, id desc limit 500
+"""
+
+
+async def _all(conn: AsyncConnection[Any], sql: str, params: Any = None) -> list[dict[str, Any]]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(sql, params)
+        return await cur.fetchall()
+
+
+def _filters(request: Request[Any, Any, Any]) -> dict[str, str | None]:
+    """host, type and state from the query string (empty means all)."""
+    host = request.query_params.get("host")
+    type_ = request.query_params.get("type")
+    state = request.query_params.get("state")
+    return {
+        "host": host or None,
+        "type": type_ or None,
+        "state": state if state in ("ok", "alert") else None,
+    }
+
+
+async def _dashboard_context(
+    request: Request[Any, Any, Any], filters: dict[str, Any]
+) -> dict[str, Any]:
+    async with pool_of(request.app).connection() as conn:
+        metrics = await _all(conn, METRICS_SQL, filters)
+        status = (await _all(conn, SYSTEM_SQL))[0]
+        choices = (await _all(conn, CHOICES_SQL))[0]
+    age = status["detector_age"]
+    status["detector_late"] = age is None or age > status["stall_after"]
+    return {
+        "metrics": metrics,
+        "alerts": sum(1 for m in metrics if m["alerting"]),
+        "system": status,
+        "hosts": choices["hosts"],
+        "types": choices["types"],
+        "filters": filters,
+        "query": urlencode({k: v for k, v in filters.items() if v}),
+    }
+
+
+@get("/", guards=[operator_guard])
+async def dashboard(
+    request: Request[Any, Any, Any],
+) -> Template:
+    context = await _dashboard_context(request, _filters(request))
+    return render(request, "dashboard.html", **context)
+
+
+@get("/dashboard/live", guards=[operator_guard])
+async def dashboard_live(
+    request: Request[Any, Any, Any],
+) -> Template:
+    """The part of the dashboard that refreshes itself every 10 s (HTMX), same filters."""
+    context = await _dashboard_context(request, _filters(request))
+    return render(request, "partials/dashboard_live.html", **context)
+
+
+@post("/metrics/{metric_id:int}/delete", guards=[operator_guard], status_code=200)
+async def delete_metric(request: Request[Any, Any, Any], metric_id: FromPath[int]) -> Response[str]:
+    """HTMX POST (hx-confirm on the button, CSRF header): the row is swapped for nothing."""
+    async with pool_of(request.app).connection() as conn:
+        row = await (await conn.execute("select vigil.metric_delete(%s)", (metric_id,))).fetchone()
+    if not row or not row[0]:
+        raise NotFoundException(detail="no such metric (deleted already?)")
+    headers = {} if request.headers.get("hx-request") else {"Location": "/"}
+    return Response("", status_code=200 if not headers else 303, headers=headers)
+
+
+@get("/metrics/{metric_id:int}", guards=[operator_guard])
+async def metric_page(request: Request[Any, Any, Any], metric_id: FromPath[int]) -> Template:
+    async with pool_of(request.app).connection() as conn:
+        found = await _all(conn, METRIC_SQL, (metric_id,))
+        if not found:
+            raise NotFoundException(detail="no such metric")
+        transitions = await _all(conn, TRANSITIONS_SQL, (metric_id,))
+    metric = found[0]
+    return render(request, "metric.html", metric=metric, transitions=transitions)
+
+
+ROUTES = [dashboard, dashboard_live, delete_metric, metric_page]

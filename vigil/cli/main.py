@@ -1,0 +1,227 @@
+"""The `vigil` command: run, api, notifier, migrate, token create|list|revoke."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
+
+import psycopg
+
+from vigil import tokens
+from vigil.cli.operators import print_first_login_link
+from vigil.cluster import Cluster, ClusterError
+from vigil.settings import Settings, SettingsError
+
+QUICKSTART_TOKEN = "quickstart"  # noqa: S105 (a token name, not a secret)
+
+
+def embedded_cluster(settings: Settings) -> Cluster:
+    return Cluster(settings.data_dir / "pg", settings.embedded_pg_port)
+
+
+@contextmanager
+def database_url(settings: Settings) -> Iterator[str]:
+    """DATABASE_URL, or the embedded cluster's (started for the command if it is down)."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    cluster = embedded_cluster(settings)
+    was_running = cluster.running()
+    cluster.start()
+    try:
+        yield cluster.dsn()
+    finally:
+        if not was_running:
+            cluster.stop()
+
+
+def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
+    from vigil.migrate import upgrade
+
+    with database_url(settings) as url:
+        upgrade(url)
+        with psycopg.connect(url) as conn:
+            row = conn.execute("select mode, reason from vigil.mode").fetchone()
+    assert row is not None
+    print(f"migrated; {row[0]} mode: {row[1]}")
+    return 0
+
+
+def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
+    with database_url(settings) as url, psycopg.connect(url, autocommit=True) as conn:
+        if args.action == "create":
+            token = tokens.create(conn, args.name)
+            print(f"token {args.name!r} created; it is shown only this once:", file=sys.stderr)
+            print(token)
+        elif args.action == "revoke":
+            if not tokens.revoke(conn, args.name):
+                print(f"no active token named {args.name!r}", file=sys.stderr)
+                return 1
+            print(f"token {args.name!r} revoked")
+        else:
+            print(f"{'id':>4}  {'name':<24} {'created':<20} {'last used':<20} revoked")
+            for t in tokens.list_tokens(conn):
+                print(
+                    f"{t.id:>4}  {t.name:<24} {t.created_at:%Y-%m-%d %H:%M:%S}  "
+                    f"{t.last_used_at or '-'!s:<20} {t.revoked_at or ''}"
+                )
+    return 0
+
+
+def cmd_api(settings: Settings, _: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        access_log=False,
+        log_level="info",
+        server_header=False,
+    )
+    return 0
+
+
+def cmd_notifier(settings: Settings, _: argparse.Namespace) -> int:
+    from notifier.service import main as notifier_main
+
+    notifier_main(settings)
+    return 0
+
+
+def _quickstart(url: str, settings: Settings) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        tokens.revoke(conn, QUICKSTART_TOKEN)
+        token = tokens.create(conn, QUICKSTART_TOKEN)
+    base = f"http://{settings.host}:{settings.port}"
+    print(
+        f"""
+Vigil serves on {base}   (health: {base}/health)
+Send a first heartbeat (a new '{QUICKSTART_TOKEN}' token is made on every start;
+create lasting ones with `.venv/bin/vigil token create NAME`):
+
+  curl -sS -H 'Authorization: Bearer {token}' \\
+       -d '{{"host":"web-1","name":"backup","type":"ping","value":"5"}}' {base}/metric
+
+metrics-sender and other URL-only senders can use {base}/t/{token}
+""",
+        flush=True,
+    )
+
+
+def cmd_run(settings: Settings, _: argparse.Namespace) -> int:
+    """Embedded default: private PostgreSQL (unless DATABASE_URL), migrate, api + notifier."""
+    from vigil.migrate import upgrade
+
+    cluster = None if settings.database_url else embedded_cluster(settings)
+    if cluster is not None:
+        print(
+            f"starting the embedded PostgreSQL in {cluster.root} (port {cluster.port})", flush=True
+        )
+        cluster.start()
+    url = settings.database_url or (cluster.dsn() if cluster else "")
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        upgrade(url)
+        _quickstart(url, settings)
+        print_first_login_link(url, settings)
+        env = {**os.environ, "DATABASE_URL": url}
+        for role in RUN_ROLES:
+            children.append(
+                subprocess.Popen([sys.executable, "-m", "vigil.cli.main", role], env=env)
+            )
+
+        def forward(signum: int, _frame: FrameType | None) -> None:
+            for child in children:
+                child.send_signal(signum)
+
+        signal.signal(signal.SIGTERM, forward)
+        signal.signal(signal.SIGINT, forward)
+        # When one process ends, stop the other: the pair is one service.
+        while all(child.poll() is None for child in children):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                children[0].wait(timeout=1)
+        return max(child.returncode or 0 for child in children if child.poll() is not None)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+                try:
+                    child.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+        if cluster is not None:
+            cluster.stop()
+
+
+# Other modules add subcommands: each exposes register(subparsers) -> dict[name, handler],
+# where a handler is (settings, args) -> exit code.
+COMMAND_MODULES: tuple[str, ...] = (
+    "vigil.cli.operators",
+    "vigil.cli.services",
+    "vigil.cli.simulate",
+)
+
+# The processes `vigil run` starts and supervises (each is a `vigil ROLE` subcommand).
+RUN_ROLES: tuple[str, ...] = ("api", "notifier", "prober")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vigil", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="embedded database (unless DATABASE_URL), migrate, api + notifier")
+    sub.add_parser("api", help="serve the HTTP API (VIGIL_HOST:VIGIL_PORT)")
+    sub.add_parser("notifier", help="relay the outbox to Telegram; drive jobs in portable mode")
+    sub.add_parser("migrate", help="migrate DATABASE_URL (or the embedded database) to head")
+    token = sub.add_parser("token", help="sender API tokens")
+    token_sub = token.add_subparsers(dest="action", required=True)
+    token_sub.add_parser("create", help="create a token; prints it as the last line").add_argument(
+        "name"
+    )
+    token_sub.add_parser("list", help="list tokens (never their values)")
+    revoke = token_sub.add_parser("revoke", help="revoke the active token of that name")
+    revoke.add_argument("name")
+    return parser
+
+
+Command = Callable[[Settings, argparse.Namespace], int]
+
+COMMANDS: dict[str, Command] = {
+    "run": cmd_run,
+    "api": cmd_api,
+    "notifier": cmd_notifier,
+    "migrate": cmd_migrate,
+    "token": cmd_token,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    commands = dict(COMMANDS)
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name in COMMAND_MODULES:
+        commands.update(importlib.import_module(name).register(subparsers))
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        return commands[args.command](settings, args)
+    except (SettingsError, ClusterError) as exc:
+        print(f"vigil: {exc}", file=sys.stderr)
+        return 2
+    except psycopg.Error as exc:
+        print(f"vigil: database error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
