@@ -13,12 +13,15 @@ import os
 import pwd
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
+
+from vigil.settings import Settings
 
 SERVER_USER = "postgres"
 SUPERUSER = "vigil"
@@ -173,3 +176,24 @@ class Cluster:
             self._run(
                 [str(find_bindir() / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(self.data)]
             )
+
+
+def embedded_cluster(settings: Settings) -> Cluster:
+    """The embedded cluster of these settings (VIGIL_DATA_DIR/pg, VIGIL_EMBEDDED_PG_PORT)."""
+    return Cluster(settings.data_dir / "pg", settings.embedded_pg_port)
+
+
+@contextmanager
+def database_url(settings: Settings) -> Iterator[str]:
+    """DATABASE_URL, or the embedded cluster's (started for the command if it is down)."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    cluster = embedded_cluster(settings)
+    was_running = cluster.running()
+    cluster.start()
+    try:
+        yield cluster.dsn()
+    finally:
+        if not was_running:
+            cluster.stop()

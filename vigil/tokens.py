@@ -17,9 +17,10 @@ def new_token() -> str:
     return PREFIX + secrets.token_urlsafe(32)
 
 
-def token_hash(token: str) -> bytes:
-    """Tokens are high-entropy random strings, so a plain SHA-256 is enough at rest."""
-    return hashlib.sha256(token.encode()).digest()
+def secret_hash(secret: str) -> bytes:
+    """The stored form of a high-entropy random secret (sender tokens, login links,
+    sign-in flows): a plain SHA-256 is enough at rest for 256 random bits."""
+    return hashlib.sha256(secret.encode()).digest()
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class TokenInfo:
 
 def create(conn: Conn, name: str) -> str:
     token = new_token()
-    conn.execute("select vigil.token_create(%s, %s)", (name, token_hash(token)))
+    conn.execute("select vigil.token_create(%s, %s)", (name, secret_hash(token)))
     return token
 
 

@@ -31,17 +31,11 @@ from joserfc.jwk import KeySet
 from litestar import Request, Response, get
 from litestar.exceptions import NotFoundException
 
-from api.auth.sessions import (
-    clear_cookie,
-    make_cookie,
-    render,
-    safe_next,
-    secret_hash,
-    settings_of,
-    start_session,
-)
+from api.auth.sessions import clear_cookie, make_cookie, safe_next, settings_of, start_session
 from api.core.db import pool_of
+from api.core.pages import render
 from vigil.settings import Settings
+from vigil.tokens import secret_hash
 
 log = logging.getLogger("vigil.oidc")
 
@@ -150,7 +144,7 @@ async def google_start(request: Request[Any, Any, Any]) -> Response[Any]:
 def _failed(request: Request[Any, Any, Any], message: str, status: int = 403) -> Response[Any]:
     return render(
         request,
-        "login.html",
+        "auth/login.html",
         status_code=status,
         error=message,
         google=settings_of(request).google_configured,

@@ -1,11 +1,14 @@
-"""Sign-in pages: /login, one-time login links, /logout. Google sign-in is in pages_oidc."""
+"""Auth pages: /login, one-time login links, /logout, and the sender tokens page (/tokens:
+create, shown once; list with last use; revoke). Google sign-in is in oidc.py."""
 
 from __future__ import annotations
 
 import hmac
 import secrets
 from typing import Any
+from urllib.parse import urlencode
 
+import psycopg
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
@@ -17,13 +20,13 @@ from api.auth.sessions import (
     load_operator,
     make_cookie,
     operator_guard,
-    render,
     safe_next,
-    secret_hash,
     settings_of,
     start_session,
 )
 from api.core.db import pool_of
+from api.core.pages import render
+from vigil.tokens import new_token, secret_hash
 
 LINK_CSRF_COOKIE = "vigil_login_csrf"
 
@@ -35,7 +38,7 @@ async def login_page(request: Request[Any, Any, Any]) -> Response[Any]:
         return Redirect(target, status_code=303)
     return render(
         request,
-        "login.html",
+        "auth/login.html",
         next_path=target,
         google=settings_of(request).google_configured,
         error=None,  # never text from the query string: a link could plant a message
@@ -49,7 +52,7 @@ async def login_link_page(request: Request[Any, Any, Any], link: FromPath[str]) 
     form_token = secrets.token_urlsafe(16)
     return render(
         request,
-        "login_link.html",
+        "auth/login_link.html",
         link=link,
         form_token=form_token,
         cookies=[make_cookie(request, LINK_CSRF_COOKIE, form_token, 15 * 60)],
@@ -65,7 +68,7 @@ async def login_link_use(request: Request[Any, Any, Any]) -> Response[Any]:
     if not sent or not cookie or not hmac.compare_digest(sent.encode(), cookie.encode()):
         return render(
             request,
-            "login.html",
+            "auth/login.html",
             status_code=403,
             error="This sign-in form has expired; open the login link again.",
             google=settings_of(request).google_configured,
@@ -82,7 +85,7 @@ async def login_link_use(request: Request[Any, Any, Any]) -> Response[Any]:
     if session is None:
         return render(
             request,
-            "login.html",
+            "auth/login.html",
             status_code=400,
             error="This login link is invalid, already used or expired. "
             "Ask for a new one (`vigil login-link EMAIL`).",
@@ -99,7 +102,7 @@ async def logout_page(request: Request[Any, Any, Any]) -> Response[Any]:
     """GET never changes state: it shows a button that POSTs (with the CSRF token)."""
     if await load_operator(request) is None:
         return Redirect("/login", status_code=303)
-    return render(request, "logout.html")
+    return render(request, "auth/logout.html")
 
 
 @post("/logout", guards=[operator_guard], status_code=303)
@@ -110,4 +113,65 @@ async def logout(request: Request[Any, Any, Any]) -> Response[Any]:
     )
 
 
-ROUTES = [login_page, login_link_page, login_link_use, logout_page, logout]
+LIST_SQL = """
+select id, name, created_at, last_used_at, revoked_at
+  from vigil.tokens order by revoked_at is not null, name, id desc limit 1000
+"""
+COLUMNS = ("id", "name", "created_at", "last_used_at", "revoked_at")
+
+
+async def _page(
+    request: Request[Any, Any, Any], status_code: int = 200, **context: Any
+) -> Template:
+    async with pool_of(request.app).connection() as conn:
+        rows = await (await conn.execute(LIST_SQL)).fetchall()
+    tokens = [dict(zip(COLUMNS, row, strict=True)) for row in rows]
+    return render(request, "auth/tokens.html", status_code=status_code, tokens=tokens, **context)
+
+
+@get("/tokens", guards=[operator_guard])
+async def tokens_page(request: Request[Any, Any, Any]) -> Template:
+    revoked = request.query_params.get("revoked")
+    return await _page(request, revoked=revoked)
+
+
+@post("/tokens", guards=[operator_guard], status_code=200)
+async def create_token(request: Request[Any, Any, Any]) -> Template:
+    """The new token is in this response only (no-store); only its hash is kept."""
+    form = await request.form()
+    name = str(form.get("name", "")).strip()
+    if not 1 <= len(name) <= 100:
+        return await _page(request, 400, error="A token name has 1 to 100 characters.", name=name)
+    token = new_token()
+    try:
+        async with pool_of(request.app).connection() as conn:
+            await conn.execute("select vigil.token_create(%s, %s)", (name, secret_hash(token)))
+    except psycopg.errors.UniqueViolation as exc:
+        hint = f" ({exc.diag.message_hint})" if exc.diag.message_hint else ""
+        return await _page(request, 409, error=f"{exc.diag.message_primary}{hint}", name=name)
+    base = str(request.base_url).rstrip("/")
+    return await _page(request, created={"name": name, "token": token, "base": base})
+
+
+@post("/tokens/revoke", guards=[operator_guard], status_code=303)
+async def revoke_token(request: Request[Any, Any, Any]) -> Response[Any]:
+    form = await request.form()
+    name = str(form.get("name", ""))
+    async with pool_of(request.app).connection() as conn:
+        row = await (await conn.execute("select vigil.token_revoke(%s)", (name,))).fetchone()
+    if not row or not row[0]:
+        return await _page(request, 404, error=f"No active token named {name!r}.")
+    # Post/redirect/get; the sender cache forgets a revoked token within a few seconds.
+    return Redirect("/tokens?" + urlencode({"revoked": name}), status_code=303)
+
+
+ROUTES = [
+    login_page,
+    login_link_page,
+    login_link_use,
+    logout_page,
+    logout,
+    tokens_page,
+    create_token,
+    revoke_token,
+]

@@ -10,7 +10,6 @@ within CACHE_SECONDS.
 from __future__ import annotations
 
 import base64
-import ipaddress
 import time
 from typing import Any
 
@@ -20,9 +19,10 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from api.auth.network import is_loopback
 from api.core.db import pool_of
 from vigil.settings import Settings
-from vigil.tokens import token_hash
+from vigil.tokens import secret_hash
 
 CACHE_SECONDS = 5.0
 
@@ -54,15 +54,6 @@ class SenderAuth:
         self.settings = settings
         self._valid_until: dict[bytes, float] = {}
 
-    def _is_loopback(self, connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
-        client = connection.client
-        if client is None:
-            return False
-        try:
-            return ipaddress.ip_address(client.host).is_loopback
-        except ValueError:
-            return False
-
     async def check(self, connection: ASGIConnection[Any, Any, Any, Any]) -> None:
         header = connection.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
@@ -71,13 +62,15 @@ class SenderAuth:
     async def check_token(self, connection: ASGIConnection[Any, Any, Any, Any], token: str) -> None:
         """Checks a token however it travelled (empty = none was sent)."""
         if not token.strip():
-            if self.settings.allow_tokenless_loopback and self._is_loopback(connection):
+            if self.settings.allow_tokenless_loopback and is_loopback(
+                connection.client.host if connection.client else None
+            ):
                 return
             raise NotAuthorizedException(
                 detail="missing API token: send 'Authorization: Bearer TOKEN' or post to "
                 "/t/TOKEN/<route>; create one with `vigil token create NAME`"
             )
-        digest = token_hash(token.strip())
+        digest = secret_hash(token.strip())
         now = time.monotonic()
         if self._valid_until.get(digest, 0.0) > now:
             return

@@ -1,4 +1,4 @@
-"""Operator pages: server-side sessions, the page guard, CSRF, security headers, rendering.
+"""Operator sessions: server-side sessions, the page guard, CSRF.
 
 Every page route uses `guards=[operator_guard]`. The guard
 - finds the session (cookie `vigil_session` -> keyed hash -> vigil.sessions); without one,
@@ -7,17 +7,15 @@ Every page route uses `guards=[operator_guard]`. The guard
   `csrf_token` or the header `X-CSRF-Token` (api/static/vigil.js adds the header to every
   HTMX request from the `<meta name="csrf-token">` of base.html); a missing or wrong token
   is a 403. Handlers get the signed-in operator with `current_operator(request)`.
-Pages are rendered with `render(request, "x.html", **context)`, which adds the operator, the
-CSRF token and the navigation state to the template context.
+Pages are rendered with `api.core.pages.render(request, "x.html", **context)`, which adds the
+operator, the CSRF token and the navigation state to the template context.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import secrets
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -25,43 +23,20 @@ from urllib.parse import quote, urlsplit
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
-from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
-from litestar.response import Redirect, Template
-from litestar.types import ASGIApp, ExceptionHandler, Message, Receive, Scope, Send
+from litestar.response import Redirect
+from litestar.types import ExceptionHandler
 
+from api.auth.network import is_loopback
 from api.core.db import pool_of
+from api.core.pages import Operator
 from vigil.settings import Settings
 
 SESSION_COOKIE = "vigil_session"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
-
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; "
-    "object-src 'none'"
-)
-HTML_HEADERS = (
-    (b"content-security-policy", CSP.encode()),
-    (b"x-frame-options", b"DENY"),
-    (b"cache-control", b"no-store"),
-)
-ALL_HEADERS = (
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"same-origin"),
-)
-
-
-@dataclass(frozen=True)
-class Operator:
-    """The signed-in person of a page request."""
-
-    email: str
-    csrf_token: str
 
 
 class LoginRequired(HTTPException):
@@ -83,30 +58,12 @@ def session_id_hash(settings: Settings, session_id: str) -> bytes:
     return hmac.new(key, session_id.encode(), hashlib.sha256).digest()
 
 
-def secret_hash(secret: str) -> bytes:
-    """SHA-256 of a random one-time secret (login links, sign-in flows)."""
-    return hashlib.sha256(secret.encode()).digest()
-
-
-def _is_loopback_host(host: str | None) -> bool:
-    if not host:
-        return False
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def cookie_secure(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
     """Cookies are Secure except on plain http to a loopback address (the embedded default
     and tests); everything reachable from elsewhere is expected behind https."""
     url = connection.url
     client = connection.client.host if connection.client else None
-    return not (
-        url.scheme == "http" and _is_loopback_host(url.hostname) and _is_loopback_host(client)
-    )
+    return not (url.scheme == "http" and is_loopback(url.hostname) and is_loopback(client))
 
 
 def make_cookie(
@@ -250,56 +207,3 @@ def login_required_handler(request: Request[Any, Any, Any], _: LoginRequired) ->
 EXCEPTION_HANDLERS: dict[int | type[Exception], ExceptionHandler[Any]] = {
     LoginRequired: login_required_handler
 }
-
-
-def render(
-    request: Request[Any, Any, Any],
-    template: str,
-    *,
-    status_code: int = 200,
-    cookies: list[Cookie] | None = None,
-    headers: dict[str, str] | None = None,
-    **context: Any,
-) -> Template:
-    """A page: the template with the operator (or None), CSRF token and nav in context."""
-    operator = request.scope.get("state", {}).get("vigil_operator")
-    operator = operator if isinstance(operator, Operator) else None
-    base = {
-        "operator": operator,
-        "csrf_token": operator.csrf_token if operator else "",
-        "path": request.url.path,
-        "settings": settings_of(request),
-    }
-    return Template(
-        template_name=template,
-        context={**base, **context},
-        status_code=status_code,
-        cookies=cookies,
-        headers=headers,
-    )
-
-
-class SecurityHeaders:
-    """ASGI middleware: CSP and friends on HTML responses, nosniff/referrer on all."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                names = {k.lower() for k, _ in headers}
-                content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
-                extra = list(ALL_HEADERS)
-                if content_type.startswith(b"text/html"):
-                    extra += HTML_HEADERS
-                headers += [(k, v) for k, v in extra if k not in names]
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)

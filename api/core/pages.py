@@ -1,12 +1,17 @@
-"""The Jinja2 environment of the operator pages (templates/, autoescaped) and its filters."""
+"""Page rendering: the Jinja2 environment of the operator pages (templates/, autoescaped),
+its filters, and `render`, which gives every page the operator, CSRF token and nav state."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from litestar import Request
+from litestar.datastructures import Cookie
 from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Template
 from litestar.template.config import TemplateConfig
 
 from vigil import PROJECT_ROOT
@@ -66,3 +71,38 @@ def environment() -> Environment:
 
 def template_config() -> TemplateConfig[Any]:
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment()))
+
+
+@dataclass(frozen=True)
+class Operator:
+    """The signed-in person of a page request."""
+
+    email: str
+    csrf_token: str
+
+
+def render(
+    request: Request[Any, Any, Any],
+    template: str,
+    *,
+    status_code: int = 200,
+    cookies: list[Cookie] | None = None,
+    headers: dict[str, str] | None = None,
+    **context: Any,
+) -> Template:
+    """A page: the template with the operator (or None), CSRF token and nav in context."""
+    operator = request.scope.get("state", {}).get("vigil_operator")
+    operator = operator if isinstance(operator, Operator) else None
+    base = {
+        "operator": operator,
+        "csrf_token": operator.csrf_token if operator else "",
+        "path": request.url.path,
+        "settings": request.app.state.settings,
+    }
+    return Template(
+        template_name=template,
+        context={**base, **context},
+        status_code=status_code,
+        cookies=cookies,
+        headers=headers,
+    )

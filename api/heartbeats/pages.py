@@ -13,8 +13,9 @@ from litestar.response import Template
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from api.auth.sessions import operator_guard, render
+from api.auth.sessions import operator_guard
 from api.core.db import pool_of
+from api.core.pages import render
 
 METRICS_SQL = """
 select id, host, name, type, value, last_seen, deadline, state, state_changed_at, kind,
@@ -90,7 +91,7 @@ async def dashboard(
     request: Request[Any, Any, Any],
 ) -> Template:
     context = await _dashboard_context(request, _filters(request))
-    return render(request, "dashboard.html", **context)
+    return render(request, "heartbeats/dashboard.html", **context)
 
 
 @get("/dashboard/live", guards=[operator_guard])
@@ -99,7 +100,7 @@ async def dashboard_live(
 ) -> Template:
     """The part of the dashboard that refreshes itself every 10 s (HTMX), same filters."""
     context = await _dashboard_context(request, _filters(request))
-    return render(request, "partials/dashboard_live.html", **context)
+    return render(request, "heartbeats/dashboard_live.html", **context)
 
 
 @post("/metrics/{metric_id:int}/delete", guards=[operator_guard], status_code=200)
@@ -121,7 +122,7 @@ async def metric_page(request: Request[Any, Any, Any], metric_id: FromPath[int])
             raise NotFoundException(detail="no such metric")
         transitions = await _all(conn, TRANSITIONS_SQL, (metric_id,))
     metric = found[0]
-    return render(request, "metric.html", metric=metric, transitions=transitions)
+    return render(request, "heartbeats/metric.html", metric=metric, transitions=transitions)
 
 
 ROUTES = [dashboard, dashboard_live, delete_metric, metric_page]

@@ -23,8 +23,9 @@ from litestar import Request, get
 from litestar.response import Template
 from markupsafe import Markup, escape
 
-from api.auth.sessions import operator_guard, render
+from api.auth.sessions import operator_guard
 from api.core.db import pool_of
+from api.core.pages import render
 
 PAGE_SIZES = (50, 100, 200, 500)
 DEFAULT_PAGE_SIZE = 100
@@ -212,7 +213,7 @@ async def journal_page(request: Request[Any, Any, Any]) -> Template:
     except FilterError as exc:
         return render(
             request,
-            "journal.html",
+            "journal/journal.html",
             status_code=400,
             error=str(exc),
             f=Filters(raw={k: params.get(k, "") for k in FILTER_KEYS}),
@@ -250,7 +251,7 @@ async def journal_page(request: Request[Any, Any, Any]) -> Template:
     except psycopg.Error:
         return render(
             request,
-            "journal.html",
+            "journal/journal.html",
             status_code=503,
             error="the database is unavailable, retry in a moment",
             f=f,
@@ -262,7 +263,7 @@ async def journal_page(request: Request[Any, Any, Any]) -> Template:
     newest_id = max((r["id"] for r in rows), default=0)
     return render(
         request,
-        "journal.html",
+        "journal/journal.html",
         f=f,
         rows=rows,
         priorities=PRIORITIES,
@@ -290,12 +291,12 @@ async def journal_tail(request: Request[Any, Any, Any]) -> Template:
         if not 0 <= since < 2**63:
             raise ValueError("since out of range")
     except (FilterError, ValueError):
-        return render(request, "journal_tail.html", status_code=400, rows=[], tail_url="")
+        return render(request, "journal/tail.html", status_code=400, rows=[], tail_url="")
     rows = await _search(request, f, tail_id=since, newest_first=True, limit=500)
     newest = max([since, *(r["id"] for r in rows)])
     return render(
         request,
-        "journal_tail.html",
+        "journal/tail.html",
         rows=rows,
         tail_url="/journal/tail?" + f.query(since=str(newest)),
     )

@@ -15,8 +15,9 @@ import psycopg
 from litestar import Request, Response, get
 from litestar.response import Template
 
-from api.auth.sessions import operator_guard, render
+from api.auth.sessions import operator_guard
 from api.core.db import http_error, pool_of
+from api.core.pages import render
 from api.series.routes import AVERAGES_SQL, GRANULARITY_STEP
 
 MAX_BUCKETS = 20_000
@@ -25,7 +26,7 @@ SEARCH_SQL = "select id, name, labels, last_at from vigil.series_search(%s, 100)
 
 @get("/charts", guards=[operator_guard])
 async def charts_page(request: Request[Any, Any, Any]) -> Template:
-    return render(request, "charts.html")
+    return render(request, "series/charts.html")
 
 
 @get("/charts/series", guards=[operator_guard])

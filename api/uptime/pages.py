@@ -3,7 +3,6 @@ sparkline (inline SVG, drawn here: no script, CSP-safe), recent events; add and 
 
 from __future__ import annotations
 
-import math
 from datetime import timedelta
 from typing import Any
 
@@ -12,8 +11,10 @@ from litestar import Request, Response, get, post
 from litestar.response import Redirect, Template
 from markupsafe import Markup
 
-from api.auth.sessions import operator_guard, render
+from api.auth.sessions import operator_guard
 from api.core.db import pool_of
+from api.core.pages import render
+from vigil.durations import positive_seconds
 
 SPARK_POINTS = 60
 EVENTS_SHOWN = 10
@@ -97,7 +98,9 @@ async def _page(
         service["spark"] = sparkline(list(service["ms"] or []), list(service["ok"] or []))
         service["events"] = events.get(int(service["id"]), [])
         services.append(service)
-    return render(request, "services.html", status_code=status_code, services=services, **context)
+    return render(
+        request, "uptime/services.html", status_code=status_code, services=services, **context
+    )
 
 
 @get("/services", guards=[operator_guard])
@@ -106,11 +109,8 @@ async def services_page(request: Request[Any, Any, Any]) -> Template:
 
 
 def _seconds(text: str, default: float) -> float:
-    """A number of seconds from a form field; ValueError unless finite and 0 < s <= 1 day."""
-    value = float(text) if text.strip() else default
-    if not math.isfinite(value) or not 0 < value <= 86_400:
-        raise ValueError(f"{text!r} is not a number of seconds between 0 and 86400")
-    return value
+    """A form field's seconds (the default when left empty); ValueError when invalid."""
+    return positive_seconds(text) if text.strip() else default
 
 
 @post("/services", guards=[operator_guard], status_code=303)

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from api.journal.formats.journald import parse_lines
-from api.journal.routes import Inserter
+from api.journal.store import Inserter
 
 pytestmark = pytest.mark.timescale
 

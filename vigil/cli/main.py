@@ -9,38 +9,17 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from types import FrameType
 
 import psycopg
 
 from vigil import tokens
 from vigil.cli.operators import print_first_login_link
-from vigil.cluster import Cluster, ClusterError
+from vigil.cluster import ClusterError, database_url, embedded_cluster
 from vigil.settings import Settings, SettingsError
 
 QUICKSTART_TOKEN = "quickstart"  # noqa: S105 (a token name, not a secret)
-
-
-def embedded_cluster(settings: Settings) -> Cluster:
-    return Cluster(settings.data_dir / "pg", settings.embedded_pg_port)
-
-
-@contextmanager
-def database_url(settings: Settings) -> Iterator[str]:
-    """DATABASE_URL, or the embedded cluster's (started for the command if it is down)."""
-    if settings.database_url:
-        yield settings.database_url
-        return
-    cluster = embedded_cluster(settings)
-    was_running = cluster.running()
-    cluster.start()
-    try:
-        yield cluster.dsn()
-    finally:
-        if not was_running:
-            cluster.stop()
 
 
 def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:

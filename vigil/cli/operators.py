@@ -7,7 +7,6 @@ for an allow-listed email; only the SHA-256 of TOKEN is stored (vigil.login_link
 from __future__ import annotations
 
 import argparse
-import hashlib
 import secrets
 import sys
 from collections.abc import Callable
@@ -16,8 +15,10 @@ from typing import Any
 
 import psycopg
 
+from vigil.cluster import database_url
 from vigil.db import Conn
 from vigil.settings import Settings
+from vigil.tokens import secret_hash
 
 DEFAULT_ADMIN = "admin@localhost"
 
@@ -29,7 +30,7 @@ def create_login_link(conn: Conn, email: str, minutes: int, base_url: str) -> st
     token = secrets.token_urlsafe(32)
     conn.execute(
         "select vigil.login_link_create(%s, %s, %s)",
-        (email, hashlib.sha256(token.encode()).digest(), timedelta(minutes=minutes)),
+        (email, secret_hash(token), timedelta(minutes=minutes)),
     )
     return f"{base_url.rstrip('/')}/login/link/{token}"
 
@@ -67,8 +68,6 @@ def print_first_login_link(url: str, settings: Settings) -> None:
 
 
 def cmd_user(settings: Settings, args: argparse.Namespace) -> int:
-    from vigil.cli.main import database_url
-
     with database_url(settings) as url, psycopg.connect(url, autocommit=True) as conn:
         if args.action == "add":
             try:
@@ -98,8 +97,6 @@ def cmd_user(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_login_link(settings: Settings, args: argparse.Namespace) -> int:
-    from vigil.cli.main import database_url
-
     with database_url(settings) as url, psycopg.connect(url, autocommit=True) as conn:
         try:
             link = create_login_link(

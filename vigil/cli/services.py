@@ -9,17 +9,16 @@ from typing import Any
 
 import psycopg
 
+from vigil.cluster import database_url
+from vigil.durations import positive_seconds
 from vigil.settings import Settings
 
 
 def _seconds(text: str) -> float:
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be more than 0 seconds")
-    return value
+        return positive_seconds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def cmd_prober(settings: Settings, _: argparse.Namespace) -> int:
@@ -82,8 +81,6 @@ def _list(conn: psycopg.Connection[Any]) -> None:
 
 
 def cmd_service(settings: Settings, args: argparse.Namespace) -> int:
-    from vigil.cli.main import database_url
-
     with database_url(settings) as url, psycopg.connect(url, autocommit=True) as conn:
         if args.action == "add":
             return _add(conn, args)
