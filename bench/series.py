@@ -194,8 +194,9 @@ async def run_api(url: str, requests: list[bytes], n: int, clients: int) -> floa
 
 
 def baseline_argv(ref: str) -> list[str]:
-    """`vigil api` from the api/ and vigil/ packages of a git ref, extracted to a temporary
-    directory that comes first on sys.path (the same venv, database and settings)."""
+    """The API (`python -m api`) from the api/ and vigil/ packages of a git ref, extracted to
+    a temporary directory that comes first on sys.path (the same venv, database and
+    settings). The ref must have the feature-package layout (api/__main__.py)."""
     root = Path(__file__).resolve().parent.parent
     code = Path(tempfile.mkdtemp(prefix="vigil-bench-baseline-"))
     archive = subprocess.run(
@@ -203,9 +204,9 @@ def baseline_argv(ref: str) -> list[str]:
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(code)], input=archive, check=True)
     program = (
-        f"import sys; sys.path.insert(0, {str(code)!r}); import api, vigil.cli.main; "
+        f"import runpy, sys; sys.path.insert(0, {str(code)!r}); import api; "
         f"assert api.__file__.startswith({str(code)!r}), api.__file__; "
-        "sys.exit(vigil.cli.main.main(['api']))"
+        "runpy.run_module('api', run_name='__main__')"
     )
     return [sys.executable, "-c", program]
 

@@ -1,9 +1,9 @@
-"""The prober process (`vigil prober`): GET every due service, record the outcome in SQL.
+"""The prober (`python -m prober`): GET every due service, record the outcome in SQL.
 
 - claims due services with vigil.claim_checks() (FOR UPDATE SKIP LOCKED, leased until
   the check's timeout has passed), so several probers never check the same service;
 - runs the checks concurrently (at most VIGIL_PROBER_CONCURRENCY at once) with httpx,
-  through the SSRF guard (vigil/prober_guard.py), following redirects itself;
+  through the SSRF guard (prober/guard.py), following redirects itself;
 - hands each outcome to vigil.record_check(), which decides ok/down/up, opens and closes
   events and writes the outbox message the notifier delivers.
 URLs are never logged (they may carry credentials); services are named by their name.
@@ -22,11 +22,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from prober.guard import GuardedBackend, GuardedTransport, Refused
-from vigil.logs import configure_logging
+from vigil.reconnect import run_async
 from vigil.settings import Settings
 
 log = logging.getLogger("prober.service")
@@ -214,20 +213,11 @@ class Prober:
         self.tasks: set[asyncio.Task[str | None]] = set()
 
     async def run(self) -> None:
-        delay = 1.0
         clients = Clients(max_connections=max(self.settings.prober_concurrency, 10))
         try:
-            while not self.stop_event.is_set():
-                try:
-                    await self._serve(clients)
-                    delay = 1.0
-                except psycopg.OperationalError as exc:
-                    first = str(exc).strip().splitlines()[0] if str(exc) else repr(exc)
-                    log.warning(
-                        "database connection lost (%s); reconnecting in %.0fs", first, delay
-                    )
-                    await self._sleep(delay)
-                    delay = min(delay * 2, 30.0)
+            await run_async(
+                "prober", log, self.stop_event, lambda connected: self._serve(clients, connected)
+            )
         finally:
             await clients.aclose()
 
@@ -235,13 +225,14 @@ class Prober:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stop_event.wait(), timeout=seconds)
 
-    async def _serve(self, clients: Clients) -> None:
+    async def _serve(self, clients: Clients, connected: Callable[[], None]) -> None:
         url = self.settings.require_database_url()
         size = min(max(4, self.settings.prober_concurrency // 10), 20)
         async with AsyncConnectionPool(
             url, min_size=1, max_size=size, kwargs={"autocommit": True}, open=False
         ) as pool:
             await pool.wait()
+            connected()
             log.info("prober connected; up to %d checks at once", self.settings.prober_concurrency)
             try:
                 while not self.stop_event.is_set():
@@ -272,9 +263,8 @@ class Prober:
         self.stop_event.set()
 
 
-def main(settings: Settings | None = None) -> None:
-    configure_logging()
-    prober = Prober(settings or Settings.from_env())
+def main(settings: Settings) -> None:
+    prober = Prober(settings)
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()

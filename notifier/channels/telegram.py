@@ -1,36 +1,26 @@
-"""Telegram Bot API transport (sendMessage), with the outcome of each attempt classified.
+"""The Telegram channel: Bot API sendMessage, each attempt's outcome classified, and the
+chat followed when a group becomes a supergroup (vigil.chat_migrations).
 
 The base URL comes from TELEGRAM_API_BASE so tests point it at a local server that speaks
 the Bot API; the code path is the production one. The bot token is part of the URL, so
-URLs are never logged (httpx's own request log is silenced in notifier.service).
+URLs are never logged (httpx's own request log is silenced in vigil.logs).
 """
 
 from __future__ import annotations
 
 import html
+import logging
 from dataclasses import dataclass
 
 import httpx
 
+from notifier.channels import Delivered, Outcome, Permanent, Retry
+from vigil.db import Conn
+from vigil.settings import Settings
+
+log = logging.getLogger("vigil.notifier")
+
 MAX_MESSAGE = 4096
-
-
-@dataclass(frozen=True)
-class Delivered:
-    pass
-
-
-@dataclass(frozen=True)
-class Retry:
-    """Transient failure; `after` is the server's wait (429 retry_after) or None for backoff."""
-
-    error: str
-    after: float | None = None
-
-
-@dataclass(frozen=True)
-class Permanent:
-    error: str
 
 
 @dataclass(frozen=True)
@@ -40,7 +30,7 @@ class Migrated:
     new_chat_id: str
 
 
-Outcome = Delivered | Retry | Permanent | Migrated
+SendOutcome = Delivered | Retry | Permanent | Migrated
 
 
 def format_html(text: str) -> str:
@@ -62,7 +52,7 @@ def format_html(text: str) -> str:
     return "".join(out) + "…"
 
 
-def classify(status: int, payload: object) -> Outcome:
+def classify(status: int, payload: object) -> SendOutcome:
     """Maps a Bot API response to an outcome (see core.telegram.org/bots/api#making-requests)."""
     body = payload if isinstance(payload, dict) else {}
     description = str(body.get("description", "")) or f"HTTP {status}"
@@ -91,7 +81,7 @@ class TelegramClient:
         self._url = f"{api_base}/bot{token}/sendMessage"
         self._http = httpx.Client(timeout=timeout)
 
-    def send(self, chat_id: str, text: str) -> Outcome:
+    def send(self, chat_id: str, text: str) -> SendOutcome:
         try:
             response = self._http.post(
                 self._url,
@@ -114,3 +104,44 @@ class TelegramClient:
 
     def close(self) -> None:
         self._http.close()
+
+
+class TelegramChannel:
+    """Messages to TELEGRAM_CHAT_ID, following its recorded migrations."""
+
+    def __init__(self, settings: Settings, client: TelegramClient | None = None) -> None:
+        assert settings.telegram_token and settings.telegram_chat_id
+        self.chat = settings.telegram_chat_id
+        self.client = client or TelegramClient(
+            settings.telegram_api_base, settings.telegram_token, settings.telegram_timeout
+        )
+
+    def chat_id(self, conn: Conn) -> str:
+        chat = self.chat
+        for _ in range(5):  # a chain of migrations is possible, but short
+            row = conn.execute(
+                "select new_chat_id from vigil.chat_migrations where old_chat_id = %s", (chat,)
+            ).fetchone()
+            if row is None:
+                break
+            chat = str(row[0])
+        return chat
+
+    def deliver(self, conn: Conn, text: str) -> Outcome:
+        chat = self.chat_id(conn)
+        outcome = self.client.send(chat, text)
+        if isinstance(outcome, Migrated):
+            log.warning("telegram chat migrated to a supergroup; following it")
+            conn.execute(
+                "insert into vigil.chat_migrations (old_chat_id, new_chat_id) values (%s, %s) "
+                "on conflict (old_chat_id) do update set new_chat_id = excluded.new_chat_id, "
+                "migrated_at = now()",
+                (chat, outcome.new_chat_id),
+            )
+            outcome = self.client.send(outcome.new_chat_id, text)
+        if isinstance(outcome, Migrated):
+            return Permanent("chat migrated twice in one attempt")
+        return outcome
+
+    def close(self) -> None:
+        self.client.close()

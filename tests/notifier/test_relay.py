@@ -9,7 +9,7 @@ from datetime import datetime
 import psycopg
 import pytest
 
-from notifier.channels.telegram import TelegramClient, format_html
+from notifier.channels.telegram import TelegramChannel, format_html
 from notifier.relay import NOT_CONFIGURED, Relay
 from tests.conftest import make_settings
 from tests.sql.helpers import T0, ingest
@@ -29,13 +29,7 @@ def relay_for(dsn: str, telegram: FakeTelegram | None, **env: str) -> Relay:
         )
     extra.update(env)
     settings = make_settings(dsn, **extra)
-    transport = None
-    if telegram is not None:
-        assert settings.telegram_token
-        transport = TelegramClient(
-            settings.telegram_api_base, settings.telegram_token, settings.telegram_timeout
-        )
-    return Relay(settings, transport)
+    return Relay(settings, TelegramChannel(settings) if telegram is not None else None)
 
 
 def outbox(conn: Conn) -> list[tuple[object, ...]]:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from notifier.channels.telegram import TelegramClient
+from notifier.channels.telegram import TelegramChannel
 from notifier.relay import Relay
 from tests.conftest import make_settings
 from tests.services.helpers import (
@@ -107,7 +107,7 @@ def test_retries_flips_events_and_telegram(
         VIGIL_TELEGRAM_TIMEOUT="2",
     )
     assert settings.telegram_token
-    relay = Relay(settings, TelegramClient(settings.telegram_api_base, settings.telegram_token, 2))
+    relay = Relay(settings, TelegramChannel(settings))
     assert relay.drain(conn) == 2
     texts = telegram.texts()
     assert texts[0] == "Alert: web - down (HTTP 500)"

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
-from types import FrameType
+from types import FrameType, ModuleType
 
 import psycopg
 
 from vigil import tokens
+from vigil.cli import operators, services, simulate
 from vigil.cli.operators import print_first_login_link
 from vigil.cluster import ClusterError, database_url, embedded_cluster
 from vigil.settings import Settings, SettingsError
+
+Command = Callable[[Settings, argparse.Namespace], int]
 
 QUICKSTART_TOKEN = "quickstart"  # noqa: S105 (a token name, not a secret)
 
@@ -55,27 +57,14 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_api(settings: Settings, _: argparse.Namespace) -> int:
-    import uvicorn
+def exec_role(role: str) -> Command:
+    """A subcommand that becomes the process `python -m ROLE` (api, notifier, prober)."""
 
-    from api.app import create_app
+    def run(settings: Settings, _: argparse.Namespace) -> int:
+        settings.require_database_url()  # the clear message before anything starts
+        os.execv(sys.executable, [sys.executable, "-m", role])  # noqa: S606 (no shell)
 
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        access_log=False,
-        log_level="info",
-        server_header=False,
-    )
-    return 0
-
-
-def cmd_notifier(settings: Settings, _: argparse.Namespace) -> int:
-    from notifier.service import main as notifier_main
-
-    notifier_main(settings)
-    return 0
+    return run
 
 
 def _quickstart(url: str, settings: Settings) -> None:
@@ -116,9 +105,7 @@ def cmd_run(settings: Settings, _: argparse.Namespace) -> int:
         print_first_login_link(url, settings)
         env = {**os.environ, "DATABASE_URL": url}
         for role in RUN_ROLES:
-            children.append(
-                subprocess.Popen([sys.executable, "-m", "vigil.cli.main", role], env=env)
-            )
+            children.append(subprocess.Popen([sys.executable, "-m", role], env=env))
 
         def forward(signum: int, _frame: FrameType | None) -> None:
             for child in children:
@@ -145,22 +132,20 @@ def cmd_run(settings: Settings, _: argparse.Namespace) -> int:
 
 # Other modules add subcommands: each exposes register(subparsers) -> dict[name, handler],
 # where a handler is (settings, args) -> exit code.
-COMMAND_MODULES: tuple[str, ...] = (
-    "vigil.cli.operators",
-    "vigil.cli.services",
-    "vigil.cli.simulate",
-)
+COMMAND_MODULES: tuple[ModuleType, ...] = (operators, services, simulate)
 
-# The processes `vigil run` starts and supervises (each is a `vigil ROLE` subcommand).
+# The processes `vigil run` starts and supervises: `python -m ROLE`, also `vigil ROLE`.
 RUN_ROLES: tuple[str, ...] = ("api", "notifier", "prober")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
+    """The parser of every subcommand, and the handler of each."""
     parser = argparse.ArgumentParser(prog="vigil", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="embedded database (unless DATABASE_URL), migrate, api + notifier")
     sub.add_parser("api", help="serve the HTTP API (VIGIL_HOST:VIGIL_PORT)")
     sub.add_parser("notifier", help="relay the outbox to Telegram; drive jobs in portable mode")
+    sub.add_parser("prober", help="check the services' URLs on schedule (uptime)")
     sub.add_parser("migrate", help="migrate DATABASE_URL (or the embedded database) to head")
     token = sub.add_parser("token", help="sender API tokens")
     token_sub = token.add_subparsers(dest="action", required=True)
@@ -170,26 +155,24 @@ def build_parser() -> argparse.ArgumentParser:
     token_sub.add_parser("list", help="list tokens (never their values)")
     revoke = token_sub.add_parser("revoke", help="revoke the active token of that name")
     revoke.add_argument("name")
-    return parser
+    commands = dict(COMMANDS)
+    for module in COMMAND_MODULES:
+        commands.update(module.register(sub))
+    return parser, commands
 
-
-Command = Callable[[Settings, argparse.Namespace], int]
 
 COMMANDS: dict[str, Command] = {
     "run": cmd_run,
-    "api": cmd_api,
-    "notifier": cmd_notifier,
+    "api": exec_role("api"),
+    "notifier": exec_role("notifier"),
+    "prober": exec_role("prober"),
     "migrate": cmd_migrate,
     "token": cmd_token,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    commands = dict(COMMANDS)
-    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    for name in COMMAND_MODULES:
-        commands.update(importlib.import_module(name).register(subparsers))
+    parser, commands = build_parser()
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()

@@ -21,14 +21,6 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def cmd_prober(settings: Settings, _: argparse.Namespace) -> int:
-    from prober.service import main as prober_main
-
-    settings.require_database_url()
-    prober_main(settings)
-    return 0
-
-
 def _add(conn: psycopg.Connection[Any], args: argparse.Namespace) -> int:
     try:
         row = conn.execute(
@@ -96,7 +88,6 @@ def cmd_service(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> dict[str, Any]:
-    subparsers.add_parser("prober", help="check the services' URLs on schedule (uptime)")
     service = subparsers.add_parser("service", help="services checked by the prober")
     actions = service.add_subparsers(dest="action", required=True)
     add = actions.add_parser("add", help="add a service to check")
@@ -125,4 +116,4 @@ def register(subparsers: Any) -> dict[str, Any]:
     actions.add_parser("list", help="list services with state and uptime")
     remove = actions.add_parser("remove", help="remove a service with its history")
     remove.add_argument("name")
-    return {"prober": cmd_prober, "service": cmd_service}
+    return {"service": cmd_service}

@@ -1,0 +1,1 @@
+"""The prober process: active HTTP checks of the configured services (uptime)."""

@@ -1,0 +1,1 @@
+"""The `vigil` command line: one module per group of subcommands; `main` parses and runs."""
