@@ -40,8 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from api.core.pgcopy import HEADER as COPY_HEADER
 from api.core.pgcopy import TRAILER as COPY_TRAILER
+from api.journal import QUERIES
 from api.journal.formats.journald import parse_lines
-from api.journal.store import ARRAYS_SQL, array_params, copy_rows
+from api.journal.store import array_params, copy_rows
 from bench.common import VIGIL, bench_cluster, free_port, percentile, process, wait_http
 from vigil import tokens
 
@@ -326,7 +327,7 @@ def timescale_compression(lines: int) -> dict[str, float]:
         with psycopg.connect(harness.dsn(port), autocommit=True) as conn:
             for start in range(0, len(raw), 2000):
                 entries = parse_lines(raw[start : start + 2000]).entries
-                conn.execute(ARRAYS_SQL, array_params(entries))
+                conn.execute(QUERIES["journal_ingest_arrays"], array_params(entries))
             conn.execute("select compress_chunk(c) from show_chunks('vigil.journal') c")
             row = conn.execute(
                 "select sum(before_compression_total_bytes), sum(after_compression_total_bytes)"

@@ -1,4 +1,4 @@
-"""Numeric series benchmark (issue 6), portable mode, on a fresh private PostgreSQL cluster.
+"""Numeric series benchmark, portable mode, on a fresh private PostgreSQL cluster.
 
 1. Ingest: points/s through POST /v1/metrics/batch end to end (a real `vigil api` uvicorn
    process, one worker, concurrent keep-alive clients posting pre-encoded JSON arrays of real

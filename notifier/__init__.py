@@ -1,1 +1,8 @@
 """Vigil's notifier: relays outbox rows to Telegram and, in portable mode, drives the jobs."""
+
+from pathlib import Path
+
+from vigil.queries import load_queries
+
+QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
+"""The named queries of this package (queries.sql next to this file)."""

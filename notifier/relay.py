@@ -11,6 +11,7 @@ import secrets
 import socket
 from datetime import timedelta
 
+from notifier import QUERIES
 from notifier.channels import Channel, Delivered, Permanent
 from vigil.db import Conn
 from vigil.settings import Settings
@@ -45,7 +46,7 @@ class Relay:
         handled = 0
         while True:
             rows = conn.execute(
-                "select id, text, attempts from vigil.outbox_claim(%s, %s, %s)",
+                QUERIES["outbox_claim"],
                 (self.worker, timedelta(seconds=self.settings.lease_seconds), BATCH),
             ).fetchall()
             if not rows:
@@ -61,7 +62,7 @@ class Relay:
             return
         outcome = self.channel.deliver(conn, text)
         if isinstance(outcome, Delivered):
-            conn.execute("select vigil.outbox_delivered(%s, %s)", (outbox_id, self.worker))
+            conn.execute(QUERIES["outbox_delivered"], (outbox_id, self.worker))
             log.info("outbox %s delivered", outbox_id)
         elif isinstance(outcome, Permanent):
             log.error("outbox %s dead letter: %s", outbox_id, outcome.error)
@@ -90,11 +91,9 @@ class Relay:
                 delay,
             )
             conn.execute(
-                "select vigil.outbox_retry(%s, %s, %s, %s)",
+                QUERIES["outbox_retry"],
                 (outbox_id, self.worker, outcome.error, timedelta(seconds=delay)),
             )
 
     def _settle(self, conn: Conn, outbox_id: int, status: str, reason: str) -> None:
-        conn.execute(
-            "select vigil.outbox_settle(%s, %s, %s, %s)", (outbox_id, self.worker, status, reason)
-        )
+        conn.execute(QUERIES["outbox_settle"], (outbox_id, self.worker, status, reason))

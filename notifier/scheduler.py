@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 import time
 
+from notifier import QUERIES
 from vigil.db import Conn, mode
 from vigil.settings import Settings
 
@@ -35,10 +36,10 @@ class PortableScheduler:
         while not self.stop.is_set():
             now = time.monotonic()
             if now >= next_tick:
-                conn.execute("select vigil.run_due_jobs(p_only => %s)", (ALERT_JOBS,))
+                conn.execute(QUERIES["run_alert_jobs"], (ALERT_JOBS,))
                 next_tick = now + self.settings.tick_seconds
             elif next_deadline is not None and now >= next_deadline:
-                conn.execute("select vigil.detect()")
+                conn.execute(QUERIES["detect"])
             next_deadline = self._next_deadline(conn)
             wake = next_tick if next_deadline is None else min(next_tick, next_deadline)
             self.stop.wait(max(wake - time.monotonic(), 0.0))
@@ -46,9 +47,7 @@ class PortableScheduler:
     @staticmethod
     def _next_deadline(conn: Conn) -> float | None:
         """When (monotonic clock) the earliest open ping deadline passes, if any."""
-        row = conn.execute(
-            "select extract(epoch from vigil.next_deadline() - clock_timestamp())::float8"
-        ).fetchone()
+        row = conn.execute(QUERIES["next_deadline_seconds"]).fetchone()
         if row is None or row[0] is None:
             return None
         return time.monotonic() + max(float(row[0]), 0.0) + 0.005
@@ -59,8 +58,6 @@ class PortableScheduler:
             return
         while not self.stop.wait(self.settings.tick_seconds):
             while not self.stop.is_set():
-                row = conn.execute(
-                    "select vigil.run_due_jobs(p_skip => %s, p_limit => 1)", (ALERT_JOBS,)
-                ).fetchone()
+                row = conn.execute(QUERIES["run_maintenance_job"], (ALERT_JOBS,)).fetchone()
                 if not row or not row[0]:
                     break

@@ -21,6 +21,7 @@ from types import FrameType
 
 import psycopg
 
+from notifier import QUERIES
 from notifier.channels import Channel
 from notifier.channels.telegram import TelegramChannel
 from notifier.relay import Relay
@@ -30,7 +31,6 @@ from vigil.reconnect import run_sync
 from vigil.settings import Settings
 
 log = logging.getLogger("vigil.notifier")
-CHANNEL = "vigil_outbox"
 
 
 def channel_for(settings: Settings) -> Channel | None:
@@ -80,14 +80,14 @@ class Notifier:
 
     def _deliver(self, work: Conn) -> None:
         with psycopg.connect(self.settings.require_database_url(), autocommit=True) as listen:
-            listen.execute(f"listen {CHANNEL}")
+            listen.execute(QUERIES["listen_outbox"])
             active_mode, reason = mode(work)
             log.info("notifier connected: %s mode (%s)", active_mode, reason)
             self.relay.drain(work)
             next_poll = time.monotonic()
             while not self.stop_event.is_set():
                 if time.monotonic() >= next_poll:
-                    work.execute("select vigil.check_stalls()")
+                    work.execute(QUERIES["check_stalls"])
                     self.relay.drain(work)
                     next_poll = time.monotonic() + self.settings.poll_seconds
                 timeout = max(next_poll - time.monotonic(), 0.0)

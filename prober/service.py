@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 from psycopg_pool import AsyncConnectionPool
 
+from prober import QUERIES
 from prober.guard import GuardedBackend, GuardedTransport, Refused
 from vigil.reconnect import run_async
 from vigil.settings import Settings
@@ -35,12 +36,6 @@ MAX_BODY = 1024 * 1024
 MAX_ERROR = 300
 USER_AGENT = "vigil-prober/0.1"
 REDIRECTS = (301, 302, 303, 307, 308)
-
-CLAIM_SQL = (
-    "select id, url, timeout_seconds, allow_internal, body_contains, name "
-    "from vigil.claim_checks(%s, coalesce(%s::timestamptz, now()))"
-)
-RECORD_SQL = "select vigil.record_check(%s, %s, %s, %s, %s, %s)"
 
 
 @dataclass(frozen=True)
@@ -162,7 +157,7 @@ async def probe(clients: Clients, due: Due) -> Outcome:
 async def record(pool: AsyncConnectionPool, due: Due, outcome: Outcome) -> str | None:
     async with pool.connection() as conn:
         cur = await conn.execute(
-            RECORD_SQL,
+            QUERIES["record_check"],
             (
                 due.id,
                 outcome.at,
@@ -178,7 +173,7 @@ async def record(pool: AsyncConnectionPool, due: Due, outcome: Outcome) -> str |
 
 async def claim(pool: AsyncConnectionPool, limit: int, now: datetime | None = None) -> list[Due]:
     async with pool.connection() as conn:
-        cur = await conn.execute(CLAIM_SQL, (limit, now))
+        cur = await conn.execute(QUERIES["claim_checks"], (limit, now))
         rows = await cur.fetchall()
     return [Due(int(r[0]), str(r[1]), float(r[2]), bool(r[3]), r[4], str(r[5])) for r in rows]
 

@@ -1,5 +1,16 @@
--- Vigil schema: extensions and mode detection.
--- Load order is the file name order; every file is idempotent.
+-- Vigil schema: the schema itself, extensions, mode detection and tiny shared helpers.
+-- Exposes: schema vigil, vigil.has_timescale(), vigil.mode, vigil._utc().
+--
+-- Load order is the file name order; every file is idempotent. One feature per file:
+--   00_schema     schema, TimescaleDB detection (vigil.mode), shared helpers
+--   10_outbox     the outbox (messages to send) and Telegram chat migrations
+--   20_jobs       job heartbeats, stall alerts, the portable scheduler, vigil.jobs
+--   30_heartbeats ping/disk metrics: rules, ingest, detection, operator views, their jobs
+--   40_auth       sender API tokens and operators (users, sessions, login links, sign-ins)
+--   50_journal    journal logs
+--   60_series     numeric time series
+--   70_uptime     HTTP checks (services)
+--   90_status     status views that join several features
 
 create schema if not exists vigil;
 comment on schema vigil is 'Vigil: metrics, journal logs and alerts. Tune jobs and rules here with SQL.';

@@ -14,7 +14,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +24,47 @@ import uvicorn
 from pytest_postgresql.janitor import DatabaseJanitor
 
 from api.app import create_app
+from tests.support.fake_oidc import FakeOidc
 from tests.support.fake_telegram import FakeTelegram
 from vigil.cluster import SUPERUSER, Cluster
 from vigil.migrate import upgrade
 from vigil.settings import Settings
 
-pytest_plugins = ("tests.timescale.fixtures",)  # TimescaleDB lane + shared `db` fixture
+pytest_plugins = ("tests.support.timescale",)  # TimescaleDB lane + shared `db` fixture
 TEMPLATE = "vigil_template"
+
+
+# The fixtures that reach a database (the PostgreSQL cluster, the PGlite + TimescaleDB lane,
+# or an API server on one). A test whose fixture closure has none of them is marked `nodb`
+# (`pytest -m nodb` runs the pure tests in seconds). `db` is listed itself: it picks `conn` or
+# `ts_conn` at run time (getfixturevalue), so they are not in its static closure.
+DATABASE_FIXTURES = frozenset(
+    {
+        "pg_cluster",
+        "dsn",
+        "conn",
+        "token",
+        "api",
+        "google_api",
+        "api_limit",
+        "pglite",
+        "ts_empty",
+        "ts_dsn",
+        "ts_conn",
+        "db",
+    }
+)
+
+
+def needs_database(fixturenames: Iterable[str]) -> bool:
+    return not DATABASE_FIXTURES.isdisjoint(fixturenames)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if not needs_database(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.nodb)
 
 
 def free_port() -> int:
@@ -137,6 +171,33 @@ def api_env() -> dict[str, str]:
 @pytest.fixture
 def api(dsn: str, api_env: dict[str, str]) -> Iterator[ApiServer]:
     settings = make_settings(dsn, VIGIL_PORT=str(free_port()), **api_env)
+    with ApiServer(settings) as server:
+        yield server
+
+
+@pytest.fixture
+def oidc() -> Iterator[FakeOidc]:
+    """A fake OpenID provider (stands in for Google)."""
+    fake = FakeOidc()
+    try:
+        yield fake
+    finally:
+        fake.close()
+
+
+@pytest.fixture
+def google_api(dsn: str, oidc: FakeOidc) -> Iterator[ApiServer]:
+    """The API with Google sign-in pointed at the fake provider (real authlib code path)."""
+    port = free_port()
+    settings = make_settings(
+        dsn,
+        VIGIL_PORT=str(port),
+        GOOGLE_CLIENT_ID=oidc.client_id,
+        GOOGLE_CLIENT_SECRET=oidc.client_secret,
+        GOOGLE_CALLBACK_URL=f"http://127.0.0.1:{port}/auth/google/callback",
+        GOOGLE_DISCOVERY_URL=oidc.discovery_url,
+        SESSION_SECRET="test-session-secret-0123456789",
+    )
     with ApiServer(settings) as server:
         yield server
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from vigil import QUERIES
 from vigil.settings import Settings
 
 SERVER_USER = "postgres"
@@ -165,10 +166,9 @@ class Cluster:
 
     def create_database(self, dbname: str) -> None:
         with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
-            exists = conn.execute(
-                "select 1 from pg_database where datname = %s", (dbname,)
-            ).fetchone()
+            exists = conn.execute(QUERIES["database_exists"], (dbname,)).fetchone()
             if not exists:
+                # Stays here: a database name is an identifier, which no parameter can carry.
                 conn.execute(sql.SQL("create database {}").format(sql.Identifier(dbname)))
 
     def stop(self) -> None:

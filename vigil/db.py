@@ -7,7 +7,7 @@ from typing import Any
 
 import psycopg
 
-from vigil import SQL_DIR
+from vigil import QUERIES, SQL_DIR
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 """The connection type used throughout (default tuple rows)."""
@@ -25,6 +25,7 @@ def load_sql(conn: Conn, directory: Path = SQL_DIR) -> None:
 
 
 def mode(conn: Conn) -> tuple[str, str]:
-    row = conn.execute("select mode, reason from vigil.mode").fetchone()
+    """The active database mode (portable | timescaledb) and why."""
+    row = conn.execute(QUERIES["mode"]).fetchone()
     assert row is not None
     return str(row[0]), str(row[1])

@@ -86,7 +86,7 @@ class Settings:
     retry_base_seconds: float
     retry_max_seconds: float
     max_attempts: int
-    # Operator pages (issue 5): Google sign-in, sessions, login links.
+    # Operator pages: Google sign-in, sessions, login links.
     google_client_id: str | None
     google_client_secret: str | None
     google_callback_url: str | None
@@ -96,7 +96,7 @@ class Settings:
     login_link_minutes: int
     public_url: str | None
     admin_email: str | None
-    # Uptime prober (issue 7).
+    # Uptime prober.
     prober_concurrency: int
     prober_tick_seconds: float
 
@@ -119,7 +119,7 @@ class Settings:
         env = os.environ if env is None else env
         data_dir = Path(_read(env, "VIGIL_DATA_DIR") or PROJECT_ROOT / ".vigil")
         settings = cls(
-            # TIMESCALE_DATABASE_URL is the seed project's name for the same database.
+            # TIMESCALE_DATABASE_URL is an older name of the same database.
             database_url=_read(env, "DATABASE_URL") or _read(env, "TIMESCALE_DATABASE_URL"),
             host=_read(env, "VIGIL_HOST", "127.0.0.1") or "127.0.0.1",
             port=_int(env, "VIGIL_PORT", 8080, 1),

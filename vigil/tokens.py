@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
+from vigil import QUERIES
 from vigil.db import Conn
 
 PREFIX = "vgl_"
@@ -34,17 +35,16 @@ class TokenInfo:
 
 def create(conn: Conn, name: str) -> str:
     token = new_token()
-    conn.execute("select vigil.token_create(%s, %s)", (name, secret_hash(token)))
+    conn.execute(QUERIES["token_create"], (name, secret_hash(token)))
     return token
 
 
 def revoke(conn: Conn, name: str) -> bool:
-    row = conn.execute("select vigil.token_revoke(%s)", (name,)).fetchone()
+    row = conn.execute(QUERIES["token_revoke"], (name,)).fetchone()
     return bool(row and row[0])
 
 
-def list_tokens(conn: Conn) -> list[TokenInfo]:
-    rows = conn.execute(
-        "select id, name, created_at, last_used_at, revoked_at from vigil.tokens order by id"
-    ).fetchall()
+def list_tokens(conn: Conn, limit: int | None = None) -> list[TokenInfo]:
+    """Every token (or the first `limit`): active first, by name, newest first."""
+    rows = conn.execute(QUERIES["token_list"], (limit,)).fetchall()
     return [TokenInfo(*row) for row in rows]

@@ -1,0 +1,8 @@
+"""Sign-in of operators (sessions, login links, Google) and of senders (API tokens)."""
+
+from pathlib import Path
+
+from vigil.queries import load_queries
+
+QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
+"""The named queries of this package (queries.sql next to this file)."""

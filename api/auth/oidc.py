@@ -31,6 +31,7 @@ from joserfc.jwk import KeySet
 from litestar import Request, Response, get
 from litestar.exceptions import NotFoundException
 
+from api.auth import QUERIES
 from api.auth.sessions import clear_cookie, make_cookie, safe_next, settings_of, start_session
 from api.core.db import pool_of
 from api.core.pages import render
@@ -123,7 +124,7 @@ async def google_start(request: Request[Any, Any, Any]) -> Response[Any]:
     )
     async with pool_of(request.app).connection() as conn:
         await conn.execute(
-            "select vigil.oauth_flow_start(%s, %s, %s, %s, %s, %s)",
+            QUERIES["oauth_flow_start"],
             (
                 secret_hash(flow_id),
                 state,
@@ -159,10 +160,7 @@ async def _take_flow(request: Request[Any, Any, Any]) -> tuple[str, str, str, st
         raise SignInError("This sign-in was not started in this browser; start again.")
     async with pool_of(request.app).connection() as conn:
         row = await (
-            await conn.execute(
-                "select state, nonce, code_verifier, next_path from vigil.oauth_flow_take(%s)",
-                (secret_hash(flow_id),),
-            )
+            await conn.execute(QUERIES["oauth_flow_take"], (secret_hash(flow_id),))
         ).fetchone()
     if row is None or row[3] is None:
         raise SignInError("This sign-in has expired or was used already; start again.")

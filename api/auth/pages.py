@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from dataclasses import asdict
 from typing import Any
 from urllib.parse import urlencode
 
@@ -13,6 +14,7 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
+from api.auth import QUERIES
 from api.auth.sessions import (
     SESSION_COOKIE,
     clear_cookie,
@@ -26,7 +28,8 @@ from api.auth.sessions import (
 )
 from api.core.db import pool_of
 from api.core.pages import render
-from vigil.tokens import new_token, secret_hash
+from vigil import QUERIES as VIGIL_QUERIES
+from vigil.tokens import TokenInfo, new_token, secret_hash
 
 LINK_CSRF_COOKIE = "vigil_login_csrf"
 
@@ -78,7 +81,7 @@ async def login_link_use(request: Request[Any, Any, Any]) -> Response[Any]:
     if link and len(link) < 200:
         async with pool_of(request.app).connection() as conn:
             row = await (
-                await conn.execute("select vigil.login_link_use(%s)", (secret_hash(link),))
+                await conn.execute(QUERIES["login_link_use"], (secret_hash(link),))
             ).fetchone()
         email = row[0] if row else None
     session = await start_session(request, email) if email else None
@@ -113,19 +116,15 @@ async def logout(request: Request[Any, Any, Any]) -> Response[Any]:
     )
 
 
-LIST_SQL = """
-select id, name, created_at, last_used_at, revoked_at
-  from vigil.tokens order by revoked_at is not null, name, id desc limit 1000
-"""
-COLUMNS = ("id", "name", "created_at", "last_used_at", "revoked_at")
+MAX_LISTED = 1000  # tokens shown on the page
 
 
 async def _page(
     request: Request[Any, Any, Any], status_code: int = 200, **context: Any
 ) -> Template:
     async with pool_of(request.app).connection() as conn:
-        rows = await (await conn.execute(LIST_SQL)).fetchall()
-    tokens = [dict(zip(COLUMNS, row, strict=True)) for row in rows]
+        rows = await (await conn.execute(VIGIL_QUERIES["token_list"], (MAX_LISTED,))).fetchall()
+    tokens = [asdict(TokenInfo(*row)) for row in rows]
     return render(request, "auth/tokens.html", status_code=status_code, tokens=tokens, **context)
 
 
@@ -145,7 +144,7 @@ async def create_token(request: Request[Any, Any, Any]) -> Template:
     token = new_token()
     try:
         async with pool_of(request.app).connection() as conn:
-            await conn.execute("select vigil.token_create(%s, %s)", (name, secret_hash(token)))
+            await conn.execute(VIGIL_QUERIES["token_create"], (name, secret_hash(token)))
     except psycopg.errors.UniqueViolation as exc:
         hint = f" ({exc.diag.message_hint})" if exc.diag.message_hint else ""
         return await _page(request, 409, error=f"{exc.diag.message_primary}{hint}", name=name)
@@ -158,7 +157,7 @@ async def revoke_token(request: Request[Any, Any, Any]) -> Response[Any]:
     form = await request.form()
     name = str(form.get("name", ""))
     async with pool_of(request.app).connection() as conn:
-        row = await (await conn.execute("select vigil.token_revoke(%s)", (name,))).fetchone()
+        row = await (await conn.execute(VIGIL_QUERIES["token_revoke"], (name,))).fetchone()
     if not row or not row[0]:
         return await _page(request, 404, error=f"No active token named {name!r}.")
     # Post/redirect/get; the sender cache forgets a revoked token within a few seconds.

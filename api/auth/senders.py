@@ -19,6 +19,7 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from api.auth import QUERIES
 from api.auth.network import is_loopback
 from api.core.db import pool_of
 from vigil.settings import Settings
@@ -75,7 +76,7 @@ class SenderAuth:
         if self._valid_until.get(digest, 0.0) > now:
             return
         async with pool_of(connection.app).connection() as conn:
-            row = await (await conn.execute("select vigil.token_check(%s)", (digest,))).fetchone()
+            row = await (await conn.execute(QUERIES["token_check"], (digest,))).fetchone()
         if not row or row[0] is None:
             self._valid_until.pop(digest, None)
             raise NotAuthorizedException(detail="invalid or revoked API token")

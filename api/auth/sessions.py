@@ -28,6 +28,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Redirect
 from litestar.types import ExceptionHandler
 
+from api.auth import QUERIES
 from api.auth.network import is_loopback
 from api.core.db import pool_of
 from api.core.pages import Operator
@@ -105,10 +106,10 @@ async def start_session(request: Request[Any, Any, Any], email: str) -> Cookie |
     lifetime = timedelta(hours=settings.session_hours)
     async with pool_of(request.app).connection() as conn:
         if old:
-            await conn.execute("select vigil.session_delete(%s)", (session_id_hash(settings, old),))
+            await conn.execute(QUERIES["session_delete"], (session_id_hash(settings, old),))
         row = await (
             await conn.execute(
-                "select vigil.session_create(%s, %s, %s, %s)",
+                QUERIES["session_create"],
                 (session_id_hash(settings, session_id), email, csrf, lifetime),
             )
         ).fetchone()
@@ -123,7 +124,7 @@ async def end_session(request: Request[Any, Any, Any]) -> None:
         return
     async with pool_of(request.app).connection() as conn:
         await conn.execute(
-            "select vigil.session_delete(%s)", (session_id_hash(settings_of(request), session_id),)
+            QUERIES["session_delete"], (session_id_hash(settings_of(request), session_id),)
         )
 
 
@@ -137,9 +138,7 @@ async def load_operator(connection: ASGIConnection[Any, Any, Any, Any]) -> Opera
         return None
     digest = session_id_hash(settings_of(connection), session_id)
     async with pool_of(connection.app).connection() as conn:
-        row = await (
-            await conn.execute("select email, csrf_token from vigil.session_get(%s)", (digest,))
-        ).fetchone()
+        row = await (await conn.execute(QUERIES["session_get"], (digest,))).fetchone()
     if row is None:
         return None
     operator = Operator(email=str(row[0]), csrf_token=str(row[1]))

@@ -1,0 +1,9 @@
+"""What every API feature uses: the pool and SQLSTATE mapping, page rendering, binary COPY,
+timestamps, and /health."""
+
+from pathlib import Path
+
+from vigil.queries import load_queries
+
+QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
+"""The named queries of this package (queries.sql next to this file)."""

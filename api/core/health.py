@@ -1,33 +1,48 @@
-"""GET /health: 200 once the database answers; says which database mode is active."""
+"""GET /health: 200 once the database answers; says which database mode is active and,
+under `vigil run`, the state and restart count of each role (api, notifier, prober, and the
+embedded database) as entries of `resources`."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import psycopg
 from litestar import Request, Response, get
 
+from api.core import QUERIES
 from api.core.db import pool_of
+from vigil.supervisor import STATUS_ENV, read_status
 
-HEALTH_SQL = """
-select m.mode, m.reason,
-       extract(epoch from now() - h.last_finished_at)::float8 as detector_age,
-       (select count(*) from vigil.outbox where status = 'pending') as backlog,
-       (select count(*) from vigil.outbox where status = 'dead') as dead
-  from vigil.mode m
-  left join vigil.job_heartbeats h on h.job = 'detect'
-"""
+HEALTH_SQL = QUERIES["health"]
+"""The query behind /health (vigil.system_status), also run directly where no API is up."""
+
+
+def _roles() -> list[dict[str, Any]]:
+    """The roles of `vigil run`'s supervisor (none when the API runs on its own)."""
+    return [
+        {
+            "name": f"role:{role.get('name')}",
+            "status": role.get("status"),
+            "message": f"restarts: {role.get('restarts', 0)}",
+            "restarts": role.get("restarts", 0),
+        }
+        for role in read_status(os.environ.get(STATUS_ENV))
+    ]
 
 
 @get("/health")
 async def health(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     try:
         async with pool_of(request.app).connection(timeout=5) as conn:
-            row = await (await conn.execute(HEALTH_SQL)).fetchone()
+            row = await (await conn.execute(QUERIES["health"])).fetchone()
     except (psycopg.Error, TimeoutError) as exc:
         body = {
             "status": "down",
-            "resources": [{"name": "database", "status": "down", "message": type(exc).__name__}],
+            "resources": [
+                {"name": "database", "status": "down", "message": type(exc).__name__},
+                *_roles(),
+            ],
         }
         return Response(body, status_code=503)
     assert row is not None
@@ -35,7 +50,10 @@ async def health(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     return Response(
         {
             "status": "up",
-            "resources": [{"name": "database", "status": "up", "message": f"{mode} mode"}],
+            "resources": [
+                {"name": "database", "status": "up", "message": f"{mode} mode"},
+                *_roles(),
+            ],
             "mode": mode,
             "mode_reason": reason,
             "detector_heartbeat_age_seconds": detector_age,

@@ -16,36 +16,7 @@ from psycopg.rows import dict_row
 from api.auth.sessions import operator_guard
 from api.core.db import pool_of
 from api.core.pages import render
-
-METRICS_SQL = """
-select id, host, name, type, value, last_seen, deadline, state, state_changed_at, kind,
-       limit_text, alerting
-  from vigil.metric_overview
- where (%(host)s::text is null or host = %(host)s)
-   and (%(type)s::text is null or type = %(type)s)
-   and (%(state)s::text is null or state = %(state)s)
- order by alerting desc, host, name
- limit 2000
-"""
-CHOICES_SQL = """
-select array(select distinct host from vigil.metrics order by 1) as hosts,
-       array(select type from vigil.rules order by 1) as types
-"""
-SYSTEM_SQL = """
-select mode, mode_reason, detector_finished_at, detector_age_seconds as detector_age,
-       detector_stalled, extract(epoch from detector_stall_after)::float8 as stall_after,
-       outbox_backlog as backlog, dead_letters as dead, undelivered_unconfigured as unconfigured
-  from vigil.system_status
-"""
-METRIC_SQL = """
-select id, host, name, type, value, last_seen, deadline, state, state_changed_at, kind,
-       limit_text, alerting
-  from vigil.metric_overview where id = %s
-"""
-TRANSITIONS_SQL = """
-select at, from_state, to_state, value, reason, message, message_status, delivery, attempts
-  from vigil.metric_transitions where metric_id = %s order by at desc, id desc limit 500
-"""
+from api.heartbeats import QUERIES
 
 
 async def _all(conn: AsyncConnection[Any], sql: str, params: Any = None) -> list[dict[str, Any]]:
@@ -70,9 +41,9 @@ async def _dashboard_context(
     request: Request[Any, Any, Any], filters: dict[str, Any]
 ) -> dict[str, Any]:
     async with pool_of(request.app).connection() as conn:
-        metrics = await _all(conn, METRICS_SQL, filters)
-        status = (await _all(conn, SYSTEM_SQL))[0]
-        choices = (await _all(conn, CHOICES_SQL))[0]
+        metrics = await _all(conn, QUERIES["dashboard_metrics"], filters)
+        status = (await _all(conn, QUERIES["system_panel"]))[0]
+        choices = (await _all(conn, QUERIES["dashboard_choices"]))[0]
     age = status["detector_age"]
     status["detector_late"] = age is None or age > status["stall_after"]
     return {
@@ -107,7 +78,7 @@ async def dashboard_live(
 async def delete_metric(request: Request[Any, Any, Any], metric_id: FromPath[int]) -> Response[str]:
     """HTMX POST (hx-confirm on the button, CSRF header): the row is swapped for nothing."""
     async with pool_of(request.app).connection() as conn:
-        row = await (await conn.execute("select vigil.metric_delete(%s)", (metric_id,))).fetchone()
+        row = await (await conn.execute(QUERIES["metric_delete"], (metric_id,))).fetchone()
     if not row or not row[0]:
         raise NotFoundException(detail="no such metric (deleted already?)")
     headers = {} if request.headers.get("hx-request") else {"Location": "/"}
@@ -117,10 +88,10 @@ async def delete_metric(request: Request[Any, Any, Any], metric_id: FromPath[int
 @get("/metrics/{metric_id:int}", guards=[operator_guard])
 async def metric_page(request: Request[Any, Any, Any], metric_id: FromPath[int]) -> Template:
     async with pool_of(request.app).connection() as conn:
-        found = await _all(conn, METRIC_SQL, (metric_id,))
+        found = await _all(conn, QUERIES["metric"], (metric_id,))
         if not found:
             raise NotFoundException(detail="no such metric")
-        transitions = await _all(conn, TRANSITIONS_SQL, (metric_id,))
+        transitions = await _all(conn, QUERIES["metric_transitions"], (metric_id,))
     metric = found[0]
     return render(request, "heartbeats/metric.html", metric=metric, transitions=transitions)
 

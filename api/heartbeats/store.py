@@ -18,13 +18,10 @@ import psycopg
 from litestar import Litestar
 from psycopg_pool import AsyncConnectionPool
 
+from api.heartbeats import QUERIES
+
 MAX_BATCH = 500
 WRITERS = 1
-
-BATCH_SQL = (
-    "select ord, state, error from vigil.ingest_metrics("
-    "%s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[])"
-)
 
 
 @dataclass(frozen=True)
@@ -84,7 +81,7 @@ class MetricWriter:
         try:
             async with self._pool.connection() as conn:
                 cur = await conn.execute(
-                    BATCH_SQL,
+                    QUERIES["ingest_metrics"],
                     (
                         [r.host for r in reports],
                         [r.name for r in reports],

@@ -1,6 +1,6 @@
 """The journal browser (GET /journal) and its live tail (GET /journal/tail).
 
-Filters are the seed's query parameters (`start`, `end` as 2006-01-02T15:04, `page`,
+Filters are query parameters (`start`, `end` as 2006-01-02T15:04, `page`,
 `pageSize`, `container`, `host`, `filter`) plus `unit`, `priority`, `order`
 (newest|oldest), `tz` (the viewer's IANA zone for start/end, filled in by journal.js) and
 the keyset cursors `after` / `before` (`<ISO time>,<id>`). `page` is accepted for old
@@ -26,6 +26,7 @@ from markupsafe import Markup, escape
 from api.auth.sessions import operator_guard
 from api.core.db import pool_of
 from api.core.pages import render
+from api.journal import QUERIES
 
 PAGE_SIZES = (50, 100, 200, 500)
 DEFAULT_PAGE_SIZE = 100
@@ -49,15 +50,6 @@ MAX_FIELD = 200
 _INVISIBLE = re.compile(
     "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]"
 )
-
-SEARCH_SQL = """
-select id, at, host, unit, container, priority, message, fields
-  from vigil.journal_search(
-    p_from => %(from)s, p_to => %(to)s, p_host => %(host)s, p_unit => %(unit)s,
-    p_container => %(container)s, p_priority => %(priority)s, p_text => %(text)s,
-    p_after_at => %(after_at)s, p_after_id => %(after_id)s,
-    p_newest_first => %(newest_first)s, p_limit => %(limit)s, p_tail_id => %(tail_id)s)
-"""
 
 
 def visible(text: str) -> Markup:
@@ -199,7 +191,7 @@ async def _search(request: Request[Any, Any, Any], f: Filters, **kw: Any) -> lis
         "tail_id": None,
     } | kw
     async with pool_of(request.app).connection() as conn:
-        rows = await (await conn.execute(SEARCH_SQL, params)).fetchall()
+        rows = await (await conn.execute(QUERIES["journal_search"], params)).fetchall()
     return [_row(r) for r in rows]
 
 

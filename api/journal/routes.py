@@ -1,6 +1,6 @@
 """Journal ingest: POST /journal (metrics-sender JSON, NDJSON) and POST /upload
 (systemd-journal-upload, Journal Export Format). Parsing is in formats/, storage
-in store.py; dedupe and retention are SQL (sql/70_journal.sql)."""
+in store.py; dedupe and retention are SQL (sql/50_journal.sql)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Journal storage: entries by binary COPY (straight into the table, or staged when some
 need SQL's rules), or as arrays where the server has no COPY. Dedupe, partitions and
-retention are SQL (sql/70_journal.sql).
+retention are SQL (sql/50_journal.sql).
 """
 
 from __future__ import annotations
@@ -15,34 +15,10 @@ import psycopg.errors
 
 from api.core import pgcopy
 from api.core.timestamps import PG_EPOCH_US, unix_us
+from api.journal import QUERIES
 from api.journal.formats.journald import (
     Entry,
 )
-
-BOUNDS_SQL = "select oldest, newest, retention::text from vigil.journal_bounds()"
-
-
-DIRECT_COPY_SQL = (
-    "copy vigil.journal (at, sha256, host, unit, container, priority, message, fields)"
-    " from stdin (format binary)"
-)
-
-
-STAGE_COPY_SQL = (
-    "copy pg_temp.journal_stage (at, sha256, host, unit, container, priority, message, fields)"
-    " from stdin (format binary)"
-)
-
-
-STAGED_SQL = "select accepted, duplicated, expired, future from vigil.journal_ingest_staged()"
-
-
-ARRAYS_SQL = (
-    "select accepted, duplicated, expired, future"
-    " from vigil.journal_ingest(%s::timestamptz[], %s::bytea[], %s::text[], %s::text[],"
-    " %s::text[], %s::smallint[], %s::text[], %s::jsonb)"
-)
-
 
 Counts = tuple[int, int, int, int]  # accepted, duplicated, expired, future
 
@@ -58,7 +34,7 @@ _PRIORITY = [b"\x00\x00\x00\x02" + struct.pack("!h", p) for p in range(8)]
 
 
 def copy_rows(entries: list[Entry]) -> bytes:
-    """The entries as one binary COPY stream in the column order of DIRECT_COPY_SQL."""
+    """The entries as one binary COPY stream in the column order of the journal_copy query."""
     rows: list[bytes] = []
     add = rows.extend
     texts: dict[str | None, bytes] = {None: pgcopy.NULL}  # host, unit, container: few distinct
@@ -102,7 +78,7 @@ class Inserter:
         self.copy_supported = True
 
     async def bounds(self) -> tuple[datetime, datetime, str]:
-        row = await (await self.conn.execute(BOUNDS_SQL)).fetchone()
+        row = await (await self.conn.execute(QUERIES["journal_bounds"])).fetchone()
         assert row is not None
         return row[0], row[1], row[2]
 
@@ -123,7 +99,7 @@ class Inserter:
             # autocommit: the COPY is its own transaction (no BEGIN/COMMIT round trips)
             async with (
                 self.conn.transaction() if not self.conn.autocommit else nullcontext(),
-                self.conn.cursor().copy(DIRECT_COPY_SQL) as copy,
+                self.conn.cursor().copy(QUERIES["journal_copy"]) as copy,
             ):
                 await copy.write(rows)
         except (psycopg.errors.UniqueViolation, psycopg.errors.CheckViolation):
@@ -132,21 +108,23 @@ class Inserter:
 
     async def _staged(self, rows: bytes) -> Counts:
         async with self.conn.transaction():
-            await self.conn.execute("select vigil.journal_stage()")
-            async with self.conn.cursor().copy(STAGE_COPY_SQL) as copy:
+            await self.conn.execute(QUERIES["journal_stage"])
+            async with self.conn.cursor().copy(QUERIES["journal_stage_copy"]) as copy:
                 await copy.write(rows)
-            row = await (await self.conn.execute(STAGED_SQL)).fetchone()
+            row = await (await self.conn.execute(QUERIES["journal_ingest_staged"])).fetchone()
         assert row is not None
         return row[0], row[1], row[2], row[3]
 
     async def _arrays(self, entries: list[Entry]) -> Counts:
-        row = await (await self.conn.execute(ARRAYS_SQL, array_params(entries))).fetchone()
+        row = await (
+            await self.conn.execute(QUERIES["journal_ingest_arrays"], array_params(entries))
+        ).fetchone()
         assert row is not None
         return row[0], row[1], row[2], row[3]
 
 
 def array_params(entries: list[Entry]) -> tuple[object, ...]:
-    """The parameters of ARRAYS_SQL (vigil.journal_ingest) for servers without COPY."""
+    """The parameters of the journal_ingest_arrays query, for servers without COPY."""
     return (
         [e.at for e in entries],
         [e.sha256 for e in entries],

@@ -18,10 +18,10 @@ from litestar.response import Template
 from api.auth.sessions import operator_guard
 from api.core.db import http_error, pool_of
 from api.core.pages import render
-from api.series.routes import AVERAGES_SQL, GRANULARITY_STEP
+from api.series import QUERIES
+from api.series.routes import GRANULARITY_STEP
 
 MAX_BUCKETS = 20_000
-SEARCH_SQL = "select id, name, labels, last_at from vigil.series_search(%s, 100)"
 
 
 @get("/charts", guards=[operator_guard])
@@ -33,7 +33,7 @@ async def charts_page(request: Request[Any, Any, Any]) -> Template:
 async def charts_series(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
     q = request.query_params.get("q", "")[:200]
     async with pool_of(request.app).connection() as conn:
-        rows = await (await conn.execute(SEARCH_SQL, (q,))).fetchall()
+        rows = await (await conn.execute(QUERIES["series_search"], (q,))).fetchall()
     return [
         {"id": r[0], "name": r[1], "labels": r[2], "last": r[3].isoformat() if r[3] else None}
         for r in rows
@@ -79,7 +79,7 @@ async def charts_data(request: Request[Any, Any, Any]) -> Response[Any]:
     try:
         async with pool_of(request.app).connection() as conn:
             cur = await conn.cursor(binary=True).execute(
-                AVERAGES_SQL, (name, labels_text, granularity, start, end)
+                QUERIES["series_averages"], (name, labels_text, granularity, start, end)
             )
             rows = await cur.fetchall()
     except psycopg.Error as exc:

@@ -1,4 +1,5 @@
-"""Numeric series, wire-compatible with metrics-server (COMPAT.md section 2), plus batches.
+"""Numeric series, wire-compatible with metrics-server (docs/compatibility.md),
+plus batches and InfluxDB line protocol.
 
 - POST /v1/metrics                 one point -> 201 {"status":"success"}
 - GET  /v1/metrics/                distinct names, ascending
@@ -11,7 +12,7 @@
 
 Line protocol success: 204; some lines rejected: 400 with Influx's "partial write" body.
 
-All /v1/metrics routes take a sender token (api/auth.py), reads included: the series may
+All /v1/metrics routes take a sender token (api/auth/senders.py), reads included: the series may
 say more about a server than its owner wants to publish.
 """
 
@@ -27,6 +28,7 @@ from litestar.params import FromPath
 
 from api.auth.senders import influx_guard, sender_guard
 from api.core.db import http_error, pool_of
+from api.series import QUERIES
 from api.series.formats.influx import parse_body
 from api.series.formats.json import MALFORMED, PointParser, _point, parse_json_batch
 from api.series.formats.points import (
@@ -80,7 +82,7 @@ async def post_batch(request: Request[Any, Any, Any]) -> Response[dict[str, obje
 @get("/v1/metrics", guards=[sender_guard])
 async def list_names(request: Request[Any, Any, Any]) -> list[str]:
     async with pool_of(request.app).connection() as conn:
-        cur = await conn.execute("select distinct name from vigil.series order by name")
+        cur = await conn.execute(QUERIES["series_names"])
         return [str(row[0]) for row in await cur.fetchall()]
 
 
@@ -95,11 +97,6 @@ def _day(text: str) -> datetime | None:
 
 def rfc3339(at: datetime) -> str:
     return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-AVERAGES_SQL = (
-    "select bucket, avg, min, max, n from vigil.series_averages(%s, %s::jsonb, %s, %s, %s)"
-)
 
 
 @get(
@@ -126,7 +123,7 @@ async def averages(
     try:
         async with pool_of(request.app).connection() as conn:
             cur = await conn.cursor(binary=True).execute(
-                AVERAGES_SQL, (name, None, granularity, start, upper)
+                QUERIES["series_averages"], (name, None, granularity, start, upper)
             )
             rows = await cur.fetchall()
     except psycopg.Error as exc:

@@ -13,16 +13,13 @@ from psycopg import AsyncConnection
 
 from api.core import pgcopy
 from api.core.timestamps import PG_EPOCH_US
+from api.series import QUERIES
 from api.series.formats.points import FIELD_OFFSETS, ROW_SIZE, ROW_TEMPLATE, SWAP, Batch
 
 try:  # built by `pip install` where a C compiler is (see pyproject.toml)
     from api.series import _fastpoints as fastpoints
 except ImportError:  # the Python path only
     fastpoints = None  # type: ignore[assignment]
-
-
-COPY_SQL = "copy vigil.points (series_id, at, value) from stdin (format binary)"
-SERIES_IDS_SQL = "select ord, id from vigil.series_ids(%s::text[], %s::jsonb[])"
 
 
 def copy_payload(
@@ -59,7 +56,7 @@ async def resolve_series(conn: AsyncConnection[tuple[object, ...]], batch: Batch
     keys = list(batch.keys)
     names = [name for name, _ in keys]
     labels = [lab for _, lab in keys]
-    cur = await conn.execute(SERIES_IDS_SQL, (names, labels))
+    cur = await conn.execute(QUERIES["series_ids"], (names, labels))
     ids = [0] * len(keys)
     for ord_, id_ in await cur.fetchall():
         ids[int(str(ord_)) - 1] = int(str(id_))
@@ -81,6 +78,6 @@ async def write_batch(conn: AsyncConnection[tuple[object, ...]], batch: Batch) -
         return
     async with conn.transaction():
         ids = await resolve_series(conn, batch)
-        async with conn.cursor().copy(COPY_SQL) as copy:
+        async with conn.cursor().copy(QUERIES["points_copy"]) as copy:
             for part in copy_parts(batch, ids):
                 await copy.write(part)

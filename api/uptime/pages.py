@@ -14,40 +14,18 @@ from markupsafe import Markup
 from api.auth.sessions import operator_guard
 from api.core.db import pool_of
 from api.core.pages import render
+from api.uptime import QUERIES
+from vigil import QUERIES as VIGIL_QUERIES
 from vigil.durations import positive_seconds
 
 SPARK_POINTS = 60
 EVENTS_SHOWN = 10
 
-LIST_SQL = """
-select s.id, s.name, s.url, s.state, s.enabled, s.last_error, s.average_response_time_ms,
-       vigil.service_uptime(s.id, interval '24 hours'),
-       vigil.service_uptime(s.id, interval '7 days'),
-       vigil.service_uptime(s.id, interval '30 days'),
-       extract(epoch from s.check_interval), v.allow_internal, s.last_checked_at,
-       s.state_changed_at, c.ms, c.ok
-  from vigil.service_status s
-  join vigil.services v using (id)
-  left join lateral (
-    select array_agg(response_ms order by at) as ms, array_agg(ok order by at) as ok
-      from (select at, response_ms, ok from vigil.checks
-             where service_id = s.id order by at desc limit %s) last
-  ) c on true
- order by s.name
-"""
 LIST_COLUMNS = (
     "id", "name", "url", "state", "enabled", "last_error", "avg_ms", "uptime_24h",
     "uptime_7d", "uptime_30d", "interval", "allow_internal", "last_checked_at",
     "state_changed_at", "ms", "ok",
 )  # fmt: skip
-
-EVENTS_SQL = """
-select service_id, event, date_started, date_ended, reason
-  from (select e.*, row_number() over (partition by service_id order by id desc) as n
-          from vigil.service_events e) x
- where n <= %s
- order by service_id, id desc
-"""
 
 
 def sparkline(
@@ -85,8 +63,10 @@ async def _page(
     request: Request[Any, Any, Any], status_code: int = 200, **context: Any
 ) -> Template:
     async with pool_of(request.app).connection() as conn:
-        rows = await (await conn.execute(LIST_SQL, (SPARK_POINTS,))).fetchall()
-        event_rows = await (await conn.execute(EVENTS_SQL, (EVENTS_SHOWN,))).fetchall()
+        rows = await (await conn.execute(QUERIES["services_page"], (SPARK_POINTS,))).fetchall()
+        event_rows = await (
+            await conn.execute(QUERIES["services_page_events"], (EVENTS_SHOWN,))
+        ).fetchall()
     events: dict[int, list[dict[str, Any]]] = {}
     for sid, event, started, ended, reason in event_rows:
         events.setdefault(int(sid), []).append(
@@ -127,7 +107,7 @@ async def add_service(request: Request[Any, Any, Any]) -> Response[Any]:
     try:
         async with pool_of(request.app).connection() as conn:
             await conn.execute(
-                "select vigil.service_add(%s, %s, %s, %s, %s)",
+                QUERIES["service_add"],
                 (
                     name,
                     url,
@@ -150,7 +130,7 @@ async def remove_service(request: Request[Any, Any, Any]) -> Response[Any]:
     form = await request.form()
     name = str(form.get("name", ""))
     async with pool_of(request.app).connection() as conn:
-        row = await (await conn.execute("select vigil.service_remove(%s)", (name,))).fetchone()
+        row = await (await conn.execute(VIGIL_QUERIES["service_remove"], (name,))).fetchone()
     if not row or not row[0]:
         return await _page(request, 404, error=f"No service named {name!r}.")
     return Redirect("/services?done=removed", status_code=303)

@@ -1,8 +1,8 @@
 """GET /v1/services and /v1/services/{id}/events: uptime, wire-compatible with
-go-service-healthcheck (COMPAT.md section 3).
+go-service-healthcheck (docs/compatibility.md).
 
 Auth: a sender token (`Authorization: Bearer TOKEN` or the /t/TOKEN/ path prefix) or a
-signed-in operator's session cookie. Errors use the upstream JSON envelope.
+signed-in operator's session cookie. Errors use go-service-healthcheck's JSON envelope.
 Events are paginated newest first with `?limit=` (default 100, at most 1000) and
 `?before=ID` (keyset: events with a smaller id); `data.events.next_before` is the value
 for the next page, or null on the last one.
@@ -22,33 +22,10 @@ from litestar.params import FromPath
 from api.auth.senders import SenderAuth
 from api.auth.sessions import load_operator
 from api.core.db import pool_of
+from api.uptime import QUERIES
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
-
-# Times as unix seconds (upstream format).
-SERVICES_SQL = """
-select s.id, s.name, s.url, extract(epoch from s.created_at)::bigint,
-       extract(epoch from s.updated_at)::bigint,
-       s.tick_count, s.up_count, s.down_count, s.average_response_time_ms, s.uptime_percent,
-       s.state, e.id, e.event, extract(epoch from e.date_started)::bigint,
-       extract(epoch from e.date_ended)::bigint, extract(epoch from e.created_at)::bigint,
-       extract(epoch from e.updated_at)::bigint
-  from vigil.service_status s
-  left join lateral (select * from vigil.service_events x where x.service_id = s.id
-                      order by x.id desc limit 1) e on true
- order by s.id
-"""
-
-EVENTS_SQL = """
-select e.id, e.event, extract(epoch from e.date_started)::bigint,
-       extract(epoch from e.date_ended)::bigint, extract(epoch from e.created_at)::bigint,
-       extract(epoch from e.updated_at)::bigint
-  from vigil.service_events e
- where e.service_id = %s and (%s::bigint is null or e.id < %s::bigint)
- order by e.id desc
- limit %s
-"""
 
 
 async def reader_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -106,7 +83,7 @@ def _service(row: tuple[Any, ...]) -> dict[str, Any]:
 async def list_services(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     try:
         async with pool_of(request.app).connection() as conn:
-            rows = await (await conn.execute(SERVICES_SQL)).fetchall()
+            rows = await (await conn.execute(QUERIES["v1_services"])).fetchall()
     except psycopg.Error:
         return error(503, "database unavailable, retry later")
     return envelope(200, services={"data": [_service(tuple(r)) for r in rows]})
@@ -137,13 +114,11 @@ async def service_events(
     limit = limit or DEFAULT_LIMIT
     try:
         async with pool_of(request.app).connection() as conn:
-            found = await (
-                await conn.execute("select 1 from vigil.services where id = %s", (sid,))
-            ).fetchone()
+            found = await (await conn.execute(QUERIES["v1_service_exists"], (sid,))).fetchone()
             if found is None:
                 return error(404, "record not found")
             rows = await (
-                await conn.execute(EVENTS_SQL, (sid, before, before, limit + 1))
+                await conn.execute(QUERIES["v1_service_events"], (sid, before, before, limit + 1))
             ).fetchall()
     except psycopg.Error:
         return error(503, "database unavailable, retry later")

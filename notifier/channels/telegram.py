@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from notifier import QUERIES
 from notifier.channels import Delivered, Outcome, Permanent, Retry
 from vigil.db import Conn
 from vigil.settings import Settings
@@ -119,9 +120,7 @@ class TelegramChannel:
     def chat_id(self, conn: Conn) -> str:
         chat = self.chat
         for _ in range(5):  # a chain of migrations is possible, but short
-            row = conn.execute(
-                "select new_chat_id from vigil.chat_migrations where old_chat_id = %s", (chat,)
-            ).fetchone()
+            row = conn.execute(QUERIES["chat_migration_next"], (chat,)).fetchone()
             if row is None:
                 break
             chat = str(row[0])
@@ -132,12 +131,7 @@ class TelegramChannel:
         outcome = self.client.send(chat, text)
         if isinstance(outcome, Migrated):
             log.warning("telegram chat migrated to a supergroup; following it")
-            conn.execute(
-                "insert into vigil.chat_migrations (old_chat_id, new_chat_id) values (%s, %s) "
-                "on conflict (old_chat_id) do update set new_chat_id = excluded.new_chat_id, "
-                "migrated_at = now()",
-                (chat, outcome.new_chat_id),
-            )
+            conn.execute(QUERIES["chat_migration_record"], (chat, outcome.new_chat_id))
             outcome = self.client.send(outcome.new_chat_id, text)
         if isinstance(outcome, Migrated):
             return Permanent("chat migrated twice in one attempt")

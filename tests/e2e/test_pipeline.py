@@ -12,9 +12,9 @@ import httpx
 import psycopg
 
 from tests.conftest import free_port
-from tests.sql.helpers import T0, ingest
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.processes import vigil_env, vigil_process, wait_http, wait_until
+from tests.support.sql import T0, ingest
 from vigil import tokens
 
 

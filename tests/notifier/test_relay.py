@@ -12,8 +12,8 @@ import pytest
 from notifier.channels.telegram import TelegramChannel, format_html
 from notifier.relay import NOT_CONFIGURED, Relay
 from tests.conftest import make_settings
-from tests.sql.helpers import T0, ingest
 from tests.support.fake_telegram import FakeTelegram
+from tests.support.sql import T0, ingest
 
 Conn = psycopg.Connection[tuple[object, ...]]
 

@@ -1,5 +1,5 @@
-"""Shared series-aggregate cases, run in both lanes: portable (tests/series) and TimescaleDB
-(tests/timescale/test_series_ts.py). Each lane passes an autocommit connection to a migrated
+"""Shared series-aggregate cases, run in both lanes: portable (test_series_sql.py) and
+TimescaleDB (test_series_timescale.py). Each lane passes an autocommit connection to a migrated
 database and a `refresh(now)` that does what that mode's scheduler would do.
 
 Points are written with plain INSERT ... unnest (the TimescaleDB lane's server has no COPY).

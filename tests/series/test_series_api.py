@@ -1,4 +1,4 @@
-"""The series API over real HTTP: COMPAT.md section 2 bodies, batches, Influx line protocol."""
+"""The series API over real HTTP: metrics-server bodies, batches, Influx line protocol."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from tests.sql.helpers import Conn
+from tests.support.sql import Conn
 
 UNCOMMENTED_SQL = """
 select case c.relkind when 'v' then 'view' when 'm' then 'materialized view'

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import Callable, Sequence
-from types import FrameType, ModuleType
+from types import ModuleType
 
 import psycopg
 
@@ -17,7 +15,10 @@ from vigil import tokens
 from vigil.cli import operators, services, simulate
 from vigil.cli.operators import print_first_login_link
 from vigil.cluster import ClusterError, database_url, embedded_cluster
+from vigil.db import mode
+from vigil.logs import configure_logging
 from vigil.settings import Settings, SettingsError
+from vigil.supervisor import Supervisor, Watched
 
 Command = Callable[[Settings, argparse.Namespace], int]
 
@@ -30,9 +31,8 @@ def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
     with database_url(settings) as url:
         upgrade(url)
         with psycopg.connect(url) as conn:
-            row = conn.execute("select mode, reason from vigil.mode").fetchone()
-    assert row is not None
-    print(f"migrated; {row[0]} mode: {row[1]}")
+            active_mode, reason = mode(conn)
+    print(f"migrated; {active_mode} mode: {reason}")
     return 0
 
 
@@ -88,9 +88,11 @@ metrics-sender and other URL-only senders can use {base}/t/{token}
 
 
 def cmd_run(settings: Settings, _: argparse.Namespace) -> int:
-    """Embedded default: private PostgreSQL (unless DATABASE_URL), migrate, api + notifier."""
+    """Embedded default: private PostgreSQL (unless DATABASE_URL), migrate, then api,
+    notifier and prober under the supervisor (a role that dies is restarted)."""
     from vigil.migrate import upgrade
 
+    configure_logging()
     cluster = None if settings.database_url else embedded_cluster(settings)
     if cluster is not None:
         print(
@@ -98,34 +100,21 @@ def cmd_run(settings: Settings, _: argparse.Namespace) -> int:
         )
         cluster.start()
     url = settings.database_url or (cluster.dsn() if cluster else "")
-    children: list[subprocess.Popen[bytes]] = []
     try:
         upgrade(url)
         _quickstart(url, settings)
         print_first_login_link(url, settings)
-        env = {**os.environ, "DATABASE_URL": url}
-        for role in RUN_ROLES:
-            children.append(subprocess.Popen([sys.executable, "-m", role], env=env))
-
-        def forward(signum: int, _frame: FrameType | None) -> None:
-            for child in children:
-                child.send_signal(signum)
-
-        signal.signal(signal.SIGTERM, forward)
-        signal.signal(signal.SIGINT, forward)
-        # When one process ends, stop the other: the pair is one service.
-        while all(child.poll() is None for child in children):
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                children[0].wait(timeout=1)
-        return max(child.returncode or 0 for child in children if child.poll() is not None)
+        watched = [Watched("database", cluster.running, cluster.start)] if cluster else []
+        supervisor = Supervisor(
+            RUN_ROLES,
+            {**os.environ, "DATABASE_URL": url},
+            settings.data_dir / "run-status.json",
+            watched,
+        )
+        signal.signal(signal.SIGTERM, supervisor.stop)
+        signal.signal(signal.SIGINT, supervisor.stop)
+        return supervisor.run()
     finally:
-        for child in children:
-            if child.poll() is None:
-                child.terminate()
-                try:
-                    child.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    child.kill()
         if cluster is not None:
             cluster.stop()
 

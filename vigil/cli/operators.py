@@ -15,6 +15,7 @@ from typing import Any
 
 import psycopg
 
+from vigil import QUERIES
 from vigil.cluster import database_url
 from vigil.db import Conn
 from vigil.settings import Settings
@@ -29,14 +30,14 @@ def create_login_link(conn: Conn, email: str, minutes: int, base_url: str) -> st
     """A one-time login URL for an allowed email (raises psycopg 42501 if not allowed)."""
     token = secrets.token_urlsafe(32)
     conn.execute(
-        "select vigil.login_link_create(%s, %s, %s)",
+        QUERIES["login_link_create"],
         (email, secret_hash(token), timedelta(minutes=minutes)),
     )
     return f"{base_url.rstrip('/')}/login/link/{token}"
 
 
 def add_user(conn: Conn, email: str) -> bool:
-    row = conn.execute("select vigil.user_add(%s)", (email,)).fetchone()
+    row = conn.execute(QUERIES["user_add"], (email,)).fetchone()
     return bool(row and row[0])
 
 
@@ -46,9 +47,7 @@ def first_user(conn: Conn, settings: Settings) -> str:
     if settings.admin_email:
         add_user(conn, settings.admin_email)
         return settings.admin_email.strip().lower()
-    row = conn.execute(
-        "select email from vigil.users order by created_at, email limit 1"
-    ).fetchone()
+    row = conn.execute(QUERIES["user_first"]).fetchone()
     if row:
         return str(row[0])
     add_user(conn, DEFAULT_ADMIN)
@@ -77,18 +76,13 @@ def cmd_user(settings: Settings, args: argparse.Namespace) -> int:
                 return 2
             print(f"{args.email.strip().lower()} {'added' if added else 'was allowed already'}")
         elif args.action == "remove":
-            row = conn.execute("select vigil.user_remove(%s)", (args.email,)).fetchone()
+            row = conn.execute(QUERIES["user_remove"], (args.email,)).fetchone()
             if not row or not row[0]:
                 print(f"no user {args.email!r}", file=sys.stderr)
                 return 1
             print(f"{args.email.strip().lower()} removed; their sessions are ended")
         else:
-            rows: list[Any] = conn.execute(
-                "select u.email, u.created_at, u.last_login_at, count(s.id_hash) "
-                "  from vigil.users u left join vigil.sessions s "
-                "    on s.email = u.email and s.expires_at > now() "
-                " group by u.email order by u.email"
-            ).fetchall()
+            rows: list[Any] = conn.execute(QUERIES["user_list"]).fetchall()
             print(f"{'email':<40} {'added':<20} {'last login':<20} sessions")
             for email, created, last_login, sessions in rows:
                 last = f"{last_login:%Y-%m-%d %H:%M:%S}" if last_login else "-"

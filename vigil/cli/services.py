@@ -1,4 +1,4 @@
-"""`vigil prober` and `vigil service add|list|remove` (active HTTP checks, issue 7)."""
+"""`vigil service add|list|remove`: the services the prober checks (uptime)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 import psycopg
 
+from vigil import QUERIES
 from vigil.cluster import database_url
 from vigil.durations import positive_seconds
 from vigil.settings import Settings
@@ -24,7 +25,7 @@ def _seconds(text: str) -> float:
 def _add(conn: psycopg.Connection[Any], args: argparse.Namespace) -> int:
     try:
         row = conn.execute(
-            "select vigil.service_add(%s, %s, %s, %s, %s, %s, %s, %s)",
+            QUERIES["service_add"],
             (
                 args.name,
                 args.url,
@@ -55,12 +56,7 @@ def _add(conn: psycopg.Connection[Any], args: argparse.Namespace) -> int:
 
 
 def _list(conn: psycopg.Connection[Any]) -> None:
-    rows = conn.execute(
-        "select s.id, s.name, s.state, s.uptime_percent, s.average_response_time_ms, "
-        "extract(epoch from s.check_interval), s.enabled, v.url, v.allow_internal, "
-        "v.last_error from vigil.service_status s join vigil.services v using (id) "
-        "order by s.name"
-    ).fetchall()
+    rows = conn.execute(QUERIES["service_list"]).fetchall()
     print(f"{'id':>4}  {'name':<20} {'state':<8} {'uptime':>8} {'avg ms':>8} {'every':>6}  url")
     for sid, name, state, uptime, avg, every, enabled, url, internal, error in rows:
         flags = ("" if enabled else " [disabled]") + (" [internal ok]" if internal else "")
@@ -77,7 +73,7 @@ def cmd_service(settings: Settings, args: argparse.Namespace) -> int:
         if args.action == "add":
             return _add(conn, args)
         if args.action == "remove":
-            row = conn.execute("select vigil.service_remove(%s)", (args.name,)).fetchone()
+            row = conn.execute(QUERIES["service_remove"], (args.name,)).fetchone()
             if not row or not row[0]:
                 print(f"no service named {args.name!r}", file=sys.stderr)
                 return 1

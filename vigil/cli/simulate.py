@@ -1,6 +1,6 @@
 """`vigil simulate`: load for the series API, like metrics-server's simulator by default.
 
-Default (upstream behaviour): 20 series metric_a..metric_t, values uniform in 20-40, each
+Default (metrics-server's simulator): 20 series metric_a..metric_t, values uniform in 20-40, each
 series POSTs one point to /v1/metrics every 300 ms. Options: --rate (points/s in total),
 --series, --batch-size (> 1 posts JSON arrays to /v1/metrics/batch), --concurrency,
 --duration, --url, --token. Reports sent, accepted and failed points.

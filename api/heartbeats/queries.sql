@@ -1,0 +1,45 @@
+-- Heartbeat and disk metrics: ingest and the dashboard (loaded by api/heartbeats/__init__.py).
+
+-- name: ingest_metrics
+-- POST /metric, a batch of reports as parallel arrays (host, name, type, value, time);
+-- per report (1-based ord) its resulting state or why it was refused.
+select ord, state, error
+  from vigil.ingest_metrics(%s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[]);
+
+-- name: dashboard_metrics
+-- The dashboard: every metric, alerts first, filtered by host, type and state (null: all).
+select id, host, name, type, value, last_seen, deadline, state, state_changed_at, kind,
+       limit_text, alerting
+  from vigil.metric_overview
+ where (%(host)s::text is null or host = %(host)s)
+   and (%(type)s::text is null or type = %(type)s)
+   and (%(state)s::text is null or state = %(state)s)
+ order by alerting desc, host, name
+ limit 2000;
+
+-- name: dashboard_choices
+-- The values the dashboard's filters offer: known hosts and metric types.
+select array(select distinct host from vigil.metrics order by 1) as hosts,
+       array(select type from vigil.rules order by 1) as types;
+
+-- name: system_panel
+-- The dashboard's system panel: mode, detector heartbeat, outbox backlog and dead letters.
+select mode, mode_reason, detector_finished_at, detector_age_seconds as detector_age,
+       detector_stalled, extract(epoch from detector_stall_after)::float8 as stall_after,
+       outbox_backlog as backlog, dead_letters as dead, undelivered_unconfigured as unconfigured
+  from vigil.system_status;
+
+-- name: metric
+-- One metric's page, by id.
+select id, host, name, type, value, last_seen, deadline, state, state_changed_at, kind,
+       limit_text, alerting
+  from vigil.metric_overview where id = %s;
+
+-- name: metric_transitions
+-- A metric's state changes with their message and its delivery, newest first.
+select at, from_state, to_state, value, reason, message, message_status, delivery, attempts
+  from vigil.metric_transitions where metric_id = %s order by at desc, id desc limit 500;
+
+-- name: metric_delete
+-- Deletes a metric with its history; true when it existed.
+select vigil.metric_delete(%s);

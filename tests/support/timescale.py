@@ -1,0 +1,122 @@
+"""Fixtures of the TimescaleDB lane: one PGlite + TimescaleDB server per session
+(tools/pglite/server.mjs), reset and migrated with Alembic before each test.
+
+The server has one database (every connection lands in ``template1``) and takes one
+connection at a time: a test of this lane holds at most one connection, and code under
+test must close its own before the test opens another. See tools/pglite/README.md.
+
+Also ``db``: one autocommit connection to a migrated database in either mode, for the
+SQL test cases shared by both lanes (parametrised ``portable`` / ``timescale``).
+
+Registered for the whole suite by tests/conftest.py (``pytest_plugins``): the tests of this
+lane live next to the feature they exercise (tests/<feature>/test_*_timescale.py, marked
+``timescale``), and every test taking ``db`` runs in both lanes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tools.pglite import harness
+from vigil.migrate import upgrade
+
+Conn = psycopg.Connection[tuple[object, ...]]
+
+RESET_SQL = """
+do $$
+begin
+  -- Jobs whose procedure lives in schema vigil, and policies on its hypertables.
+  perform delete_job(job_id) from timescaledb_information.jobs
+   where job_id >= 1000 and (proc_schema = 'vigil' or hypertable_schema = 'vigil');
+end $$;
+drop schema if exists vigil cascade;
+drop table if exists public.alembic_version;
+"""
+
+
+@dataclass(frozen=True)
+class PGlite:
+    """The running server: libpq conninfo and the DATABASE_URL spelling."""
+
+    port: int
+    workdir: Path
+
+    @property
+    def dsn(self) -> str:
+        return harness.dsn(self.port)
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres?sslmode=disable"
+
+    def reset(self) -> None:
+        """Back to an empty database (the timescaledb extension stays installed)."""
+        with psycopg.connect(self.dsn, autocommit=True) as c:
+            c.execute(RESET_SQL.encode())
+            left = c.execute(
+                "select count(*) from timescaledb_information.jobs where job_id >= 1000"
+            ).fetchone()
+            assert left == (0,), "TimescaleDB jobs survived the reset"
+
+
+@pytest.fixture(scope="session")
+def pglite() -> Iterator[PGlite]:
+    """The PGlite + TimescaleDB server (npm ci on first use; ~3 s to start)."""
+    from tests.conftest import free_port
+
+    workdir = Path(tempfile.mkdtemp(prefix="vigil-test-pglite-"))
+    port = free_port()
+    proc = harness.start_pglite(port, workdir)
+    try:
+        yield PGlite(port, workdir)
+    finally:
+        code = harness.stop(proc)
+        err = (workdir / "pglite.err").read_text(errors="replace")
+        shutil.rmtree(workdir, ignore_errors=True)
+        assert code == 0, f"PGlite server ended with exit code {code}:\n{err[-4000:]}"
+
+
+@pytest.fixture
+def ts_empty(pglite: PGlite) -> PGlite:
+    """The server with schema vigil, alembic_version and Vigil's jobs removed."""
+    pglite.reset()
+    return pglite
+
+
+@pytest.fixture
+def ts_dsn(ts_empty: PGlite) -> str:
+    """The server's database, migrated to head with Alembic (no connection left open)."""
+    upgrade(ts_empty.url)
+    return ts_empty.dsn
+
+
+@pytest.fixture
+def ts_conn(ts_dsn: str) -> Iterator[Conn]:
+    with psycopg.connect(ts_dsn, autocommit=True) as c:
+        yield c
+
+
+BOTH_MODES = [
+    pytest.param("portable", id="portable"),
+    pytest.param("timescale", id="timescale", marks=pytest.mark.timescale),
+]
+
+
+@pytest.fixture(params=BOTH_MODES)
+def mode(request: pytest.FixtureRequest) -> str:
+    """The database mode of a test shared by both lanes."""
+    return str(request.param)
+
+
+@pytest.fixture
+def db(mode: str, request: pytest.FixtureRequest) -> Conn:
+    """One autocommit connection to a freshly migrated database of ``mode``."""
+    conn: Conn = request.getfixturevalue("conn" if mode == "portable" else "ts_conn")
+    return conn
