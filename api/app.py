@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from litestar import Litestar, MediaType, Request, Response
+from litestar import Litestar
 from litestar.datastructures import State
-from litestar.exceptions import HTTPException
 from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp, ControllerRouterHandler
 from psycopg_pool import AsyncConnectionPool
@@ -19,6 +17,7 @@ from api.auth.senders import SenderAuth, TokenPathPrefix
 from api.auth.sessions import EXCEPTION_HANDLERS as PAGE_EXCEPTION_HANDLERS
 from api.core import health
 from api.core.db import pool_lifespan
+from api.core.errors import EXCEPTION_HANDLERS
 from api.core.pages import template_config
 from api.heartbeats import pages as heartbeat_pages
 from api.heartbeats import routes as heartbeat_routes
@@ -50,17 +49,6 @@ FEATURE_ROUTES: tuple[Sequence[ControllerRouterHandler], ...] = (
 STATIC_DIR = PROJECT_ROOT / "api" / "static"
 
 
-def _plain_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[str]:
-    """Errors as one line of text a sender's log can show."""
-    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-    return Response(
-        f"{exc.status_code} {detail}\n",
-        status_code=exc.status_code,
-        media_type=MediaType.TEXT,
-        headers=getattr(exc, "headers", None),
-    )
-
-
 def route_handlers() -> list[ControllerRouterHandler]:
     handlers: list[ControllerRouterHandler] = []
     for routes in FEATURE_ROUTES:
@@ -81,7 +69,7 @@ def create_litestar(settings: Settings) -> Litestar:
         route_handlers=route_handlers(),
         lifespan=[pool_lifespan, writer_lifespan],
         request_max_body_size=settings.max_body_bytes,
-        exception_handlers={HTTPException: _plain_error, **PAGE_EXCEPTION_HANDLERS},
+        exception_handlers={**EXCEPTION_HANDLERS, **PAGE_EXCEPTION_HANDLERS},
         template_config=template_config(),
         middleware=[SecurityHeaders],
         state=State({"pool": pool, "sender_auth": SenderAuth(settings), "settings": settings}),

@@ -10,10 +10,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from vigil import PROJECT_ROOT
 
 TELEGRAM_API = "https://api.telegram.org"
+N = TypeVar("N", int, float)
+
 GOOGLE_DISCOVERY = "https://accounts.google.com/.well-known/openid-configuration"
 
 
@@ -32,26 +35,24 @@ def _read(env: Mapping[str, str], name: str, default: str | None = None) -> str 
     return value if value not in (None, "") else default
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+def _number(env: Mapping[str, str], name: str, default: N, minimum: N, kind: type[N]) -> N:
     raw = _read(env, name, str(default))
     try:
-        value = int(str(raw))
+        value = kind(str(raw))
     except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not an integer") from None
+        what = "an integer" if kind is int else "a number"
+        raise SettingsError(f"{name}={raw!r} is not {what}") from None
     if value < minimum:
         raise SettingsError(f"{name}={value} must be at least {minimum}")
     return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    return _number(env, name, default, minimum, int)
 
 
 def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
-    raw = _read(env, name, str(default))
-    try:
-        value = float(str(raw))
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a number") from None
-    if value < minimum:
-        raise SettingsError(f"{name}={value} must be at least {minimum}")
-    return value
+    return _number(env, name, default, minimum, float)
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,6 +10,8 @@ import psycopg
 from litestar import Litestar
 from litestar.exceptions import HTTPException
 from psycopg_pool import AsyncConnectionPool
+
+log = logging.getLogger("vigil.api")
 
 # SQLSTATE -> HTTP status for errors the SQL raises on purpose (see sql/, "raise exception").
 SQLSTATE_STATUS = {
@@ -29,13 +32,31 @@ def pool_of(app: Litestar) -> AsyncConnectionPool:
     return pool
 
 
+def status_of(exc: psycopg.Error) -> int:
+    """The HTTP status of a database or driver error: 4xx when the request itself is what
+    PostgreSQL refused (retrying the same request cannot help), else 503 (retry later)."""
+    code = exc.sqlstate or ""
+    if code in SQLSTATE_STATUS:
+        return SQLSTATE_STATUS[code]
+    if code.startswith(("22", "23")):  # data exception, integrity constraint violation
+        return 400
+    if not code and isinstance(exc, psycopg.DataError):
+        # Refused by the driver before sending, e.g. a NUL character in a text value.
+        return 400
+    return 503
+
+
 def http_error(exc: psycopg.Error) -> HTTPException:
-    """An HTTP error for a database error: 4xx for the client's mistakes, else 503."""
-    diag = exc.diag
-    status = SQLSTATE_STATUS.get(exc.sqlstate or "", 503)
+    """An HTTP error for a database error: 4xx for the client's mistakes, else 503. Logged:
+    4xx at INFO with the SQLSTATE, 503 at WARNING (the database is down or failing)."""
+    status = status_of(exc)
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if status == 503:
+        log.warning("database unavailable (%s %s): %s", exc.sqlstate, type(exc).__name__, first)
         return HTTPException(status_code=503, detail="database unavailable, retry later")
-    detail = diag.message_primary or "invalid request"
+    log.info("request refused by the database (%s): %s", exc.sqlstate, first)
+    diag = exc.diag
+    detail = diag.message_primary or first or "invalid request"
     if diag.message_hint:
         detail += f" ({diag.message_hint})"
     return HTTPException(status_code=status, detail=detail)

@@ -31,9 +31,10 @@ class TimestampError(ValueError):
 
 
 def parse_rfc3339(text: str | None) -> datetime | None:
-    """Aware datetime, or None for "now" (missing, empty or Go's zero time, year 1).
+    """Aware datetime in UTC, or None for "now" (missing, empty or Go's zero time, year 1).
 
-    Nanoseconds are truncated to microseconds, PostgreSQL's resolution.
+    Nanoseconds are truncated to microseconds, PostgreSQL's resolution. The result is in
+    UTC: RFC 3339 allows offsets up to ±23:59, PostgreSQL's input only up to ±15:59.
     """
     if text is None or text == "":
         return None
@@ -49,6 +50,6 @@ def parse_rfc3339(text: str | None) -> datetime | None:
     iso = f"{year}-{month}-{day}T{hour}:{minute}:{second}.{micro}"
     iso += "+00:00" if offset in ("Z", "z") else offset
     try:
-        return datetime.fromisoformat(iso)
-    except ValueError as exc:
+        return datetime.fromisoformat(iso).astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
         raise TimestampError(f"timestamp {text[:64]!r} is not a valid date/time: {exc}") from None

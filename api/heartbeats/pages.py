@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from litestar import Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
-from litestar.response import Template
+from litestar.response import Redirect, Template
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
@@ -96,4 +96,11 @@ async def metric_page(request: Request[Any, Any, Any], metric_id: FromPath[int])
     return render(request, "heartbeats/metric.html", metric=metric, transitions=transitions)
 
 
-ROUTES = [dashboard, dashboard_live, delete_metric, metric_page]
+@get("/dashboard", status_code=308, include_in_schema=False)
+async def dashboard_bookmark(request: Request[Any, Any, Any]) -> Redirect:
+    """metrics-backend's dashboard address: the dashboard is /, filters kept."""
+    query = request.url.query
+    return Redirect("/" + ("?" + query if query else ""), status_code=308)
+
+
+ROUTES = [dashboard, dashboard_bookmark, dashboard_live, delete_metric, metric_page]

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg
 from litestar import MediaType, Request, post
 from litestar.exceptions import ClientException, HTTPException
 
 from api.auth.senders import require_sender
-from api.core.db import http_error
 from api.heartbeats.formats.metrics_sender import ReportError, parse_report
 from api.heartbeats.store import MetricWriter, RejectedReport, Report, WriterUnavailable
 
@@ -28,8 +26,6 @@ async def post_metric(request: Request[Any, Any, Any]) -> str:
         await writer.write(Report(report.host, report.name, report.type, report.value, at))
     except RejectedReport as exc:
         raise ClientException(detail=str(exc)) from None
-    except psycopg.Error as exc:
-        raise http_error(exc) from None
     except WriterUnavailable:
         raise HTTPException(status_code=503, detail="database unavailable, retry later") from None
     return "ok"

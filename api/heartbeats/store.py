@@ -18,6 +18,7 @@ import psycopg
 from litestar import Litestar
 from psycopg_pool import AsyncConnectionPool
 
+from api.core.db import status_of
 from api.heartbeats import QUERIES
 
 MAX_BATCH = 500
@@ -92,6 +93,12 @@ class MetricWriter:
                 )
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
+            if len(batch) > 1 and status_of(exc) != 503:
+                # One report the database refuses must not fail the others of its group:
+                # each is written alone, so only the refused one gets the error.
+                for item in batch:
+                    await self._write([item])
+                return
             self._fail(batch, exc)
             return
         except Exception as exc:

@@ -24,7 +24,7 @@ from litestar.response import Template
 from markupsafe import Markup, escape
 
 from api.auth.sessions import operator_guard
-from api.core.db import pool_of
+from api.core.db import http_error, pool_of
 from api.core.pages import render
 from api.journal import QUERIES
 
@@ -240,12 +240,17 @@ async def journal_page(request: Request[Any, Any, Any]) -> Template:
             )
             has_newer, has_older = cursor is not None, len(rows) > size
             rows = rows[:size]
-    except psycopg.Error:
+    except psycopg.Error as exc:
+        error = http_error(exc)
         return render(
             request,
             "journal/journal.html",
-            status_code=503,
-            error="the database is unavailable, retry in a moment",
+            status_code=error.status_code,
+            error=(
+                "the database is unavailable, retry in a moment"
+                if error.status_code == 503
+                else f"these filters cannot be used: {error.detail}"
+            ),
             f=f,
             rows=[],
             priorities=PRIORITIES,

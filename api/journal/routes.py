@@ -7,13 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-import psycopg
-import psycopg.errors
 from litestar import MediaType, Request, Response, post
 from litestar.exceptions import ClientException
 
 from api.auth.senders import sender_guard
-from api.core.db import http_error, pool_of
+from api.core.db import pool_of
 from api.journal.formats.journald import (
     Batch,
     BodyError,
@@ -54,18 +52,15 @@ async def store(request: Request[Any, Any, Any], batch: Batch, outcome: Outcome)
     outcome.rejected_lines.extend(batch.samples[: 20 - len(outcome.rejected_lines)])
     if not batch.entries:
         return
-    try:
-        async with pool_of(request.app).connection() as conn:
-            inserter = Inserter(conn)
-            oldest, newest, retention = await inserter.bounds()
-            for part in chunks(batch.entries, CHUNK):
-                accepted, duplicated, expired, future = await inserter.insert(part, oldest, newest)
-                outcome.accepted += accepted
-                outcome.duplicated += duplicated
-                _count(outcome, f"older than the retention ({retention})", expired)
-                _count(outcome, "more than 1 day in the future; check the sender's clock", future)
-    except psycopg.Error as exc:
-        raise http_error(exc) from None
+    async with pool_of(request.app).connection() as conn:
+        inserter = Inserter(conn)
+        oldest, newest, retention = await inserter.bounds()
+        for part in chunks(batch.entries, CHUNK):
+            accepted, duplicated, expired, future = await inserter.insert(part, oldest, newest)
+            outcome.accepted += accepted
+            outcome.duplicated += duplicated
+            _count(outcome, f"older than the retention ({retention})", expired)
+            _count(outcome, "more than 1 day in the future; check the sender's clock", future)
 
 
 def _reply(outcome: Outcome) -> Response[bytes]:

@@ -11,15 +11,15 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-import psycopg
 from litestar import Request, Response, get
 from litestar.response import Template
 
 from api.auth.sessions import operator_guard
-from api.core.db import http_error, pool_of
+from api.core.db import pool_of
 from api.core.pages import render
 from api.series import QUERIES
 from api.series.routes import GRANULARITY_STEP
+from api.series.store import fetch_averages
 
 MAX_BUCKETS = 20_000
 
@@ -76,14 +76,7 @@ async def charts_data(request: Request[Any, Any, Any]) -> Response[Any]:
         return _bad("from and to must be ISO 8601 times with an offset, from before to")
     if (end - start) / GRANULARITY_STEP[granularity] > MAX_BUCKETS:
         return _bad(f"more than {MAX_BUCKETS} buckets: choose a coarser granularity")
-    try:
-        async with pool_of(request.app).connection() as conn:
-            cur = await conn.cursor(binary=True).execute(
-                QUERIES["series_averages"], (name, labels_text, granularity, start, end)
-            )
-            rows = await cur.fetchall()
-    except psycopg.Error as exc:
-        raise http_error(exc) from None
+    rows = await fetch_averages(pool_of(request.app), name, labels_text, granularity, start, end)
     rows.reverse()  # uPlot wants time ascending
     return Response(
         {

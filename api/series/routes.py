@@ -22,12 +22,11 @@ import zlib
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import psycopg
 from litestar import MediaType, Request, Response, get, post
 from litestar.params import FromPath
 
 from api.auth.senders import influx_guard, sender_guard
-from api.core.db import http_error, pool_of
+from api.core.db import pool_of
 from api.series import QUERIES
 from api.series.formats.influx import parse_body
 from api.series.formats.json import MALFORMED, PointParser, _point, parse_json_batch
@@ -35,7 +34,7 @@ from api.series.formats.points import (
     Batch,
     PointError,
 )
-from api.series.store import write_batch
+from api.series.store import fetch_averages, write_batch
 
 INVALID_PAYLOAD = "Invalid Payload. Please verify the request payload and try again."
 GRANULARITY_STEP = {
@@ -46,11 +45,8 @@ GRANULARITY_STEP = {
 
 
 async def store(request: Request[Any, Any, Any], batch: Batch) -> None:
-    try:
-        async with pool_of(request.app).connection() as conn:
-            await write_batch(conn, batch)
-    except psycopg.Error as exc:
-        raise http_error(exc) from None
+    async with pool_of(request.app).connection() as conn:
+        await write_batch(conn, batch)
 
 
 def _invalid(message: str = INVALID_PAYLOAD) -> Response[dict[str, str]]:
@@ -119,15 +115,11 @@ async def averages(
     if end is None:
         return _invalid("Invalid endDate format")
     # Inclusive range of bucket starts: [startDate 00:00Z, endDate 00:00Z].
-    upper = end + GRANULARITY_STEP[granularity]
     try:
-        async with pool_of(request.app).connection() as conn:
-            cur = await conn.cursor(binary=True).execute(
-                QUERIES["series_averages"], (name, None, granularity, start, upper)
-            )
-            rows = await cur.fetchall()
-    except psycopg.Error as exc:
-        raise http_error(exc) from None
+        upper = end + GRANULARITY_STEP[granularity]
+    except OverflowError:  # endDate 9999-12-31: the end of time
+        upper = datetime.max.replace(tzinfo=UTC)
+    rows = await fetch_averages(pool_of(request.app), name, None, granularity, start, upper)
     data = [{"timeFrame": rfc3339(row[0]), "avg": row[1]} for row in rows]
     return Response(
         {
@@ -160,6 +152,8 @@ async def read_body(request: Request[Any, Any, Any]) -> bytes:
             raise PointError(f"invalid gzip body: {exc}") from None
         if inflater.unconsumed_tail:
             raise PointError(f"body inflates to more than {limit} bytes")
+        if not inflater.eof or inflater.unused_data:
+            raise PointError("invalid gzip body: truncated, or data after its end")
     return body
 
 

@@ -8,8 +8,11 @@ with its position. Valid points are stored even when others are rejected.
 from __future__ import annotations
 
 from array import array
+from datetime import datetime
+from typing import Any
 
 from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
 
 from api.core import pgcopy
 from api.core.timestamps import PG_EPOCH_US
@@ -81,3 +84,20 @@ async def write_batch(conn: AsyncConnection[tuple[object, ...]], batch: Batch) -
         async with conn.cursor().copy(QUERIES["points_copy"]) as copy:
             for part in copy_parts(batch, ids):
                 await copy.write(part)
+
+
+async def fetch_averages(
+    pool: AsyncConnectionPool,
+    name: str,
+    labels: str | None,
+    granularity: str,
+    start: datetime,
+    end: datetime,
+) -> list[tuple[Any, ...]]:
+    """(bucket, avg, min, max, n) per bucket of [start, end), newest first; labels: the
+    canonical JSON of one label set, or None for every series of the name together."""
+    async with pool.connection() as conn:
+        cur = await conn.cursor(binary=True).execute(
+            QUERIES["series_averages"], (name, labels, granularity, start, end)
+        )
+        return await cur.fetchall()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ipaddress
 import typing
 from collections.abc import Iterator
+from typing import Any
 
 import httpcore
 import pytest
@@ -23,17 +24,12 @@ class LoopbackOnly(httpcore.AnyIOBackend):
         self.attempts: list[str] = []
 
     async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
+        self, host: str, port: int, *args: Any, **kwargs: Any
     ) -> httpcore.AsyncNetworkStream:
         self.attempts.append(host)
         if not ipaddress.ip_address(host).is_loopback:
             raise httpcore.ConnectError(f"test safety net: no traffic to {host}")
-        return await super().connect_tcp(host, port, timeout, local_address, socket_options)
+        return await super().connect_tcp(host, port, *args, **kwargs)
 
 
 @pytest.fixture

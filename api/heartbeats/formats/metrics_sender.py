@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 
+from api.core.decoding import MALFORMED
 from api.core.timestamps import TimestampError, parse_rfc3339
 
 
@@ -40,8 +41,8 @@ def parse_report(body: bytes) -> tuple[MetricReport, datetime | None]:
         report = _decoder.decode(body)
     except msgspec.ValidationError as exc:
         raise ReportError(f"invalid metric: {exc}") from None
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # the latter: a string not UTF-8
-        raise ReportError(f"malformed JSON: {exc}") from None
+    except MALFORMED as exc:
+        raise ReportError(f"malformed JSON: {exc or 'nested too deeply'}") from None
     for field, text, limit in (
         ("host", report.host, MAX_NAME),
         ("name", report.name, MAX_NAME),

@@ -14,7 +14,9 @@ cannot be stored in PostgreSQL text/jsonb, so it is shown as the four characters
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +24,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import msgspec
+
+from api.core.decoding import MALFORMED
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # datetime's range, in microseconds since the epoch
@@ -232,17 +236,40 @@ def _promoted(value: Any) -> str | None:
     return None if value is None or value == "" else _first(value)
 
 
+# A JSON number with a 5-digit exponent: the only numbers that may exceed what jsonb
+# (PostgreSQL's numeric) holds: 131072 digits before the decimal point, 16383 after.
+_LONG_EXPONENT = re.compile(rb"[0-9.][eE][+-]?[0-9]{5,}")
+MAX_EXPONENT = 131_071
+MIN_EXPONENT = -16_383
+
+
+def _check_number(text: str) -> float:
+    exponent = int(text.lower().partition("e")[2] or 0)
+    if not MIN_EXPONENT <= exponent <= MAX_EXPONENT:
+        raise EntryError(f"number {text[:40]} is out of range (exponent {exponent})")
+    return 0.0
+
+
+def _check_numbers(raw: bytes) -> None:
+    """EntryError when a number of the line is beyond what PostgreSQL's jsonb holds (its
+    text would make the whole batch fail there)."""
+    with contextlib.suppress(json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        json.loads(raw, parse_float=_check_number)  # not JSON: the parser says so
+
+
 def parse_json_line(raw: bytes) -> Entry:
     """One `journalctl -o json` line -> Entry; EntryError says why it is skipped.
 
     Fast path: a typed decode of the promoted fields, and the raw line (minus a string
     MESSAGE) as the fields JSON. Anything unusual takes the general path.
     """
+    if _LONG_EXPONENT.search(raw) is not None:
+        _check_numbers(raw)
     escapes = b"\\" in raw  # (one byte: a fast memchr)
     if not escapes or b"\\u0000" not in raw:
         try:
             known = _decode_known(raw)
-        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+        except MALFORMED:
             known = None
         if (
             known is not None
@@ -274,7 +301,7 @@ def parse_json_line(raw: bytes) -> Entry:
             )
     try:
         obj = _decode(raw)
-    except (msgspec.DecodeError, UnicodeDecodeError):
+    except MALFORMED:
         raise EntryError("not valid JSON") from None
     if not isinstance(obj, dict):
         raise EntryError("not a JSON object")
@@ -316,7 +343,7 @@ def parse_json_body(body: bytes) -> Batch:
     if b"\n" not in body.strip():
         try:
             doc = msgspec.json.decode(body) if body.strip() else None
-        except (msgspec.DecodeError, UnicodeDecodeError):
+        except MALFORMED:
             doc = None
         if isinstance(doc, dict) and "logs" in doc:
             logs = doc["logs"]
@@ -371,7 +398,8 @@ class ExportParser:
             batch.reject(self.number, str(exc))
 
     def _add_field(self, name: bytes, value: bytes) -> None:
-        key = name.decode("utf-8", "backslashreplace")
+        # jsonb cannot hold NUL: written as \x00, as in values that are text.
+        key = name.decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
         try:
             text: Any = value.decode("utf-8")
             if "\x00" in text:

@@ -18,6 +18,7 @@ from typing import Annotated
 
 import msgspec
 
+from api.core.decoding import MALFORMED
 from api.core.timestamps import EPOCH, ONE_US, PG_EPOCH_US, TimestampError, parse_rfc3339, unix_us
 from api.series.formats.points import (
     MAX_FUTURE_US,
@@ -34,9 +35,6 @@ from api.series.formats.points import (
 )
 
 NO_LABELS = msgspec.Raw(b"")
-# What msgspec raises for a body it cannot decode: DecodeError (ValidationError included),
-# or UnicodeDecodeError for a string that is not UTF-8.
-MALFORMED = (msgspec.DecodeError, UnicodeDecodeError)
 
 
 class PointIn(msgspec.Struct, gc=False):
@@ -137,7 +135,10 @@ def point_at_us(timestamp: str | float | None, now: int) -> int:
         if at.tzinfo is None:
             raise PointError("timestamp needs an offset or Z (RFC 3339)")
         return check_at(unix_us(at), now)
-    return check_at(round(timestamp * 1_000_000), now)
+    at_us = timestamp * 1_000_000
+    if not math.isfinite(at_us):
+        raise PointError("timestamp must be a finite number of Unix seconds")
+    return check_at(round(at_us), now)
 
 
 class PointParser:
@@ -199,8 +200,8 @@ class PointParser:
                         at_us = self.now
                     else:
                         at_us = round(ts * 1_000_000)
-                except (ValueError, TypeError):
-                    at_us = -1
+                except (ValueError, TypeError, OverflowError):
+                    at_us = -1  # add() says what is wrong
                 if low <= at_us <= high:
                     key = (name, labels)
                     index = keys.get(key)
@@ -321,14 +322,14 @@ def python_json_batch(body: bytes, is_array: bool) -> Batch:
                 return batch
             parser.add_all(_points.decode(body))
             return parser.batch
-        except (msgspec.ValidationError, UnicodeDecodeError):
-            pass  # some item is invalid or not UTF-8: decode one by one to say which
+        except (msgspec.ValidationError, UnicodeDecodeError, RecursionError):
+            pass  # some item is invalid, not UTF-8 or too deep: decode one by one to say which
         except msgspec.DecodeError as exc:
             raise PointError(f"malformed JSON array: {exc}") from None
         parser = PointParser()
         try:
             raws = _raw_list.decode(body)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, RecursionError) as exc:
             raise PointError(f"malformed JSON array: {exc}") from None
         for i, raw in enumerate(raws):
             try:
