@@ -27,9 +27,10 @@ from litestar.params import FromPath
 
 from api.auth.senders import influx_guard, sender_guard
 from api.core.db import pool_of
+from api.core.decoding import MALFORMED
 from api.series import QUERIES
 from api.series.formats.influx import parse_body
-from api.series.formats.json import MALFORMED, PointParser, _point, parse_json_batch
+from api.series.formats.json import PointParser, _point, parse_json_batch
 from api.series.formats.points import (
     Batch,
     PointError,
