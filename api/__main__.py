@@ -5,19 +5,13 @@ import sys
 import uvicorn
 
 from api.app import create_app
+from api.core.server import uvicorn_config
 from vigil.process import run_process
 from vigil.settings import Settings
 
 
 def serve(settings: Settings) -> None:
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        access_log=False,
-        log_level="info",
-        server_header=False,
-    )
+    uvicorn.Server(uvicorn_config(create_app(settings), settings)).run()
 
 
 sys.exit(run_process(serve))

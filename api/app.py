@@ -16,6 +16,7 @@ from api.auth.headers import SecurityHeaders
 from api.auth.senders import SenderAuth, TokenPathPrefix
 from api.auth.sessions import EXCEPTION_HANDLERS as PAGE_EXCEPTION_HANDLERS
 from api.core import health
+from api.core.bodies import LargeBodies
 from api.core.db import pool_lifespan
 from api.core.errors import EXCEPTION_HANDLERS
 from api.core.pages import template_config
@@ -78,5 +79,6 @@ def create_litestar(settings: Settings) -> Litestar:
 
 
 def create_app(settings: Settings | None = None) -> ASGIApp:
-    """The ASGI app uvicorn serves: Litestar behind the token path-prefix rewrite."""
-    return TokenPathPrefix(create_litestar(settings or Settings.from_env()))
+    """The ASGI app uvicorn serves: Litestar behind the token path-prefix rewrite, with
+    large bodies taking turns (api.core.bodies)."""
+    return LargeBodies(TokenPathPrefix(create_litestar(settings or Settings.from_env())))
