@@ -27,6 +27,15 @@ SQLSTATE_STATUS = {
 }
 
 
+# Class 53 (insufficient resources): still a 503, but the reason tells the operator what to fix.
+RESOURCE_REASONS = {
+    "53100": "database disk full",
+    "53200": "database out of memory",
+    "53300": "database has too many connections",
+    "53400": "database limit reached",
+}
+
+
 def pool_of(app: Litestar) -> AsyncConnectionPool:
     pool: AsyncConnectionPool = app.state.pool
     return pool
@@ -53,7 +62,8 @@ def http_error(exc: psycopg.Error) -> HTTPException:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if status == 503:
         log.warning("database unavailable (%s %s): %s", exc.sqlstate, type(exc).__name__, first)
-        return HTTPException(status_code=503, detail="database unavailable, retry later")
+        reason = RESOURCE_REASONS.get(exc.sqlstate or "", "database unavailable")
+        return HTTPException(status_code=503, detail=f"{reason}, retry later")
     log.info("request refused by the database (%s): %s", exc.sqlstate, first)
     diag = exc.diag
     detail = diag.message_primary or first or "invalid request"
