@@ -186,10 +186,11 @@ def test_full_disk_answers_503_and_recovers(small_disk: tuple[Cluster, Path]) ->
         refused: list[httpx.Response] = []
         with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
             for i in range(400):
-                batch = [{"name": f"disk-{i}-{j}", "value": j} for j in range(200)]
+                names = [f"disk-{i}-{j}" for j in range(200)]
+                batch = [{"name": name, "value": j} for j, name in enumerate(names)]
                 r = client.post("/v1/metrics/batch", json=batch)
                 if r.status_code == 200:
-                    acked.update(p["name"] for p in batch)
+                    acked.update(names)
                 else:
                     refused.append(r)
                     if len(refused) >= 3:
