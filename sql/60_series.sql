@@ -90,7 +90,8 @@ create table if not exists vigil.points_invalidations (
 );
 comment on table vigil.points_invalidations is
   'Portable mode: time range of points written per series and statement, so that '
-  'vigil.refresh_series_rollups re-computes buckets that received late points. Consumed by it.';
+  'vigil.refresh_series_rollups re-computes buckets that received late points (consumed by '
+  'it); until then vigil.series_averages reads those buckets from the raw points.';
 
 create or replace function vigil._points_invalidate() returns trigger
 language plpgsql
@@ -407,13 +408,25 @@ begin
           'select %s, r.n, r.total, r.min_value, r.max_value
              from vigil.%I r
             where r.series_id in (select id from s) and r.bucket >= greatest($3, %L::timestamptz)
-              and r.bucket < least($4, %L::timestamptz)',
+              and r.bucket < least($4, %L::timestamptz)
+              and not exists (select from d where d.series_id = r.series_id
+                                               and d.r @> r.bucket)',
           case when v_tier = p_granularity then 'r.bucket'
                else format('date_trunc(%L, r.bucket, ''UTC'')', p_granularity) end,
           'points_' || v_tier, v_lo, v_wm);
         v_lo := v_wm;
       end if;
     end loop;
+    -- Buckets with points written since the last refresh (vigil.points_invalidations, e.g.
+    -- a backfill of an old hour; d: their disjoint time ranges per series) are read from the
+    -- raw points, not from their stale rollup: reads see every committed write at once.
+    v_parts := v_parts || format(
+      'select date_trunc(%L, p.at, ''UTC''), count(*), sum(p.value), min(p.value), max(p.value)
+         from d join vigil.points p
+           on p.series_id = d.series_id and p.at >= lower(d.r) and p.at < upper(d.r)
+        where p.at >= $3 and p.at < least($4, %L::timestamptz)
+        group by 1',
+      p_granularity, v_lo);
     v_parts := v_parts || format(
       'select date_trunc(%L, p.at, ''UTC''), count(*), sum(p.value), min(p.value), max(p.value)
          from vigil.points p
@@ -425,11 +438,17 @@ begin
   return query execute
     'with s as (select id from vigil.series
                  where name = $1 and labels @> coalesce($2, ''{}''::jsonb)),
+          d as (select i.series_id,
+                       unnest(range_agg(tstzrange(date_trunc($5, i.lo, ''UTC''),
+                                                  date_trunc($5, i.hi, ''UTC'') + $6))) as r
+                  from vigil.points_invalidations i
+                 where i.series_id in (select id from s)
+                 group by i.series_id),
           parts (bucket, n, total, min_value, max_value) as ('
     || array_to_string(v_parts, ' union all ')
     || ') select bucket, sum(total) / sum(n), min(min_value), max(max_value), sum(n)::bigint
             from parts group by bucket order by bucket desc'
-  using p_name, p_labels, v_from, v_to;
+  using p_name, p_labels, v_from, v_to, p_granularity, v_step;
 end
 $$;
 comment on function vigil.series_averages(text, jsonb, text, timestamptz, timestamptz) is
