@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 
 from litestar import Litestar
 from litestar.datastructures import State
@@ -15,7 +16,7 @@ from api.auth import pages as auth_pages
 from api.auth.headers import SecurityHeaders
 from api.auth.senders import SenderAuth, TokenPathPrefix
 from api.auth.sessions import EXCEPTION_HANDLERS as PAGE_EXCEPTION_HANDLERS
-from api.core import health
+from api.core import health, openapi
 from api.core.bodies import LargeBodies
 from api.core.db import pool_lifespan
 from api.core.errors import EXCEPTION_HANDLERS
@@ -32,9 +33,12 @@ from api.uptime import routes as uptime_routes
 from vigil import PROJECT_ROOT
 from vigil.settings import Settings
 
-# Every feature's routes, listed here so that the app's surface is read in one place.
+# Every feature's routes, listed here so that the app's surface is read in one place. Each API
+# route documents itself for /openapi.json (api/core/openapi.py); pages are left out of it
+# (include_in_schema=False). tests/openapi/ checks both.
 FEATURE_ROUTES: tuple[Sequence[ControllerRouterHandler], ...] = (
     health.ROUTES,
+    openapi.ROUTES,
     auth_pages.ROUTES,
     oidc.ROUTES,
     heartbeat_routes.ROUTES,
@@ -50,11 +54,22 @@ FEATURE_ROUTES: tuple[Sequence[ControllerRouterHandler], ...] = (
 STATIC_DIR = PROJECT_ROOT / "api" / "static"
 
 
+def api_version() -> str:
+    try:
+        return version("vigil")
+    except PackageNotFoundError:  # run from a checkout that was not pip-installed
+        return "0.0.0"
+
+
 def route_handlers() -> list[ControllerRouterHandler]:
     handlers: list[ControllerRouterHandler] = []
     for routes in FEATURE_ROUTES:
         handlers.extend(routes)
-    handlers.append(create_static_files_router(path="/static", directories=[STATIC_DIR]))
+    handlers.append(
+        create_static_files_router(
+            path="/static", directories=[STATIC_DIR], include_in_schema=False
+        )
+    )
     return handlers
 
 
@@ -66,6 +81,17 @@ def create_litestar(settings: Settings) -> Litestar:
         open=False,
         kwargs={"autocommit": True},
     )
+    read_pool = (
+        AsyncConnectionPool(
+            settings.read_database_url,
+            min_size=1,
+            max_size=5,
+            open=False,
+            kwargs={"autocommit": True},
+        )
+        if settings.read_database_url
+        else pool
+    )
     return Litestar(
         route_handlers=route_handlers(),
         lifespan=[pool_lifespan, writer_lifespan],
@@ -73,8 +99,15 @@ def create_litestar(settings: Settings) -> Litestar:
         exception_handlers={**EXCEPTION_HANDLERS, **PAGE_EXCEPTION_HANDLERS},
         template_config=template_config(),
         middleware=[SecurityHeaders],
-        state=State({"pool": pool, "sender_auth": SenderAuth(settings), "settings": settings}),
-        openapi_config=None,
+        state=State(
+            {
+                "pool": pool,
+                "read_pool": read_pool,
+                "sender_auth": SenderAuth(settings),
+                "settings": settings,
+            }
+        ),
+        openapi_config=openapi.openapi_config(api_version()),
     )
 
 

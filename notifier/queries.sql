@@ -10,8 +10,19 @@ listen vigil_outbox;
 select vigil.check_stalls();
 
 -- name: outbox_claim
--- Claims due messages for this worker (worker, lease, how many); commit before sending.
-select id, text, attempts from vigil.outbox_claim(%s, %s, %s);
+-- Claims due messages for this worker (worker, lease, how many, channel or null), per
+-- instance oldest first, none while the channel is paused; commit before sending.
+select id, text, attempts from vigil.outbox_claim(%s, %s, %s, p_channel => %s);
+
+-- name: outbox_next_due
+-- Seconds until a message can be claimed (a retry, a lease, the channel's pause; negative
+-- when one is due now, null when nothing is pending) for the channel (or null).
+select extract(epoch from vigil.outbox_next_due(%s) - clock_timestamp())::float8;
+
+-- name: channel_pause
+-- The receiver asked every sender to wait (channel, how long, its answer): no notifier
+-- claims a message for it before then.
+select vigil.channel_pause(%s, %s, %s);
 
 -- name: outbox_delivered
 -- Marks a message this worker claimed as delivered (id, worker).

@@ -1,6 +1,12 @@
 """Outbox relay: claim due rows (committed before sending), deliver through the channel,
-record the outcome. Retries with backoff, leases and dead letters are decided here, the
-same for every channel."""
+record the outcome. Retries with backoff, leases, dead letters and the channel's pause are
+decided here, the same for every channel.
+
+Order is the claim's (vigil.outbox_claim): per instance (a metric, a service) only the
+oldest pending message is handed out, so however many notifiers run, the messages about
+one instance go out one at a time, in the order they were written; one that fails holds up
+only its own instance. A receiver's wait (429 retry_after) is recorded in the database
+(vigil.channel_pauses) and no notifier claims a message for it before the wait is over."""
 
 from __future__ import annotations
 
@@ -22,6 +28,9 @@ NOT_CONFIGURED = "not delivered: Telegram not configured"
 # One message per claim: each lease then covers one send (at most two with a chat
 # migration), so a slow Telegram cannot outlast the lease of messages still waiting.
 BATCH = 1
+# The shortest sleep before claiming again when a message is due but was not handed out
+# (a concurrent claimer held it for a moment).
+MIN_WAIT = 0.1
 
 
 def backoff(attempts: int, base: float, cap: float) -> float:
@@ -44,16 +53,28 @@ class Relay:
         so a crash mid-send leaves the row to be claimed again when its lease passes.
         """
         handled = 0
+        lease = timedelta(seconds=self.settings.lease_seconds)
         while True:
             rows = conn.execute(
-                QUERIES["outbox_claim"],
-                (self.worker, timedelta(seconds=self.settings.lease_seconds), BATCH),
+                QUERIES["outbox_claim"], (self.worker, lease, BATCH, self.channel_key)
             ).fetchall()
             if not rows:
                 return handled
             for outbox_id, text, attempts in rows:
                 self._deliver(conn, int(outbox_id), str(text), int(attempts))
                 handled += 1
+
+    @property
+    def channel_key(self) -> str | None:
+        return self.channel.key if self.channel is not None else None
+
+    def next_due(self, conn: Conn) -> float | None:
+        """Seconds until a message can next be claimed (a retry or lease coming due, the
+        channel's pause ending; at least MIN_WAIT), or None when nothing is pending."""
+        row = conn.execute(QUERIES["outbox_next_due"], (self.channel_key,)).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return max(float(row[0]), MIN_WAIT)
 
     def _deliver(self, conn: Conn, outbox_id: int, text: str, attempts: int) -> None:
         if self.channel is None:
@@ -68,6 +89,18 @@ class Relay:
             log.error("outbox %s dead letter: %s", outbox_id, outcome.error)
             self._settle(conn, outbox_id, "dead", outcome.error)
         else:
+            if outcome.after is not None:
+                # A wait the receiver asks for holds for every message to it, from every
+                # notifier: recorded before anything else, so no claim sends into it.
+                conn.execute(
+                    QUERIES["channel_pause"],
+                    (self.channel.key, timedelta(seconds=outcome.after), outcome.error),
+                )
+                log.warning(
+                    "%s asked to wait %.1fs: nothing is sent to it before then",
+                    self.channel.key,
+                    outcome.after,
+                )
             if attempts >= self.settings.max_attempts:
                 log.error(
                     "outbox %s dead after %s attempts: %s", outbox_id, attempts, outcome.error

@@ -3,10 +3,11 @@
 Three loops, each with its own connection and the shared reconnect with backoff
 (vigil.reconnect), so that none can hold up another:
 - delivery (main thread): a LISTEN connection for outbox wake-ups and a work connection;
-  a drain at start and after every reconnect, on every wake-up, and at least every
-  VIGIL_POLL_SECONDS (<= 5 s) as the backstop for missed notifications and due retries;
-  vigil.check_stalls() on the same poll tick (both modes). A slow or unreachable
-  channel delays only this loop;
+  a drain at start and after every reconnect, on every wake-up, when the next message
+  comes due (a retry, a passed lease, the end of the channel's pause: vigil.outbox_next_due)
+  and at least every VIGIL_POLL_SECONDS (<= 5 s) as the backstop for missed notifications;
+  vigil.check_stalls() on the poll tick (both modes). A slow or unreachable channel delays
+  only this loop, each attempt by at most VIGIL_TELEGRAM_TIMEOUT per request;
 - detection and maintenance (portable mode only): notifier.scheduler.
 """
 
@@ -67,6 +68,8 @@ class Notifier:
             self.stop_event.set()
             for thread in threads:
                 thread.join(timeout=30)
+            if self.relay.channel is not None:
+                self.relay.channel.close()
 
     def _supervise(self, name: str, loop: Callable[[Conn], None]) -> None:
         """Runs `loop` on a fresh autocommit connection until stopped (vigil.reconnect)."""
@@ -83,16 +86,23 @@ class Notifier:
             listen.execute(QUERIES["listen_outbox"])
             active_mode, reason = mode(work)
             log.info("notifier connected: %s mode (%s)", active_mode, reason)
-            self.relay.drain(work)
-            next_poll = time.monotonic()
+            next_poll = next_drain = time.monotonic()
             while not self.stop_event.is_set():
                 if time.monotonic() >= next_poll:
                     work.execute(QUERIES["check_stalls"])
-                    self.relay.drain(work)
                     next_poll = time.monotonic() + self.settings.poll_seconds
-                timeout = max(next_poll - time.monotonic(), 0.0)
+                    next_drain = time.monotonic()  # the backstop: drain on every poll tick
+                if time.monotonic() >= next_drain:
+                    next_drain = self._drain(work)
+                timeout = max(min(next_poll, next_drain) - time.monotonic(), 0.0)
                 if any(True for _ in listen.notifies(timeout=timeout, stop_after=1)):
-                    self.relay.drain(work)
+                    next_drain = time.monotonic()
+
+    def _drain(self, work: Conn) -> float:
+        """Delivers what is due; returns when (time.monotonic()) the next message comes due."""
+        self.relay.drain(work)
+        due = self.relay.next_due(work)
+        return time.monotonic() + due if due is not None else float("inf")
 
     def stop(self, *_: object) -> None:
         self.stop_event.set()

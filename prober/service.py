@@ -3,7 +3,8 @@
 - claims due services with vigil.claim_checks() (FOR UPDATE SKIP LOCKED, leased until
   the check's timeout has passed), so several probers never check the same service;
 - runs the checks concurrently (at most VIGIL_PROBER_CONCURRENCY at once) with httpx,
-  through the SSRF guard (prober/guard.py), following redirects itself;
+  through the SSRF guard (prober/guard.py), following redirects itself and choosing the
+  guard's policy again at every hop: --allow-internal covers only the service's own host;
 - hands each outcome to vigil.record_check(), which decides ok/down/up, opens and closes
   events and writes the outbox message the notifier delivers.
 URLs are never logged (they may carry credentials); services are named by their name.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import signal
 import time
@@ -36,6 +38,7 @@ MAX_BODY = 1024 * 1024
 MAX_ERROR = 300
 USER_AGENT = "vigil-prober/0.1"
 REDIRECTS = (301, 302, 303, 307, 308)
+OFF_HOST_HINT = "redirected to another host: --allow-internal covers only the service's own host"
 
 
 @dataclass(frozen=True)
@@ -57,8 +60,33 @@ class Outcome:
     body_matched: bool | None
 
 
+def host_key(url: httpx.URL) -> str:
+    """The host of `url` as compared for "the same host": the name as httpx normalized it
+    (lower case, IDNA), an IP literal as its canonical address ([0:0::1] is ::1)."""
+    host = url.raw_host.decode("ascii").lower()
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return host
+
+
+def same_host(a: httpx.URL, b: httpx.URL) -> bool:
+    """True when `a` and `b` name the same host (any scheme or port). A different name for
+    the same address (localhost vs 127.0.0.1) or another loopback address (127.0.0.2) is
+    another host."""
+    return host_key(a) == host_key(b)
+
+
 class Clients:
-    """One httpx client per SSRF policy; connections are never shared between them."""
+    """One httpx client per SSRF policy; connections are never shared between them.
+
+    - `public`: every address a connection goes to must pass guard.refusal();
+    - `internal`: any address but the metadata ones. Only for a service with
+      allow_internal, and only for requests to the host of its configured URL: a
+      redirect to any other host goes through `public` (see `for_hop`).
+    A pooled connection is reused only by requests to the same origin through the same
+    client, so it was opened under the policy that applies to the request reusing it.
+    """
 
     def __init__(
         self,
@@ -76,12 +104,22 @@ class Clients:
         self.public = httpx.AsyncClient(transport=self.public_transport, **common)
         self.internal = httpx.AsyncClient(transport=self.internal_transport, **common)
 
-    def for_service(self, due: Due) -> httpx.AsyncClient:
-        return self.internal if due.allow_internal else self.public
+    def for_hop(self, due: Due, url: httpx.URL) -> httpx.AsyncClient:
+        """The client for one request of `due`'s check: `internal` only when the service
+        has allow_internal and `url` is on its configured host."""
+        if due.allow_internal and same_host(url, httpx.URL(due.url)):
+            return self.internal
+        return self.public
 
     async def aclose(self) -> None:
         await self.public.aclose()
         await self.internal.aclose()
+
+
+def make_clients(concurrency: int) -> Clients:
+    """The prober's clients as `Prober.run` builds them (the production SSRF policies; the
+    tests call this very function)."""
+    return Clients(max_connections=max(concurrency, 10))
 
 
 def _short(text: str) -> str:
@@ -113,11 +151,11 @@ async def _body_contains(response: httpx.Response, needle: str) -> bool:
 
 
 async def probe(clients: Clients, due: Due) -> Outcome:
-    """One check: GET, following up to MAX_REDIRECTS redirects (each hop re-checked by the
-    SSRF guard when it connects), within the service's timeout as a whole."""
+    """One check: GET, following up to MAX_REDIRECTS redirects, within the service's
+    timeout as a whole. Every hop picks its client (SSRF policy) anew, and the guard checks
+    every connection it opens: allow_internal applies only to the configured host."""
     at = datetime.now(UTC)
     start = time.perf_counter()
-    client = clients.for_service(due)
 
     def failed(error: str) -> Outcome:
         return Outcome(at, None, None, error, None)
@@ -128,6 +166,7 @@ async def probe(clients: Clients, due: Due) -> Outcome:
             for _hop in range(MAX_REDIRECTS + 1):
                 if url.scheme not in ("http", "https"):
                     return failed(f"refused: redirect to a {url.scheme or 'relative'} URL")
+                client = clients.for_hop(due, url)
                 async with client.stream("GET", url, timeout=due.timeout) as response:
                     location = response.headers.get("location")
                     if response.status_code in REDIRECTS and location:
@@ -142,6 +181,9 @@ async def probe(clients: Clients, due: Due) -> Outcome:
     except TimeoutError:
         return failed(f"timeout after {due.timeout:g}s")
     except Refused as exc:
+        if exc.internal and due.allow_internal:
+            # Refused although the service has allow_internal: a hop to another host.
+            return failed(f"refused: {exc.what} ({OFF_HOST_HINT})")
         return failed(str(exc))
     except httpx.InvalidURL as exc:
         return failed(_short(f"invalid URL: {exc}"))
@@ -208,7 +250,7 @@ class Prober:
         self.tasks: set[asyncio.Task[str | None]] = set()
 
     async def run(self) -> None:
-        clients = Clients(max_connections=max(self.settings.prober_concurrency, 10))
+        clients = make_clients(self.settings.prober_concurrency)
         try:
             await run_async(
                 "prober", log, self.stop_event, lambda connected: self._serve(clients, connected)

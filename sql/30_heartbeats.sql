@@ -146,8 +146,8 @@ begin
   insert into vigil.transitions (metric_id, at, from_state, to_state, value, reason)
   values (v_m.id, p_now, case p_to when 'ok' then 'alert' else 'ok' end, p_to, v_m.value, p_reason)
   returning id into v_tid;
-  insert into vigil.outbox (transition_id, text)
-  values (v_tid, vigil.render_message(p_to, v_m.host, v_m.name, v_m.value));
+  insert into vigil.outbox (transition_id, text, instance_key)
+  values (v_tid, vigil.render_message(p_to, v_m.host, v_m.name, v_m.value), 'metric:' || v_m.id);
   perform pg_notify('vigil_outbox', '');
   return true;
 end
@@ -255,8 +255,9 @@ begin
      order by s.id, s.ord
     returning id, metric_id, to_state, value
   ), msg as (
-    insert into vigil.outbox (transition_id, text)
-    select tr.id, vigil.render_message(tr.to_state, u.host, u.name, tr.value)
+    insert into vigil.outbox (transition_id, text, instance_key)
+    select tr.id, vigil.render_message(tr.to_state, u.host, u.name, tr.value),
+           'metric:' || tr.metric_id
       from tr join unnest(v_ids, v_hosts, v_names) as u (id, host, name) on u.id = tr.metric_id
      order by tr.id
   )

@@ -57,7 +57,8 @@ comment on column vigil.services.expected_status is
 comment on column vigil.services.body_contains is
   'Substring the response body (first MiB) must contain; null = not checked.';
 comment on column vigil.services.allow_internal is
-  'Allow loopback, private, link-local and metadata addresses (SSRF guard off for this row).';
+  'Allow loopback, private and link-local addresses for the service''s own host only (not '
+  'for hosts reached by redirect); cloud metadata addresses are never allowed.';
 comment on column vigil.services.retries is
   'Failed checks retried before the service is declared down: down after retries + 1 '
   'consecutive failures.';
@@ -327,13 +328,14 @@ begin
           case when v_new = 'down' then v_reason end)
   returning id into v_event;
   if v_new = 'down' then
-    insert into vigil.outbox (text, service_event_id)
-    values ('Alert: ' || v_s.name || ' - down (' || v_reason || ')', v_event);
+    insert into vigil.outbox (text, service_event_id, instance_key)
+    values ('Alert: ' || v_s.name || ' - down (' || v_reason || ')', v_event,
+            'service:' || p_service_id);
   elsif v_s.state = 'down' then
-    insert into vigil.outbox (text, service_event_id)
+    insert into vigil.outbox (text, service_event_id, instance_key)
     values ('OK again: ' || v_s.name || ' (down for '
             || vigil._duration(p_at - coalesce(v_s.failing_since, v_s.state_changed_at)) || ')',
-            v_event);
+            v_event, 'service:' || p_service_id);
   end if;
   if v_s.state <> 'unknown' or v_new = 'down' then
     perform pg_notify('vigil_outbox', '');

@@ -8,17 +8,28 @@ select o.id, o.created_at, o.text, o.status, o.attempts, o.last_error, o.deliver
          when 'delivered' then 'delivered at ' || vigil._utc(o.delivered_at)
          when 'dead' then 'dead letter: ' || coalesce(o.last_error, 'unknown')
          when 'unconfigured' then 'not delivered: Telegram not configured'
+         when 'superseded' then 'not sent, superseded: ' || coalesce(o.last_error, 'unknown')
          when 'pending' then
            case when o.claimed_until > now() then 'sending (claimed by ' || o.claimed_by || ')'
-                when o.attempts = 0 then 'queued'
-                else 'retrying, next attempt at ' || vigil._utc(o.next_attempt_at)
-                     || coalesce(' (' || o.last_error || ')', '') end
+                else coalesce(
+                  -- Per instance the oldest pending message goes first (vigil.outbox_claim).
+                  'waiting for message '
+                    || (select max(b.id) from vigil.outbox b
+                         where b.instance_key = o.instance_key and b.status = 'pending'
+                           and b.id < o.id)
+                    || ' (same ' || o.instance_key || ', sent in order)',
+                  case when o.attempts = 0 then 'queued'
+                       else 'retrying, next attempt at ' || vigil._utc(o.next_attempt_at)
+                            || coalesce(' (' || o.last_error || ')', '') end)
+           end
        end as delivery,
-       t.metric_id
+       t.metric_id, o.instance_key
   from vigil.outbox o
   left join vigil.transitions t on t.id = o.transition_id;
 comment on view vigil.outbox_status is
-  'Every message with a human-readable delivery status, newest last.';
+  'Every message with a human-readable delivery status (queued, waiting for an older message '
+  'of its instance, sending, retrying, delivered, dead letter, superseded, not configured), '
+  'newest last.';
 
 create or replace view vigil.metric_transitions as
 select t.id, t.metric_id, t.at, t.from_state, t.to_state, t.value, t.reason,

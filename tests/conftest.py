@@ -67,6 +67,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.nodb)
 
 
+def pytest_report_header() -> str:
+    """Which data the tests that read ../shared/data use (real, or generated of its shape)."""
+    from tests.support import datasets
+
+    return f"shared data: {datasets.describe()}"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

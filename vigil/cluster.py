@@ -4,6 +4,11 @@ It lives under a project-local directory, listens on 127.0.0.1 only, trusts loca
 connections (nobody else can reach it) and needs no root and no system service.
 PostgreSQL refuses to run as root, so as root the server commands run as the
 unprivileged `postgres` user (runuser), which then owns the data directory.
+
+Streaming replication (docs/failover.md) uses the same class: a primary started with
+`replication_conf(...)`, a hot standby made by `base_backup` (pg_basebackup -R) and
+started on its own port, `promote` to make it the primary. initdb's pg_hba.conf already
+trusts replication connections from 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ from vigil.settings import Settings
 
 SERVER_USER = "postgres"
 SUPERUSER = "vigil"
+SYNC_SETTINGS = ("synchronous_standby_names", "synchronous_commit")
+"""Settings of a primary that wait for its standby: never copied to the standby, which,
+once promoted, has no standby of its own to wait for (every commit would hang)."""
 
 
 class ClusterError(RuntimeError):
@@ -47,6 +55,44 @@ def find_bindir() -> Path:
         "no PostgreSQL server binaries found (initdb); install them with "
         "`apt-get install postgresql` or set DATABASE_URL to an existing database"
     )
+
+
+def replication_conf(synchronous_standby: str | None = None) -> dict[str, str]:
+    """Server settings of a primary that streams its WAL to standbys (and of a standby,
+    which needs the same wal_level and at least the same max_wal_senders).
+
+    With `synchronous_standby` (a standby's application_name, a plain word), a commit
+    returns only once that standby has flushed its WAL: an acknowledged write survives the
+    loss of the primary, and writes wait while the standby is down.
+    """
+    conf = {"wal_level": "replica", "max_wal_senders": "10", "hot_standby": "on"}
+    if synchronous_standby:
+        conf["synchronous_standby_names"] = synchronous_standby
+        conf["synchronous_commit"] = "on"
+    return conf
+
+
+def multi_host_dsn(
+    clusters: Sequence[Cluster],
+    dbname: str,
+    target_session_attrs: str = "read-write",
+    *,
+    in_query: bool = False,
+) -> str:
+    """One libpq URL listing every member: a connection goes to the first that is up and
+    matches `target_session_attrs` (read-write: the primary, whichever member it is).
+
+    `postgresql://u@h1:p1,h2:p2/db?...` by default; with `in_query`, the same list as
+    `postgresql://u@/db?host=h1,h2&port=p1,p2&...`, the spelling SQLAlchemy (Alembic, so
+    `vigil migrate`) accepts as well.
+    """
+    attrs = f"target_session_attrs={target_session_attrs}"
+    if in_query:
+        hosts = ",".join("127.0.0.1" for _ in clusters)
+        ports = ",".join(str(c.port) for c in clusters)
+        return f"postgresql://{SUPERUSER}@/{dbname}?host={hosts}&port={ports}&{attrs}"
+    members = ",".join(f"127.0.0.1:{c.port}" for c in clusters)
+    return f"postgresql://{SUPERUSER}@{members}/{dbname}?{attrs}"
 
 
 @dataclass
@@ -106,6 +152,19 @@ class Cluster:
     def initialized(self) -> bool:
         return (self.data / "PG_VERSION").exists()
 
+    @property
+    def standby(self) -> bool:
+        """Whether the data directory starts as a standby (standby.signal, until promoted)."""
+        return (self.data / "standby.signal").exists()
+
+    def postmaster_pid(self) -> int | None:
+        """The PID in postmaster.pid (the server's, or a crashed server's), if any."""
+        try:
+            first = (self.data / "postmaster.pid").read_text().split("\n", 1)[0]
+        except OSError:
+            return None
+        return int(first) if first.strip().isdigit() else None
+
     def running(self) -> bool:
         if not self.initialized():
             return False
@@ -137,7 +196,8 @@ class Cluster:
         )
 
     def start(self) -> None:
-        """Initialise if needed, start unless running, and create the database."""
+        """Initialise if needed, start unless running, and create the database (a standby
+        is read-only: its databases come from the primary)."""
         self.init()
         if not self.running():
             bindir = find_bindir()
@@ -162,20 +222,86 @@ class Cluster:
                     " ".join(options),
                 ]
             )
-        self.create_database(self.dbname)
+        if not self.standby:
+            self.create_database(self.dbname)
 
     def create_database(self, dbname: str) -> None:
-        with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
+        # A local commit: a primary whose synchronous standby does not exist yet (it is
+        # made from this very cluster) would otherwise wait for it forever.
+        with psycopg.connect(
+            self.dsn("postgres"), autocommit=True, options="-c synchronous_commit=local"
+        ) as conn:
             exists = conn.execute(QUERIES["database_exists"], (dbname,)).fetchone()
             if not exists:
                 # Stays here: a database name is an identifier, which no parameter can carry.
                 conn.execute(sql.SQL("create database {}").format(sql.Identifier(dbname)))
 
-    def stop(self) -> None:
+    def stop(self, mode: str = "fast") -> None:
+        """Stops the server if it runs: `fast` (a clean shutdown), or `immediate` (no
+        shutdown checkpoint: crash recovery at the next start; for data thrown away)."""
         if self.running():
             self._run(
-                [str(find_bindir() / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(self.data)]
+                [str(find_bindir() / "pg_ctl"), "stop", "-w", "-m", mode, "-D", str(self.data)]
             )
+
+    def base_backup(
+        self,
+        root: Path,
+        port: int,
+        application_name: str,
+        conf: Mapping[str, str] | None = None,
+    ) -> Cluster:
+        """A hot standby of this (running) cluster under `root`, not yet started.
+
+        pg_basebackup copies the data directory over a replication connection and, with
+        -R, writes standby.signal and primary_conninfo (with `application_name`, the name
+        synchronous_standby_names refers to). The standby's settings are `conf`, by default
+        this cluster's without SYNC_SETTINGS.
+        """
+        standby_conf = (
+            dict(conf)
+            if conf is not None
+            else {k: v for k, v in self.conf.items() if k not in SYNC_SETTINGS}
+        )
+        standby = Cluster(root, port, conf=standby_conf, dbname=self.dbname)
+        if standby.data.exists():
+            raise ClusterError(f"{standby.data} exists; a base backup needs an empty place")
+        root.mkdir(parents=True, exist_ok=True)
+        standby._prepare_dirs()
+        source = (
+            f"host=127.0.0.1 port={self.port} user={SUPERUSER} application_name={application_name}"
+        )
+        self._run(
+            [
+                str(find_bindir() / "pg_basebackup"),
+                "-D",
+                str(standby.data),
+                "-d",
+                source,
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+                # A cluster run without fsync does not need its copy flushed to disk either.
+                *(["--no-sync"] if self.conf.get("fsync") == "off" else []),
+            ]
+        )
+        return standby
+
+    def promote(self, timeout: int = 60) -> None:
+        """Ends recovery of a standby: it becomes a primary (pg_ctl promote, waits)."""
+        self._run(
+            [
+                str(find_bindir() / "pg_ctl"),
+                "promote",
+                "-w",
+                "-t",
+                str(timeout),
+                "-D",
+                str(self.data),
+            ]
+        )
 
 
 def embedded_cluster(settings: Settings) -> Cluster:

@@ -12,11 +12,11 @@ from vigil.db import sql_files
 ALEMBIC_DIR = PROJECT_ROOT / "alembic"
 
 
-def sqlalchemy_url(url: str) -> str:
-    """DATABASE_URL in any libpq spelling -> the SQLAlchemy psycopg 3 URL."""
+def libpq_url(url: str) -> str:
+    """DATABASE_URL in any accepted spelling -> the URL libpq (psycopg) connects with."""
     for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
+            return "postgresql://" + url[len(prefix) :]
     raise ValueError("DATABASE_URL must start with postgresql:// or postgres://")
 
 

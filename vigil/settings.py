@@ -71,6 +71,7 @@ class Settings:
     """Settings of every Vigil process (see the configuration table in README.md)."""
 
     database_url: str | None
+    read_database_url: str | None
     host: str
     port: int
     data_dir: Path
@@ -122,6 +123,8 @@ class Settings:
         settings = cls(
             # TIMESCALE_DATABASE_URL is an older name of the same database.
             database_url=_read(env, "DATABASE_URL") or _read(env, "TIMESCALE_DATABASE_URL"),
+            # Operator page reads (dashboard, journal, charts) may go to a hot standby.
+            read_database_url=_read(env, "VIGIL_READ_DATABASE_URL"),
             host=_read(env, "VIGIL_HOST", "127.0.0.1") or "127.0.0.1",
             port=_int(env, "VIGIL_PORT", 8080, 1),
             data_dir=data_dir,

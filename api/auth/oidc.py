@@ -108,7 +108,7 @@ def _provider(request: Request[Any, Any, Any]) -> Provider:
     return provider
 
 
-@get("/auth/google")
+@get("/auth/google", include_in_schema=False)
 async def google_start(request: Request[Any, Any, Any]) -> Response[Any]:
     provider = _provider(request)
     settings = settings_of(request)
@@ -205,7 +205,7 @@ async def _verified_claims(
     return claims
 
 
-@get("/auth/google/callback")
+@get("/auth/google/callback", include_in_schema=False)
 async def google_callback(request: Request[Any, Any, Any]) -> Response[Any]:
     provider = _provider(request)
     settings = settings_of(request)

@@ -34,7 +34,7 @@ from vigil.tokens import TokenInfo, new_token, secret_hash
 LINK_CSRF_COOKIE = "vigil_login_csrf"
 
 
-@get("/login")
+@get("/login", include_in_schema=False)
 async def login_page(request: Request[Any, Any, Any]) -> Response[Any]:
     target = safe_next(request.query_params.get("next"))
     if await load_operator(request) is not None:
@@ -49,7 +49,7 @@ async def login_page(request: Request[Any, Any, Any]) -> Response[Any]:
     )
 
 
-@get("/login/link/{link:str}")
+@get("/login/link/{link:str}", include_in_schema=False)
 async def login_link_page(request: Request[Any, Any, Any], link: FromPath[str]) -> Template:
     """Shows a button; only the POST uses the link (link previews must not consume it)."""
     form_token = secrets.token_urlsafe(16)
@@ -62,7 +62,7 @@ async def login_link_page(request: Request[Any, Any, Any], link: FromPath[str]) 
     )
 
 
-@post("/login/link", status_code=303)
+@post("/login/link", status_code=303, include_in_schema=False)
 async def login_link_use(request: Request[Any, Any, Any]) -> Response[Any]:
     form = await request.form()
     link = str(form.get("link", ""))
@@ -100,7 +100,7 @@ async def login_link_use(request: Request[Any, Any, Any]) -> Response[Any]:
     )
 
 
-@get("/logout")
+@get("/logout", include_in_schema=False)
 async def logout_page(request: Request[Any, Any, Any]) -> Response[Any]:
     """GET never changes state: it shows a button that POSTs (with the CSRF token)."""
     if await load_operator(request) is None:
@@ -108,7 +108,7 @@ async def logout_page(request: Request[Any, Any, Any]) -> Response[Any]:
     return render(request, "auth/logout.html")
 
 
-@post("/logout", guards=[operator_guard], status_code=303)
+@post("/logout", guards=[operator_guard], status_code=303, include_in_schema=False)
 async def logout(request: Request[Any, Any, Any]) -> Response[Any]:
     await end_session(request)
     return Redirect(
@@ -128,13 +128,13 @@ async def _page(
     return render(request, "auth/tokens.html", status_code=status_code, tokens=tokens, **context)
 
 
-@get("/tokens", guards=[operator_guard])
+@get("/tokens", guards=[operator_guard], include_in_schema=False)
 async def tokens_page(request: Request[Any, Any, Any]) -> Template:
     revoked = request.query_params.get("revoked")
     return await _page(request, revoked=revoked)
 
 
-@post("/tokens", guards=[operator_guard], status_code=200)
+@post("/tokens", guards=[operator_guard], status_code=200, include_in_schema=False)
 async def create_token(request: Request[Any, Any, Any]) -> Template:
     """The new token is in this response only (no-store); only its hash is kept."""
     form = await request.form()
@@ -152,7 +152,7 @@ async def create_token(request: Request[Any, Any, Any]) -> Template:
     return await _page(request, created={"name": name, "token": token, "base": base})
 
 
-@post("/tokens/revoke", guards=[operator_guard], status_code=303)
+@post("/tokens/revoke", guards=[operator_guard], status_code=303, include_in_schema=False)
 async def revoke_token(request: Request[Any, Any, Any]) -> Response[Any]:
     form = await request.form()
     name = str(form.get("name", ""))

@@ -55,6 +55,13 @@ def status_of(exc: psycopg.Error) -> int:
     return 503
 
 
+def read_pool_of(app: Litestar) -> AsyncConnectionPool:
+    """The pool for operator page reads: VIGIL_READ_DATABASE_URL (a hot standby) when set,
+    else the primary's. Never for writes, sign-in or anything a write's reply depends on."""
+    pool: AsyncConnectionPool = app.state.read_pool
+    return pool
+
+
 def http_error(exc: psycopg.Error) -> HTTPException:
     """An HTTP error for a database error: 4xx for the client's mistakes, else 503. Logged:
     4xx at INFO with the SQLSTATE, 503 at WARNING (the database is down or failing)."""
@@ -74,9 +81,11 @@ def http_error(exc: psycopg.Error) -> HTTPException:
 
 @asynccontextmanager
 async def pool_lifespan(app: Litestar) -> AsyncIterator[None]:
-    pool = pool_of(app)
-    await pool.open(wait=False)
+    pools = {id(p): p for p in (pool_of(app), read_pool_of(app))}.values()
+    for pool in pools:
+        await pool.open(wait=False)
     try:
         yield
     finally:
-        await pool.close()
+        for pool in pools:
+            await pool.close()

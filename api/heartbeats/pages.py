@@ -3,6 +3,7 @@ metric with its transitions and the delivery status of each message; the system 
 
 from __future__ import annotations
 
+import os
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,9 +15,10 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from api.auth.sessions import operator_guard
-from api.core.db import pool_of
+from api.core.db import pool_of, read_pool_of
 from api.core.pages import render
 from api.heartbeats import QUERIES
+from vigil.supervisor import STATUS_ENV, read_status
 
 
 async def _all(conn: AsyncConnection[Any], sql: str, params: Any = None) -> list[dict[str, Any]]:
@@ -40,7 +42,7 @@ def _filters(request: Request[Any, Any, Any]) -> dict[str, str | None]:
 async def _dashboard_context(
     request: Request[Any, Any, Any], filters: dict[str, Any]
 ) -> dict[str, Any]:
-    async with pool_of(request.app).connection() as conn:
+    async with read_pool_of(request.app).connection() as conn:
         metrics = await _all(conn, QUERIES["dashboard_metrics"], filters)
         status = (await _all(conn, QUERIES["system_panel"]))[0]
         choices = (await _all(conn, QUERIES["dashboard_choices"]))[0]
@@ -50,6 +52,7 @@ async def _dashboard_context(
         "metrics": metrics,
         "alerts": sum(1 for m in metrics if m["alerting"]),
         "system": status,
+        "roles": read_status(os.environ.get(STATUS_ENV)),
         "hosts": choices["hosts"],
         "types": choices["types"],
         "filters": filters,
@@ -57,7 +60,7 @@ async def _dashboard_context(
     }
 
 
-@get("/", guards=[operator_guard])
+@get("/", guards=[operator_guard], include_in_schema=False)
 async def dashboard(
     request: Request[Any, Any, Any],
 ) -> Template:
@@ -65,7 +68,7 @@ async def dashboard(
     return render(request, "heartbeats/dashboard.html", **context)
 
 
-@get("/dashboard/live", guards=[operator_guard])
+@get("/dashboard/live", guards=[operator_guard], include_in_schema=False)
 async def dashboard_live(
     request: Request[Any, Any, Any],
 ) -> Template:
@@ -74,7 +77,12 @@ async def dashboard_live(
     return render(request, "heartbeats/dashboard_live.html", **context)
 
 
-@post("/metrics/{metric_id:int}/delete", guards=[operator_guard], status_code=200)
+@post(
+    "/metrics/{metric_id:int}/delete",
+    guards=[operator_guard],
+    status_code=200,
+    include_in_schema=False,
+)
 async def delete_metric(request: Request[Any, Any, Any], metric_id: FromPath[int]) -> Response[str]:
     """HTMX POST (hx-confirm on the button, CSRF header): the row is swapped for nothing."""
     async with pool_of(request.app).connection() as conn:
@@ -85,9 +93,9 @@ async def delete_metric(request: Request[Any, Any, Any], metric_id: FromPath[int
     return Response("", status_code=200 if not headers else 303, headers=headers)
 
 
-@get("/metrics/{metric_id:int}", guards=[operator_guard])
+@get("/metrics/{metric_id:int}", guards=[operator_guard], include_in_schema=False)
 async def metric_page(request: Request[Any, Any, Any], metric_id: FromPath[int]) -> Template:
-    async with pool_of(request.app).connection() as conn:
+    async with read_pool_of(request.app).connection() as conn:
         found = await _all(conn, QUERIES["metric"], (metric_id,))
         if not found:
             raise NotFoundException(detail="no such metric")

@@ -24,7 +24,7 @@ from litestar.response import Template
 from markupsafe import Markup, escape
 
 from api.auth.sessions import operator_guard
-from api.core.db import http_error, pool_of
+from api.core.db import http_error, read_pool_of
 from api.core.pages import render
 from api.journal import QUERIES
 
@@ -190,12 +190,12 @@ async def _search(request: Request[Any, Any, Any], f: Filters, **kw: Any) -> lis
         "limit": f.page_size,
         "tail_id": None,
     } | kw
-    async with pool_of(request.app).connection() as conn:
+    async with read_pool_of(request.app).connection() as conn:
         rows = await (await conn.execute(QUERIES["journal_search"], params)).fetchall()
     return [_row(r) for r in rows]
 
 
-@get("/journal", guards=[operator_guard])
+@get("/journal", guards=[operator_guard], include_in_schema=False)
 async def journal_page(request: Request[Any, Any, Any]) -> Template:
     params = {k: str(v) for k, v in request.query_params.items()}
     try:
@@ -278,7 +278,7 @@ async def journal_page(request: Request[Any, Any, Any]) -> Template:
     )
 
 
-@get("/journal/tail", guards=[operator_guard])
+@get("/journal/tail", guards=[operator_guard], include_in_schema=False)
 async def journal_tail(request: Request[Any, Any, Any]) -> Template:
     """Lines that arrived after id `since` (htmx polls this every 2 s in live-tail mode)."""
     params = {k: str(v) for k, v in request.query_params.items()}

@@ -9,9 +9,26 @@ from typing import Any
 import msgspec
 from litestar import MediaType, Request, Response, post
 from litestar.exceptions import ClientException
+from litestar.openapi.spec import OpenAPIType, Schema
 
 from api.auth.senders import sender_guard
 from api.core.db import pool_of
+from api.core.openapi import (
+    JSON,
+    SENDER,
+    TOO_LARGE,
+    UNAUTHORIZED,
+    UNAVAILABLE,
+    array,
+    body,
+    documented,
+    integer,
+    nullable,
+    obj,
+    reply,
+    string,
+    text_error,
+)
 from api.journal.formats.journald import (
     Batch,
     BodyError,
@@ -23,6 +40,7 @@ from api.journal.store import Inserter
 from vigil.settings import Settings
 
 EXPORT_TYPE = "application/vnd.fdo.journal"
+NDJSON_TYPE = "application/x-ndjson"
 CHUNK = 2000  # entries per vigil.journal_ingest call
 STREAM_FLUSH = 5000  # /upload: store every this many parsed entries,
 STREAM_FLUSH_BYTES = 8 * 1024 * 1024  # or when they hold this many bytes
@@ -36,6 +54,98 @@ class Outcome(msgspec.Struct):
     rejected: int = 0
     reasons: dict[str, int] = msgspec.field(default_factory=dict)
     rejected_lines: list[dict[str, Any]] = msgspec.field(default_factory=list)
+
+
+# --- OpenAPI (api/core/openapi.py) ---
+
+FIELD_VALUE = Schema(
+    any_of=[
+        string(),
+        array(integer(minimum=0, maximum=255), description="bytes: text that is not UTF-8"),
+        array(Schema(type=[OpenAPIType.STRING, OpenAPIType.ARRAY]), description="a repeated field"),
+        Schema(type=OpenAPIType.NULL, description="journalctl's stand-in for a large value"),
+    ],
+)
+ENTRY = obj(
+    {
+        "__REALTIME_TIMESTAMP": Schema(
+            one_of=[string(pattern="^[0-9]+$"), integer()],
+            description="microseconds since 1970, as journalctl writes it (a string of digits) "
+            "or a number",
+            examples=["1763805600000000"],
+        ),
+        "MESSAGE": FIELD_VALUE,
+        "_HOSTNAME": FIELD_VALUE,
+        "_SYSTEMD_UNIT": FIELD_VALUE,
+        "CONTAINER_NAME": FIELD_VALUE,
+        "PRIORITY": FIELD_VALUE,
+    },
+    required=["__REALTIME_TIMESTAMP"],
+    extra=FIELD_VALUE,
+    title="JournalEntry",
+    description="One `journalctl -o json` line: a journald entry. Values are strings, arrays of "
+    "byte numbers (journald's form for text that is not UTF-8) or arrays (repeated fields).",
+)
+METRICS_SENDER_BATCH = obj(
+    {
+        "logs": nullable(
+            OpenAPIType.STRING,
+            description="`journalctl -o json` lines; `null` is an empty batch",
+        )
+    },
+    extra=True,
+    title="MetricsSenderBatch",
+    description="metrics-sender's batch (one per minute, also empty).",
+)
+NDJSON = array(
+    ENTRY,
+    title="JournalLines",
+    description="NDJSON: `journalctl -o json` lines, one JournalEntry per line (each element "
+    "here is one line); blank lines are ignored",
+)
+EXPORT = string(
+    title="JournalExport",
+    description="The Journal Export Format: entries separated by a blank line; a field is "
+    "`NAME=value` or `NAME`, a 64-bit little-endian length, the bytes and a newline",
+)
+OUTCOME = obj(
+    {
+        "accepted": integer(minimum=0, description="entries stored"),
+        "duplicated": integer(minimum=0, description="entries already stored, or repeated"),
+        "rejected": integer(minimum=0, description="entries refused, by reason in `reasons`"),
+        "reasons": Schema(
+            type=OpenAPIType.OBJECT,
+            additional_properties=integer(minimum=1),
+            description="every rejected line counted by reason",
+        ),
+        "rejected_lines": array(
+            obj({"line": integer(minimum=1), "reason": string()}),
+            max_items=20,
+            description="the first 20 lines rejected while reading the body (1-based; for the "
+            "export format, the entry number); not those refused by the retention window",
+        ),
+    },
+    title="JournalOutcome",
+)
+EXPORT_EXAMPLE = "__REALTIME_TIMESTAMP=1763805600000000\n_HOSTNAME=web-1\nMESSAGE=hello\n\n"
+ENTRY_EXAMPLE = {"__REALTIME_TIMESTAMP": "1763805600000000", "_HOSTNAME": "web-1", "MESSAGE": "hi"}
+STORED = reply(
+    "Every readable body: what was stored, duplicated and rejected (the valid lines are stored "
+    "even when others are rejected).",
+    OUTCOME,
+    examples={
+        "some rejected": {
+            "accepted": 2,
+            "duplicated": 1,
+            "rejected": 2,
+            "reasons": {"not valid JSON": 1, "older than the retention (14 days)": 1},
+            "rejected_lines": [{"line": 3, "reason": "not valid JSON"}],
+        }
+    },
+)
+EXPORT_ERROR = (
+    "400 malformed export-format binary field (no newline after the data); stored before it: 0\n"
+)
 
 
 def _count(outcome: Outcome, reason: str, n: int) -> None:
@@ -93,7 +203,43 @@ async def _ingest_export(request: Request[Any, Any, Any]) -> Response[bytes]:
     "/journal",
     guards=[sender_guard],
     status_code=200,
-    summary="journalctl -o json lines",
+    operation_id="postJournal",
+    summary="journalctl -o json lines (metrics-sender, curl), or the export format",
+    description="A body that is one line holding a JSON object with a `logs` member is "
+    "metrics-sender's form; any other body is read as NDJSON, except with the content type "
+    f"`{EXPORT_TYPE}` (as on `/upload`).",
+    tags=["journal"],
+    security=SENDER,
+    operation_class=documented(
+        request_body=body(
+            {
+                JSON: Schema(any_of=[METRICS_SENDER_BATCH, ENTRY]),
+                NDJSON_TYPE: NDJSON,
+                EXPORT_TYPE: EXPORT,
+            },
+            description='metrics-sender\'s `{"logs": ...}`, `journalctl -o json` lines, or '
+            "`journalctl -o export`",
+            required=False,
+            examples={
+                JSON: {"logs": msgspec.json.encode(ENTRY_EXAMPLE).decode() + "\n"},
+                NDJSON_TYPE: [ENTRY_EXAMPLE],
+                EXPORT_TYPE: EXPORT_EXAMPLE,
+            },
+        ),
+        responses={
+            200: STORED,
+            400: text_error(
+                400,
+                "`logs` is not a string; a broken export stream (the entries before it are "
+                "stored).",
+                '400 "logs" must be a string of journalctl -o json lines\n',
+                EXPORT_ERROR,
+            ),
+            401: UNAUTHORIZED,
+            413: TOO_LARGE,
+            503: UNAVAILABLE,
+        },
+    ),
 )
 async def post_journal(request: Request[Any, Any, Any]) -> Response[bytes]:
     """`{"logs": "..."}` (metrics-sender), bare NDJSON, or the export format by content type."""
@@ -114,6 +260,34 @@ async def post_journal(request: Request[Any, Any, Any]) -> Response[bytes]:
     guards=[sender_guard],
     status_code=200,
     request_max_body_size=None,  # streamed; each entry is limited to VIGIL_MAX_BODY_BYTES
+    operation_id="postUpload",
+    summary="The Journal Export Format (systemd-journal-upload)",
+    description="Stored while it streams (every 5,000 entries), so there is no total size "
+    "limit; one entry may not exceed `VIGIL_MAX_BODY_BYTES`. systemd-journal-upload sends no "
+    "custom headers: give it `URL=http://HOST:8080/t/TOKEN`.",
+    tags=["journal"],
+    security=SENDER,
+    operation_class=documented(
+        request_body=body(
+            {EXPORT_TYPE: EXPORT},
+            description="`journalctl -o export`, usually chunked",
+            required=False,
+            examples={EXPORT_TYPE: EXPORT_EXAMPLE},
+        ),
+        responses={
+            200: STORED,
+            400: text_error(
+                400,
+                "Another content type; a broken export stream or an entry over "
+                "`VIGIL_MAX_BODY_BYTES` (the entries before it are stored).",
+                f"400 Content-Type must be {EXPORT_TYPE} (the Journal Export Format); send "
+                "journalctl -o json lines to /journal\n",
+                EXPORT_ERROR,
+            ),
+            401: UNAUTHORIZED,
+            503: UNAVAILABLE,
+        },
+    ),
 )
 async def post_upload(request: Request[Any, Any, Any]) -> Response[bytes]:
     """systemd-journal-upload: the Journal Export Format, chunked, stored as it streams."""

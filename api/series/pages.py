@@ -15,7 +15,7 @@ from litestar import Request, Response, get
 from litestar.response import Template
 
 from api.auth.sessions import operator_guard
-from api.core.db import pool_of
+from api.core.db import read_pool_of
 from api.core.pages import render
 from api.series import QUERIES
 from api.series.routes import GRANULARITY_STEP
@@ -24,15 +24,15 @@ from api.series.store import fetch_averages
 MAX_BUCKETS = 20_000
 
 
-@get("/charts", guards=[operator_guard])
+@get("/charts", guards=[operator_guard], include_in_schema=False)
 async def charts_page(request: Request[Any, Any, Any]) -> Template:
     return render(request, "series/charts.html")
 
 
-@get("/charts/series", guards=[operator_guard])
+@get("/charts/series", guards=[operator_guard], include_in_schema=False)
 async def charts_series(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
     q = request.query_params.get("q", "")[:200]
-    async with pool_of(request.app).connection() as conn:
+    async with read_pool_of(request.app).connection() as conn:
         rows = await (await conn.execute(QUERIES["series_search"], (q,))).fetchall()
     return [
         {"id": r[0], "name": r[1], "labels": r[2], "last": r[3].isoformat() if r[3] else None}
@@ -54,7 +54,7 @@ def _time(text: str | None) -> datetime | None:
     return at if at.tzinfo is not None else None
 
 
-@get("/charts/data", guards=[operator_guard])
+@get("/charts/data", guards=[operator_guard], include_in_schema=False)
 async def charts_data(request: Request[Any, Any, Any]) -> Response[Any]:
     params = request.query_params
     name = params.get("name", "")
@@ -76,7 +76,9 @@ async def charts_data(request: Request[Any, Any, Any]) -> Response[Any]:
         return _bad("from and to must be ISO 8601 times with an offset, from before to")
     if (end - start) / GRANULARITY_STEP[granularity] > MAX_BUCKETS:
         return _bad(f"more than {MAX_BUCKETS} buckets: choose a coarser granularity")
-    rows = await fetch_averages(pool_of(request.app), name, labels_text, granularity, start, end)
+    rows = await fetch_averages(
+        read_pool_of(request.app), name, labels_text, granularity, start, end
+    )
     rows.reverse()  # uPlot wants time ascending
     return Response(
         {

@@ -22,12 +22,35 @@ import zlib
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import psycopg
 from litestar import MediaType, Request, Response, get, post
+from litestar.openapi.spec import OpenAPIType, Schema
 from litestar.params import FromPath
 
 from api.auth.senders import influx_guard, sender_guard
-from api.core.db import pool_of
+from api.core.db import http_error, pool_of, status_of
 from api.core.decoding import MALFORMED
+from api.core.openapi import (
+    INFLUX,
+    JSON,
+    NOT_FOUND_TEXT,
+    SENDER,
+    TEXT,
+    TOO_LARGE,
+    UNAUTHORIZED,
+    UNAVAILABLE,
+    array,
+    body,
+    documented,
+    header,
+    integer,
+    number,
+    obj,
+    path,
+    query,
+    reply,
+    string,
+)
 from api.series import QUERIES
 from api.series.formats.influx import parse_body
 from api.series.formats.json import PointParser, _point, parse_json_batch
@@ -37,6 +60,8 @@ from api.series.formats.points import (
 )
 from api.series.store import fetch_averages, write_batch
 
+NDJSON_TYPE = "application/x-ndjson"
+NUL = "\x00"
 INVALID_PAYLOAD = "Invalid Payload. Please verify the request payload and try again."
 GRANULARITY_STEP = {
     "minute": timedelta(minutes=1),
@@ -45,38 +70,259 @@ GRANULARITY_STEP = {
 }
 
 
-async def store(request: Request[Any, Any, Any], batch: Batch) -> None:
-    async with pool_of(request.app).connection() as conn:
-        await write_batch(conn, batch)
+# --- OpenAPI (api/core/openapi.py) ---
+
+POINT = obj(
+    {
+        "name": string(min_length=1, max_length=255, description="the series name"),
+        "value": number(description="finite"),
+        "timestamp": Schema(
+            type=[OpenAPIType.STRING, OpenAPIType.NUMBER, OpenAPIType.NULL],
+            description="RFC 3339 with an offset or `Z` (fraction up to nanoseconds, truncated to "
+            'microseconds), or Unix seconds; missing, `null` or `""` mean now; not before '
+            "1970, at most 10 minutes in the future",
+            examples=["2024-02-02T11:43:02.099Z", 1706874182.099],
+        ),
+        "labels": Schema(
+            type=[OpenAPIType.OBJECT, OpenAPIType.NULL],
+            additional_properties=string(max_length=255),
+            property_names=string(min_length=1, max_length=255),
+            max_properties=32,
+            description="at most 32; keys and values up to 255 characters. The series is "
+            "(name, labels)",
+        ),
+    },
+    required=["name", "value"],
+    extra=True,
+    title="Point",
+    description="One point of a numeric series. Other members are ignored.",
+)
+MESSAGE = obj({"message": string()}, title="Message")
+INVALID_POINT = reply(
+    "The point is invalid.",
+    MESSAGE,
+    examples={"invalid": {"message": INVALID_PAYLOAD}},
+)
+SUMMARY = obj(
+    {
+        "accepted": integer(minimum=0, description="points stored"),
+        "rejected": integer(minimum=0),
+        "errors": array(
+            obj(
+                {
+                    "index": integer(
+                        minimum=0,
+                        description="the point's position in the array, or the NDJSON line's "
+                        "index (from 0; the message gives the line number)",
+                    ),
+                    "message": string(),
+                }
+            ),
+            max_items=20,
+            description="the first 20 rejected points",
+        ),
+    },
+    title="BatchSummary",
+)
+NDJSON_POINTS = array(
+    POINT,
+    title="PointLines",
+    description="NDJSON: one Point per line (each element here is one line); blank lines are "
+    "ignored",
+)
+AVERAGES = obj(
+    {
+        "metricName": string(),
+        "granularity": string(enum=list(GRANULARITY_STEP)),
+        "startTime": string(format="date-time", description="startDate, 00:00 UTC"),
+        "endTime": string(format="date-time", description="endDate, 00:00 UTC"),
+        "data": array(
+            obj(
+                {
+                    "timeFrame": string(format="date-time", description="the bucket's start"),
+                    "avg": number(),
+                }
+            ),
+            description="newest first",
+        ),
+    },
+    title="Averages",
+)
+DAY = string(
+    pattern="^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+    description="`YYYY-MM-DD`, read as UTC midnight",
+    examples=["2024-02-01"],
+)
+LINE_PROTOCOL = string(
+    title="LineProtocol",
+    description="`measurement[,tag=value...] field=value[,...] [timestamp]` lines; blank lines "
+    "and `#` comments are skipped; a line without a timestamp is now. Every numeric field is "
+    "stored as the series `<measurement>_<field>` with the tags as labels",
+)
+PRECISION = query(
+    "precision",
+    string(enum=["", "ns", "n", "us", "u", "ms", "s", "m", "h"]),
+    "The unit of the timestamps: `ns` (the default; also `n`), `us` (`u`), `ms`, `s`, `m`, `h`.",
+)
+GZIP = header(
+    "Content-Encoding",
+    string(enum=["gzip", "identity"]),
+    "`gzip`: the body is inflated (up to 16 times `VIGIL_MAX_BODY_BYTES`).",
+)
+INFLUX_WHOLE_BODY = (
+    "A line was rejected (the others are stored), or the body as a whole: an unknown precision, "
+    "a body that is not UTF-8, an invalid gzip body, one that inflates too far."
+)
+LINE_EXAMPLE = "room,floor=1 temp=21.5 1763805600\n"
+
+
+def _influx_body() -> Any:
+    return body(
+        {TEXT: LINE_PROTOCOL},
+        description="InfluxDB line protocol, optionally gzip-compressed",
+        required=False,
+        examples={TEXT: LINE_EXAMPLE},
+    )
+
+
+async def store(request: Request[Any, Any, Any], batch: Batch) -> str | None:
+    """Stores the batch; None, or why PostgreSQL refused the client's data (e.g. a NUL in a
+    name or label), for the route to answer in its client's error format. Nothing is stored
+    then. Other database errors propagate (503)."""
+    try:
+        async with pool_of(request.app).connection() as conn:
+            await write_batch(conn, batch)
+    except psycopg.Error as exc:
+        if status_of(exc) >= 500:
+            raise
+        detail = exc.diag.message_detail  # e.g. "\u0000 cannot be converted to text."
+        return str(http_error(exc).detail) + (f" ({detail})" if detail else "")
+    return None
 
 
 def _invalid(message: str = INVALID_PAYLOAD) -> Response[dict[str, str]]:
     return Response({"message": message}, status_code=400)
 
 
-@post("/v1/metrics", guards=[sender_guard], status_code=201)
+@post(
+    "/v1/metrics",
+    guards=[sender_guard],
+    status_code=201,
+    operation_id="postPoint",
+    summary="One point (metrics-server)",
+    tags=["series"],
+    security=SENDER,
+    operation_class=documented(
+        request_body=body(
+            {JSON: POINT},
+            description="One point",
+            examples={
+                JSON: {"timestamp": "2024-02-02T11:43:02.099Z", "name": "temperature", "value": 30}
+            },
+        ),
+        responses={
+            201: reply("Stored.", obj({"status": string(const="success")}, title="Success")),
+            400: INVALID_POINT,
+            401: UNAUTHORIZED,
+            413: TOO_LARGE,
+            503: UNAVAILABLE,
+        },
+    ),
+)
 async def post_metric(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
     parser = PointParser()
     try:
         parser.add(_point.decode(await request.body()))
     except (*MALFORMED, PointError):
         return _invalid()
-    await store(request, parser.batch)
+    if await store(request, parser.batch) is not None:
+        return _invalid()
     return Response({"status": "success"}, status_code=201)
 
 
-@post("/v1/metrics/batch", guards=[sender_guard], status_code=200)
+@post(
+    "/v1/metrics/batch",
+    guards=[sender_guard],
+    status_code=200,
+    operation_id="postPoints",
+    summary="Many points: a JSON array or NDJSON",
+    description="A body that starts with `[` is a JSON array, any other NDJSON; the content "
+    "type is not checked. Points are written with one binary COPY. An empty body is `200` with "
+    "nothing accepted.",
+    tags=["series"],
+    security=SENDER,
+    operation_class=documented(
+        request_body=body(
+            {JSON: array(POINT), NDJSON_TYPE: NDJSON_POINTS},
+            description="Points, each the object of `POST /v1/metrics`",
+            required=False,
+            examples={
+                JSON: [
+                    {"name": "load", "value": 0.7, "labels": {"host": "web-1"}},
+                    {"name": "load", "value": 1.2, "timestamp": 1763805600},
+                ],
+                NDJSON_TYPE: [{"name": "load", "value": 0.7}, {"name": "load", "value": 1}],
+            },
+        ),
+        responses={
+            200: reply(
+                "The counts and the first 20 errors; the valid points are stored.",
+                SUMMARY,
+                examples={
+                    "one rejected": {
+                        "accepted": 1,
+                        "rejected": 1,
+                        "errors": [
+                            {"index": 1, "message": "Expected `float`, got `str` - at `$.value`"}
+                        ],
+                    }
+                },
+            ),
+            400: reply(
+                "Every point was rejected (the same summary, nothing accepted), or the array is "
+                "not JSON.",
+                Schema(one_of=[SUMMARY, MESSAGE]),
+                examples={
+                    "malformed": {"message": "malformed JSON array: Input data was truncated"}
+                },
+            ),
+            401: UNAUTHORIZED,
+            413: TOO_LARGE,
+            503: UNAVAILABLE,
+        },
+    ),
+)
 async def post_batch(request: Request[Any, Any, Any]) -> Response[dict[str, object]]:
     try:
         batch = parse_json_batch(await request.body())
     except PointError as exc:
         return Response({"message": str(exc)}, status_code=400)
-    await store(request, batch)
+    refused = await store(request, batch)
+    if refused is not None:
+        return Response({"message": f"nothing stored: {refused}"}, status_code=400)
     status = 400 if batch.rejected and not batch.accepted else 200
     return Response(batch.summary(), status_code=status)
 
 
-@get("/v1/metrics", guards=[sender_guard])
+@get(
+    "/v1/metrics",
+    guards=[sender_guard],
+    operation_id="listSeriesNames",
+    summary="The distinct series names, ascending (also at /v1/metrics/)",
+    tags=["series"],
+    security=SENDER,
+    operation_class=documented(
+        responses={
+            200: reply(
+                "The names.",
+                array(string()),
+                examples={"names": ["humidity", "temperature"]},
+            ),
+            401: UNAUTHORIZED,
+            503: UNAVAILABLE,
+        },
+    ),
+)
 async def list_names(request: Request[Any, Any, Any]) -> list[str]:
     async with pool_of(request.app).connection() as conn:
         cur = await conn.execute(QUERIES["series_names"])
@@ -99,6 +345,52 @@ def rfc3339(at: datetime) -> str:
 @get(
     "/v1/metrics/{name:str}/{granularity:str}/{start_date:str}/{end_date:str}",
     guards=[sender_guard],
+    operation_id="getAverages",
+    summary="Averages per bucket, newest first",
+    description="Every bucket that starts from `start_date` 00:00 up to and including "
+    "`end_date` 00:00 (UTC). All label sets of the name are averaged together.",
+    tags=["series"],
+    security=SENDER,
+    operation_class=documented(
+        parameters=[
+            path("name", string(min_length=1), "The series name."),
+            path("granularity", string(enum=list(GRANULARITY_STEP)), "The bucket size."),
+            path("start_date", DAY, "The first bucket's day (`startDate`)."),
+            path("end_date", DAY, "The last day (`endDate`)."),
+        ],
+        responses={
+            200: reply(
+                "The averages.",
+                AVERAGES,
+                examples={
+                    "one bucket": {
+                        "metricName": "temperature",
+                        "granularity": "hour",
+                        "startTime": "2024-02-01T00:00:00Z",
+                        "endTime": "2024-02-03T00:00:00Z",
+                        "data": [{"timeFrame": "2024-02-02T11:00:00Z", "avg": 30.0}],
+                    }
+                },
+            ),
+            400: reply(
+                "Another granularity, or a date that is not `YYYY-MM-DD`.",
+                MESSAGE,
+                examples={
+                    "granularity": {"message": "Invalid granularity. Use minute, hour or day."},
+                    "startDate": {"message": "Invalid startDate format"},
+                    "endDate": {"message": "Invalid endDate format"},
+                },
+            ),
+            401: UNAUTHORIZED,
+            404: reply(
+                "No route: a name holding a `/` (sent as `%2F`) cannot be read here.",
+                NOT_FOUND_TEXT,
+                media_type=TEXT,
+                examples={"not found": "404 Not Found\n"},
+            ),
+            503: UNAVAILABLE,
+        },
+    ),
 )
 async def averages(
     request: Request[Any, Any, Any],
@@ -120,7 +412,10 @@ async def averages(
         upper = end + GRANULARITY_STEP[granularity]
     except OverflowError:  # endDate 9999-12-31: the end of time
         upper = datetime.max.replace(tzinfo=UTC)
-    rows = await fetch_averages(pool_of(request.app), name, None, granularity, start, upper)
+    if NUL in name:  # no series can have this name (PostgreSQL text holds no NUL)
+        rows = []
+    else:
+        rows = await fetch_averages(pool_of(request.app), name, None, granularity, start, upper)
     data = [{"timeFrame": rfc3339(row[0]), "avg": row[1]} for row in rows]
     return Response(
         {
@@ -133,7 +428,16 @@ async def averages(
     )
 
 
-@get("/ping", media_type=MediaType.JSON)
+@get(
+    "/ping",
+    media_type=MediaType.JSON,
+    operation_id="ping",
+    summary="Liveness (no token)",
+    tags=["status"],
+    operation_class=documented(
+        responses={200: reply("Up.", obj({"status": string(const="up")}, title="Up"))}
+    ),
+)
 async def ping() -> dict[str, str]:
     return {"status": "up"}
 
@@ -163,7 +467,9 @@ async def _write(request: Request[Any, Any, Any], v2: bool) -> Response[Any]:
         batch = parse_body(await read_body(request), request.query_params.get("precision", ""))
     except PointError as exc:
         return _error(v2, str(exc))
-    await store(request, batch)
+    refused = await store(request, batch)
+    if refused is not None:
+        return _error(v2, f"nothing stored: {refused}")
     if not batch.rejected:
         return Response(None, status_code=204)
     first = batch.errors[0][1] if batch.errors else "invalid line"
@@ -175,17 +481,109 @@ def _error(v2: bool, message: str) -> Response[Any]:
     return Response(body, status_code=400)
 
 
-@post("/write", guards=[influx_guard], status_code=200)
+@post(
+    "/write",
+    guards=[influx_guard],
+    status_code=200,  # the reply says: 204 or 400
+    operation_id="influxWriteV1",
+    summary="InfluxDB 1.x write (Telegraf outputs.influxdb)",
+    tags=["influx"],
+    security=INFLUX,
+    operation_class=documented(
+        request_body=_influx_body(),
+        parameters=[
+            query("db", string(), "Accepted and ignored."),
+            query("rp", string(), "Accepted and ignored."),
+            query("u", string(), "The user name: ignored (the token is `p`)."),
+            PRECISION,
+            GZIP,
+        ],
+        responses={
+            204: reply("Every line was stored."),
+            400: reply(
+                INFLUX_WHOLE_BODY,
+                obj({"error": string()}, title="InfluxV1Error"),
+                examples={
+                    "partial": {"error": "partial write: line 2: field without a value dropped=2"}
+                },
+            ),
+            401: UNAUTHORIZED,
+            413: TOO_LARGE,
+            503: UNAVAILABLE,
+        },
+    ),
+)
 async def write_v1(request: Request[Any, Any, Any]) -> Response[Any]:
     return await _write(request, v2=False)
 
 
-@post("/api/v2/write", guards=[influx_guard], status_code=200)
+@post(
+    "/api/v2/write",
+    guards=[influx_guard],
+    status_code=200,  # the reply says: 204 or 400
+    operation_id="influxWriteV2",
+    summary="InfluxDB 2.x write (Telegraf outputs.influxdb_v2, client libraries)",
+    tags=["influx"],
+    security=INFLUX,
+    operation_class=documented(
+        request_body=_influx_body(),
+        parameters=[
+            query("org", string(), "Accepted and ignored."),
+            query("bucket", string(), "Accepted and ignored."),
+            PRECISION,
+            GZIP,
+        ],
+        responses={
+            204: reply("Every line was stored."),
+            400: reply(
+                INFLUX_WHOLE_BODY,
+                obj({"code": string(const="invalid"), "message": string()}, title="InfluxV2Error"),
+                examples={
+                    "partial": {
+                        "code": "invalid",
+                        "message": "partial write: line 2: field without a value dropped=2",
+                    }
+                },
+            ),
+            401: UNAUTHORIZED,
+            413: TOO_LARGE,
+            503: UNAVAILABLE,
+        },
+    ),
+)
 async def write_v2(request: Request[Any, Any, Any]) -> Response[Any]:
     return await _write(request, v2=True)
 
 
-@post("/query", guards=[influx_guard], status_code=200)
+@post(
+    "/query",
+    guards=[influx_guard],
+    status_code=200,
+    operation_id="influxQueryV1",
+    summary="InfluxDB 1.x query: answered, does nothing",
+    description="Telegraf sends `CREATE DATABASE` here first. Every query gets the same empty "
+    "result; nothing is read or changed.",
+    tags=["influx"],
+    security=INFLUX,
+    operation_class=documented(
+        parameters=[
+            query("q", string(), 'The query (e.g. `CREATE DATABASE "telegraf"`): ignored.'),
+            query("db", string(), "Ignored."),
+            query("u", string(), "The user name: ignored (the token is `p`)."),
+        ],
+        responses={
+            200: reply(
+                "No results.",
+                obj(
+                    {"results": array(obj({"statement_id": integer(const=0)}))},
+                    title="InfluxQueryResult",
+                ),
+            ),
+            401: UNAUTHORIZED,
+            503: UNAVAILABLE,
+        },
+    ),
+)
 async def query_v1() -> dict[str, Any]:
     """InfluxDB 1.x clients (Telegraf) send CREATE DATABASE here first; nothing to do."""
     return {"results": [{"statement_id": 0}]}

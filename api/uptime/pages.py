@@ -83,7 +83,7 @@ async def _page(
     )
 
 
-@get("/services", guards=[operator_guard])
+@get("/services", guards=[operator_guard], include_in_schema=False)
 async def services_page(request: Request[Any, Any, Any]) -> Template:
     return await _page(request, done=request.query_params.get("done"))
 
@@ -93,7 +93,7 @@ def _seconds(text: str, default: float) -> float:
     return positive_seconds(text) if text.strip() else default
 
 
-@post("/services", guards=[operator_guard], status_code=303)
+@post("/services", guards=[operator_guard], status_code=303, include_in_schema=False)
 async def add_service(request: Request[Any, Any, Any]) -> Response[Any]:
     form = await request.form()
     name = str(form.get("name", "")).strip()
@@ -125,7 +125,7 @@ async def add_service(request: Request[Any, Any, Any]) -> Response[Any]:
     return Redirect("/services?done=added", status_code=303)
 
 
-@post("/services/remove", guards=[operator_guard], status_code=303)
+@post("/services/remove", guards=[operator_guard], status_code=303, include_in_schema=False)
 async def remove_service(request: Request[Any, Any, Any]) -> Response[Any]:
     form = await request.form()
     name = str(form.get("name", ""))

@@ -17,15 +17,135 @@ import psycopg
 from litestar import Request, Response, get
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi.spec import OpenAPIType, Schema
 from litestar.params import FromPath
 
 from api.auth.senders import SenderAuth
 from api.auth.sessions import load_operator
 from api.core.db import pool_of
+from api.core.openapi import (
+    NOT_FOUND_TEXT,
+    READER,
+    TEXT,
+    UNAUTHORIZED,
+    array,
+    documented,
+    integer,
+    nullable,
+    number,
+    obj,
+    path,
+    query,
+    reply,
+    string,
+    text_error_schema,
+)
 from api.uptime import QUERIES
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+
+
+# --- OpenAPI (api/core/openapi.py) ---
+
+INT64 = 2**63 - 1
+EVENT = obj(
+    {
+        "id": integer(minimum=1),
+        "event": string(enum=["uptime", "downtime"]),
+        "date_started": integer(description="Unix seconds"),
+        "date_ended": nullable(OpenAPIType.INTEGER, description="Unix seconds; null: ongoing"),
+        "created_at": integer(),
+        "updated_at": integer(),
+    },
+    title="ServiceEvent",
+)
+SERVICE = obj(
+    {
+        "id": integer(minimum=1),
+        "name": string(),
+        "url": string(),
+        "created_at": integer(description="Unix seconds"),
+        "updated_at": integer(description="Unix seconds"),
+        "metric": obj(
+            {
+                "data": obj(
+                    {
+                        "tick_count": integer(minimum=0),
+                        "up_count": integer(minimum=0),
+                        "down_count": integer(minimum=0),
+                        "average_response_time_ms": number(
+                            minimum=0, description="the mean of the checks that got a response"
+                        ),
+                        "uptime_percent": number(
+                            minimum=0, maximum=100, description="up / ticks x 100 (0 before any)"
+                        ),
+                    }
+                )
+            }
+        ),
+        "current_status": string(
+            enum=["up", "down", "unknown"], description="`unknown`: not checked yet"
+        ),
+        "latest_event": obj({"data": Schema(one_of=[EVENT, Schema(type=OpenAPIType.NULL)])}),
+    },
+    title="Service",
+)
+
+
+def _envelope(status: int, data: Schema, title: str) -> Schema:
+    return obj(
+        {
+            "status": integer(const=status),
+            "status_desc": string(const=HTTPStatus(status).phrase),
+            "data": data,
+        },
+        title=title,
+    )
+
+
+def _error_schema(status: int) -> Schema:
+    return obj(
+        {
+            "status": integer(const=status),
+            "status_desc": string(const=HTTPStatus(status).phrase),
+            "errors": array(string(), min_items=1),
+        },
+        title=f"Error{status}",
+    )
+
+
+SERVICES = _envelope(200, obj({"services": obj({"data": array(SERVICE)})}), "Services")
+EVENTS = _envelope(
+    200,
+    obj(
+        {
+            "events": obj(
+                {
+                    "data": array(EVENT, description="newest first"),
+                    "next_before": nullable(
+                        OpenAPIType.INTEGER,
+                        description="the `before` of the next page; null on the last",
+                    ),
+                }
+            )
+        }
+    ),
+    "ServiceEvents",
+)
+DOWN = reply(
+    "The database is down: the envelope from the route, or the one line of text when it happens "
+    "while checking the token.",
+    _error_schema(503),
+    examples={
+        "down": {
+            "status": 503,
+            "status_desc": "Service Unavailable",
+            "errors": ["database unavailable, retry later"],
+        }
+    },
+    alternatives={TEXT: text_error_schema(503)},
+)
 
 
 async def reader_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -79,7 +199,17 @@ def _service(row: tuple[Any, ...]) -> dict[str, Any]:
     }
 
 
-@get("/v1/services", guards=[reader_guard])
+@get(
+    "/v1/services",
+    guards=[reader_guard],
+    operation_id="listServices",
+    summary="Every service with its counters and latest event",
+    tags=["uptime"],
+    security=READER,
+    operation_class=documented(
+        responses={200: reply("The services.", SERVICES), 401: UNAUTHORIZED, 503: DOWN}
+    ),
+)
 async def list_services(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     try:
         async with pool_of(request.app).connection() as conn:
@@ -101,7 +231,61 @@ def _int_param(text: str | None, name: str, low: int, high: int) -> int | None:
     return value
 
 
-@get("/v1/services/{service_id:str}/events", guards=[reader_guard])
+@get(
+    "/v1/services/{service_id:str}/events",
+    guards=[reader_guard],
+    operation_id="listServiceEvents",
+    summary="A service's uptime and downtime events, newest first",
+    description="Keyset paging: `before` is an event id; the reply's `next_before` is the "
+    "`before` of the next page.",
+    tags=["uptime"],
+    security=READER,
+    operation_class=documented(
+        parameters=[
+            path("service_id", integer(minimum=1, maximum=INT64), "The service's id."),
+            query(
+                "limit",
+                integer(minimum=1, maximum=MAX_LIMIT, default=DEFAULT_LIMIT),
+                "Events per page.",
+            ),
+            query("before", integer(minimum=1, maximum=INT64), "Events older than this id."),
+        ],
+        responses={
+            200: reply("The events.", EVENTS),
+            400: reply(
+                "An id, `limit` or `before` that is not an integer in range.",
+                _error_schema(400),
+                examples={
+                    "id": {
+                        "status": 400,
+                        "status_desc": "Bad Request",
+                        "errors": ["service id must be an integer"],
+                    },
+                    "limit": {
+                        "status": 400,
+                        "status_desc": "Bad Request",
+                        "errors": ["limit must be between 1 and 1000"],
+                    },
+                },
+            ),
+            401: UNAUTHORIZED,
+            404: reply(
+                "No service with this id; or, as one line of text, no route: an id holding a "
+                "`/` (sent as `%2F`).",
+                _error_schema(404),
+                examples={
+                    "unknown": {
+                        "status": 404,
+                        "status_desc": "Not Found",
+                        "errors": ["record not found"],
+                    }
+                },
+                alternatives={TEXT: NOT_FOUND_TEXT},
+            ),
+            503: DOWN,
+        },
+    ),
+)
 async def service_events(
     request: Request[Any, Any, Any], service_id: FromPath[str]
 ) -> Response[dict[str, Any]]:

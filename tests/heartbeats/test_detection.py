@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import threading
+from datetime import timedelta
 
 import psycopg
 import pytest
@@ -25,6 +26,10 @@ from tests.support.sql import (
     state,
     transitions,
 )
+
+ZERO = timedelta(0)
+US = timedelta(microseconds=1)
+BOUNDARY_IDS = ["1us-before", "at-deadline", "1us-after"]
 
 
 @pytest.mark.parametrize(("age", "alerts"), [(6, True), (4, False), (5, True), (4.99, False)])
@@ -106,6 +111,47 @@ def test_stale_ping_alerts_at_ingest(db: Conn) -> None:
     assert outbox_texts(db) == ["Alert: h - p Value: 5"]
 
 
+# A ping with its own deadline (5 minutes), and one with the rule's default (5 minutes).
+@pytest.mark.parametrize("value", ["5", None], ids=["value-5", "default"])
+@pytest.mark.parametrize(
+    ("offset", "expected"), [(-US, "ok"), (ZERO, "alert"), (US, "alert")], ids=BOUNDARY_IDS
+)
+def test_stale_ping_at_ingest_deadline_boundary(
+    db: Conn, value: str | None, offset: timedelta, expected: str
+) -> None:
+    """A report that arrives with its deadline (at + value minutes) exactly at p_now is
+    already late (``deadline <= p_now``); one microsecond earlier it is fresh."""
+    deadline = T0 + minutes(5)
+    assert ingest(db, "h", "p", "ping", value, T0, now=deadline + offset) == expected
+    row = db.execute("select last_seen, deadline, state from vigil.metrics").fetchone()
+    assert row == (T0, deadline, expected)
+    reasons = db.execute("select from_state, to_state, reason, at from vigil.transitions")
+    if expected == "alert":
+        assert reasons.fetchall() == [
+            ("ok", "alert", "ping older than its deadline", deadline + offset)
+        ]
+        assert outbox_texts(db) == ["Alert: h - p" + (f" Value: {value}" if value else "")]
+    else:
+        assert reasons.fetchall() == []
+        assert outbox_texts(db) == []
+    # The batch entry point (what the API calls) judges the same report the same way.
+    batch = db.execute(
+        "select ord, state, error from vigil.ingest_metrics(%s, %s, %s, %s, %s, %s)",
+        (["h"], ["q"], ["ping"], [value], [T0], deadline + offset),
+    ).fetchall()
+    assert batch == [(1, expected, None)]
+
+
+@pytest.mark.parametrize(("offset", "alerts"), [(-US, 0), (ZERO, 1), (US, 1)], ids=BOUNDARY_IDS)
+def test_detect_deadline_boundary(db: Conn, offset: timedelta, alerts: int) -> None:
+    """vigil.detect(p_now) alerts a ping whose deadline is exactly p_now, not one
+    microsecond before it."""
+    ingest(db, "h", "p", "ping", "5", T0)
+    assert detect(db, T0 + minutes(5) + offset) == alerts
+    assert state(db, "h", "p") == ("alert" if alerts else "ok")
+    assert outbox_texts(db) == (["Alert: h - p Value: 5"] if alerts else [])
+
+
 def test_new_post_updates_type_and_value_and_keeps_state(db: Conn) -> None:
     ingest(db, "h", "x", "disk", "95", T0)
     ingest(db, "h", "x", "ping", "60", T0 + minutes(1))
@@ -180,7 +226,9 @@ def test_two_detector_runs_at_once_make_one_transition(dsn: str) -> None:
 
 
 def test_overlapping_runs_one_uncommitted(dsn: str) -> None:
-    """A run that holds its rows uncommitted: a second run skips them, adds nothing."""
+    """A run that holds its rows uncommitted: a second run leaves them alone and adds
+    nothing. (Two runs also serialise on the detector's heartbeat row, so this cannot tell
+    skipping from waiting; test_detect_skips_a_locked_row_without_waiting does.)"""
     with psycopg.connect(dsn, autocommit=True) as setup:
         ingest(setup, "h", "p", "ping", None, T0)
     with psycopg.connect(dsn) as first, psycopg.connect(dsn) as second:
@@ -191,9 +239,61 @@ def test_overlapping_runs_one_uncommitted(dsn: str) -> None:
         t.join(timeout=0.5)
         first.commit()
         t.join(timeout=10)
+        assert not t.is_alive()
         second.commit()
         assert done == [0]
         assert first.execute("select count(*) from vigil.outbox").fetchone() == (1,)
+        assert first.execute(
+            "select runs, last_result from vigil.job_heartbeats where job = 'detect'"
+        ).fetchone() == (2, 0)
+
+
+def detect_beside_a_locked_row(dsn: str, lock_timeout: str) -> int | None:
+    """Two overdue pings, "busy" and "free"; another transaction holds the row of "busy"
+    (FOR UPDATE, as an ingest of that metric does until it commits). Runs detect() in a
+    second session whose waits for a lock end after lock_timeout: its count of transitions,
+    or None when it had to wait for the held row."""
+    with psycopg.connect(dsn, autocommit=True) as setup:
+        ingest(setup, "h", "busy", "ping", None, T0)
+        ingest(setup, "h", "free", "ping", None, T0)
+    with psycopg.connect(dsn) as holder, psycopg.connect(dsn, autocommit=True) as runner:
+        held = holder.execute("select id from vigil.metrics where name = 'busy' for update")
+        assert len(held.fetchall()) == 1
+        runner.execute("select set_config('lock_timeout', %s, false)", (lock_timeout,))
+        try:
+            return detect(runner, T0 + minutes(6))
+        except psycopg.errors.LockNotAvailable:
+            return None
+        finally:
+            holder.rollback()
+
+
+def test_detect_skips_a_locked_row_without_waiting(dsn: str) -> None:
+    """SKIP LOCKED: a run does not wait for a metric row another transaction holds; it
+    alerts the others at once and leaves that one to the next run."""
+    transitions_made = detect_beside_a_locked_row(dsn, "5s")
+    assert transitions_made is not None, "detect() waited for a row another session held"
+    assert transitions_made == 1
+    with psycopg.connect(dsn, autocommit=True) as c:
+        assert (state(c, "h", "busy"), state(c, "h", "free")) == ("ok", "alert")
+        assert detect(c, T0 + minutes(7)) == 1  # the row is free again: the next run takes it
+        assert outbox_texts(c) == ["Alert: h - free", "Alert: h - busy"]
+
+
+def test_mutation_guard_detect_without_skip_locked_waits(dsn: str) -> None:
+    """The probe above can fail: the same vigil.detect without SKIP LOCKED (replaced in
+    this test's own database only) waits for the held row until lock_timeout."""
+    with psycopg.connect(dsn, autocommit=True) as c:
+        row = c.execute(
+            "select pg_get_functiondef('vigil.detect(timestamptz)'::regprocedure)"
+        ).fetchone()
+        assert row is not None
+        source = str(row[0])
+        assert source.count("for update skip locked") == 1, "the detector's query changed"
+        c.execute(source.replace("for update skip locked", "for update").encode())
+    assert detect_beside_a_locked_row(dsn, "200ms") is None
+    with psycopg.connect(dsn, autocommit=True) as c:
+        assert outbox_texts(c) == []  # the waiting run was rolled back
 
 
 def test_detector_heartbeat_and_stall_alerts(db: Conn) -> None:

@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import psycopg
-import pytest
 
 from tests.conftest import ApiServer
 
@@ -222,14 +221,15 @@ UPLOAD = Path("/lib/systemd/systemd-journal-upload")
 REMOTE = Path("/lib/systemd/systemd-journal-remote")
 
 
-@pytest.mark.skipif(
-    not UPLOAD.exists() or not REMOTE.exists(),
-    reason="Debian package systemd-journal-remote is not installed",
-)
 def test_real_systemd_journal_upload(
     api: ApiServer, token: str, conn: Conn, tmp_path: Path
 ) -> None:
-    """systemd-journal-remote writes a .journal file; systemd-journal-upload sends it."""
+    """systemd-journal-remote writes a .journal file; systemd-journal-upload sends it.
+    Both come from the Debian package systemd-journal-remote, which `make test` installs
+    (scripts/ensure-system-deps test): without it this test fails rather than skips."""
+    assert UPLOAD.exists() and REMOTE.exists(), (
+        "install systemd-journal-remote: scripts/ensure-system-deps test (make test does)"
+    )
     base = int(time.time() * 1_000_000)
     stream = b"".join(
         export_entry(

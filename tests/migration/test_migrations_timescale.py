@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from tests.conftest import venv_bin
+from tests.support.revisions import head_revision
 from tests.support.schema_fingerprint import diff, fingerprint
 from tests.support.timescale import PGlite
 from vigil.db import load_sql, mode
@@ -30,7 +31,9 @@ def test_vigil_migrate_from_empty_detects_timescaledb(ts_empty: PGlite) -> None:
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("migrated; timescaledb mode: timescaledb 2.")
     with psycopg.connect(ts_empty.dsn) as c:
-        assert c.execute("select version_num from alembic_version").fetchone() is not None
+        assert c.execute("select version_num from alembic_version").fetchall() == [
+            (head_revision(),)
+        ]
         got_mode, reason = mode(c)
         assert got_mode == "timescaledb"
         assert "is installed: hypertables, policies and add_job scheduling are used" in reason

@@ -6,49 +6,13 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-import psycopg
 import pytest
 
-from notifier.channels.telegram import TelegramChannel, format_html
-from notifier.relay import NOT_CONFIGURED, Relay
-from tests.conftest import make_settings
+from notifier.channels.telegram import format_html
+from notifier.relay import NOT_CONFIGURED
+from tests.notifier.relays import Conn, drain_until, outbox, relay_for
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.sql import T0, ingest
-
-Conn = psycopg.Connection[tuple[object, ...]]
-
-
-def relay_for(dsn: str, telegram: FakeTelegram | None, **env: str) -> Relay:
-    extra = {"VIGIL_RETRY_BASE_SECONDS": "0.2", "VIGIL_RETRY_MAX_SECONDS": "0.4"}
-    if telegram is not None:
-        extra.update(
-            TELEGRAM_TOKEN=telegram.token,
-            TELEGRAM_CHAT_ID="42",
-            TELEGRAM_API_BASE=telegram.base_url,
-            VIGIL_TELEGRAM_TIMEOUT="1",
-        )
-    extra.update(env)
-    settings = make_settings(dsn, **extra)
-    return Relay(settings, TelegramChannel(settings) if telegram is not None else None)
-
-
-def outbox(conn: Conn) -> list[tuple[object, ...]]:
-    return conn.execute(
-        "select status, attempts, last_error, delivered_at is not null "
-        "from vigil.outbox order by id"
-    ).fetchall()
-
-
-def drain_until(relay: Relay, conn: Conn, done: object, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        relay.drain(conn)
-        if conn.execute(
-            "select count(*) from vigil.outbox where status = 'pending'"
-        ).fetchone() == (0,):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"outbox not settled: {outbox(conn)}")
 
 
 def test_delivered_with_html_escaping(dsn: str, conn: Conn, telegram: FakeTelegram) -> None:
@@ -135,7 +99,7 @@ def test_timeout_is_retried(dsn: str, conn: Conn, telegram: FakeTelegram) -> Non
     ingest(conn, "h", "d", "disk", "95", T0)
     relay = relay_for(dsn, telegram)
     relay.drain(conn)
-    assert outbox(conn)[0][:3] == ("pending", 1, "timeout")
+    assert outbox(conn)[0][:3] == ("pending", 1, "timeout: no complete reply within 1 s")
     telegram.delay = 0
     drain_until(relay, conn, None)
     assert outbox(conn)[0][0] == "delivered"

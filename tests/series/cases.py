@@ -7,28 +7,16 @@ Points are written with plain INSERT ... unnest (the TimescaleDB lane's server h
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
 
-# ../shared/data beside the checkout (CI's layout), else this workplace's copy.
-NAB = next(
-    (
-        p
-        for p in (
-            Path(__file__).resolve().parents[3] / "shared/data/nab",
-            Path("/work/shared/data/nab"),
-        )
-        if p.is_dir()
-    ),
-    Path("/work/shared/data/nab"),
-)
+from tests.support import datasets
+
 GRANULARITIES = ("minute", "hour", "day")
 
 Conn = psycopg.Connection[Any]
@@ -46,15 +34,10 @@ select date_trunc(%(g)s, p.at, 'UTC') as bucket, avg(p.value), min(p.value), max
 
 
 def nab_series(file: str) -> list[tuple[datetime, float]]:
-    """A NAB series (timestamp,value CSV), timestamps as UTC."""
-    if not NAB.is_dir():
-        pytest.skip(f"the NAB data set is not at {NAB} (../shared/data/nab)")
-    with (NAB / file).open() as f:
-        rows = list(csv.DictReader(f))
-    return [
-        (datetime.fromisoformat(r["timestamp"]).replace(tzinfo=UTC), float(r["value"]))
-        for r in rows
-    ]
+    """A NAB series (timestamp,value CSV), timestamps as UTC: the real file from
+    ../shared/data/nab, or generated data of the same shape where it is absent
+    (tests/support/datasets.py)."""
+    return datasets.nab_series(file)
 
 
 def shifted(points: list[tuple[datetime, float]], last: datetime) -> list[tuple[datetime, float]]:
@@ -103,6 +86,7 @@ def reference(
 
 
 def assert_same(got: list[tuple[Any, ...]], want: list[tuple[Any, ...]]) -> None:
+    assert want, "no buckets to compare: the window holds no points"
     assert [r[0] for r in got] == [r[0] for r in want]
     for g, w in zip(got, want, strict=True):
         assert g[1] == pytest.approx(w[1], rel=1e-9, abs=1e-9), g[0]

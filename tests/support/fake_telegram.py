@@ -4,11 +4,19 @@ It checks what the real API checks that matters to Vigil (token, chat, HTML enti
 length) and answers in the real format, including 429 retry_after, 403, "chat not
 found" and group-to-supergroup migration. Tests queue scripted answers and read the
 requests it received. `down()` closes the port (connection refused), `up()` reopens it.
+
+Faults: `rate_limit(n)` answers the next request 429 retry_after=n and every request in
+the n seconds after it 429 too, as Telegram's flood control does (`windows`,
+`requests_between`); `drip(every, match)` answers requests whose text contains `match`
+with headers, then one byte of body every `every` seconds, forever (until the client
+hangs up: `drips_open`, `drips_ended`); `flaky(rate)` answers that share of requests 502.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import random
 import re
 import threading
 import time
@@ -16,6 +24,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+DRIP = 0
+"""Status handle() gives for a request whose reply is dripped."""
 ALLOWED_TAG = re.compile(r"</?(b|strong|i|em|u|ins|s|strike|del|a|code|pre|tg-spoiler)(\s[^>]*)?>")
 
 
@@ -36,6 +46,15 @@ class FakeTelegram:
         self.delay = 0.0
         self.received: list[Received] = []
         self.delivered: list[Received] = []
+        self.windows: list[tuple[float, float]] = []
+        self.drip_every: float | None = None
+        self.drip_match = ""
+        self.drips_open = 0
+        self.drips_ended: list[float] = []
+        self.failure_rate = 0.0
+        self._random = random.Random(7)
+        self._limit_next: int | None = None
+        self._closed = threading.Event()
         self._lock = threading.Lock()
         self._message_id = 0
         self._server: ThreadingHTTPServer | None = None
@@ -57,13 +76,20 @@ class FakeTelegram:
                 length = int(self.headers.get("content-length") or 0)
                 raw = self.rfile.read(length)
                 status, payload = fake.handle(self.path, raw)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    if status == DRIP:
+                        fake._drip(self)
+                        return
+                    data = json.dumps(payload).encode()
+                    self.send_response(status)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:
+                    pass  # the client gave up (its deadline) and hung up
 
+        self._closed.clear()
         server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         server.daemon_threads = True
         self.port = server.server_address[1]
@@ -71,6 +97,7 @@ class FakeTelegram:
         threading.Thread(target=server.serve_forever, daemon=True).start()
 
     def down(self) -> None:
+        self._closed.set()  # ends the drips
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -80,6 +107,48 @@ class FakeTelegram:
         """Queues answers for the next requests (after the token check)."""
         with self._lock:
             self.script.extend(answers)
+
+    def rate_limit(self, seconds: int) -> None:
+        """The next request opens a flood-control window of `seconds`: it and every request
+        within the window get 429 with the retry_after left."""
+        with self._lock:
+            self._limit_next = seconds
+
+    def requests_between(self, start: float, end: float) -> list[Received]:
+        """The requests that arrived after `start` and before `end` (time.monotonic())."""
+        with self._lock:
+            return [r for r in self.received if start < r.at < end]
+
+    def drip(self, every: float, match: str = "") -> None:
+        """Requests whose text contains `match` get headers, then a body byte every `every`
+        seconds, never ending; `drip(0)` turns it off."""
+        with self._lock:
+            self.drip_every = every or None
+            self.drip_match = match
+
+    def flaky(self, rate: float, seed: int = 7) -> None:
+        """That share of requests (at random, reproducibly) is answered 502 Bad Gateway."""
+        with self._lock:
+            self.failure_rate = rate
+            self._random = random.Random(seed)
+
+    def _drip(self, handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("content-type", "application/json")
+        handler.send_header("content-length", str(1 << 20))
+        handler.end_headers()
+        with self._lock:
+            self.drips_open += 1
+            every = self.drip_every or 1.0
+        try:
+            while not self._closed.wait(every):
+                handler.wfile.write(b" ")  # JSON allows leading whitespace
+        except OSError:
+            pass  # the client hung up
+        finally:
+            with self._lock:
+                self.drips_open -= 1
+                self.drips_ended.append(time.monotonic())
 
     def texts(self) -> list[str]:
         with self._lock:
@@ -119,8 +188,22 @@ class FakeTelegram:
                 return self.error(401, "Unauthorized")
             if method != "sendMessage":
                 return self.error(404, "Not Found: method not found")
+            if self._limit_next is not None:
+                self.windows.append((request.at, request.at + self._limit_next))
+                wait, self._limit_next = self._limit_next, None
+                return self.error(429, f"Too Many Requests: retry after {wait}", retry_after=wait)
+            for start, end in self.windows:
+                if start <= request.at < end:
+                    wait = math.ceil(end - request.at)
+                    return self.error(
+                        429, f"Too Many Requests: retry after {wait}", retry_after=wait
+                    )
             if self.script:
                 return self.script.pop(0)
+            if self.drip_every and self.drip_match in str(body.get("text", "")):
+                return DRIP, {}
+            if self.failure_rate and self._random.random() < self.failure_rate:
+                return self.error(502, "Bad Gateway")
             return self._send_message(request)
 
     def _send_message(self, request: Received) -> tuple[int, dict[str, Any]]:

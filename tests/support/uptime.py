@@ -10,7 +10,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from prober.guard import GuardedBackend
-from prober.service import Clients, check_due
+from prober.service import Clients, check_due, make_clients
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
@@ -49,14 +49,20 @@ def run_checks(
     now: datetime | None = None,
     public_backend: GuardedBackend | None = None,
 ) -> int:
-    """One prober round: claims what is due (as of `now`) and checks it; returns the count."""
+    """One prober round: claims what is due (as of `now`) and checks it; returns the count.
+    Uses the prober's production clients (`make_clients`, as `Prober.run` does) unless a
+    test injects the public network backend."""
 
     async def go() -> int:
         pool = AsyncConnectionPool(
             dsn, min_size=1, max_size=4, kwargs={"autocommit": True}, open=False
         )
         async with pool:
-            clients = Clients(public_backend=public_backend)
+            clients = (
+                make_clients(100)
+                if public_backend is None
+                else Clients(public_backend=public_backend)
+            )
             try:
                 return await check_due(pool, clients, now=now)
             finally:

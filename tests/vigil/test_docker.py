@@ -86,10 +86,13 @@ def test_example_env_lists_only_settings_the_code_reads() -> None:
 
 def test_every_example_setting_has_a_comment_above_it() -> None:
     lines = (DOCKER / "vigil.env.example").read_text().splitlines()
+    checked = 0
     for i, line in enumerate(lines):
         if SETTING_LINE.match(line):
-            above = lines[i - 1]
+            above = lines[i - 1] if i else ""
             assert above.startswith("# ") or SETTING_LINE.match(above), f"no comment: {line}"
+            checked += 1
+    assert checked == len(example_settings()) >= 18
 
 
 def test_example_env_values_are_valid_settings() -> None:
@@ -120,10 +123,16 @@ def test_compose_services_restart_and_health(compose: dict[str, Any]) -> None:
 
 
 def test_python_healthchecks_compile(compose: dict[str, Any]) -> None:
+    """Every long-running Vigil service checks its health with a Python one-liner that
+    compiles (a syntax error would only show as a container that never gets healthy)."""
+    compiled = []
     for name, svc in compose["services"].items():
         test = svc.get("healthcheck", {}).get("test", [])
         if test[:3] == ["CMD", "python", "-c"]:
-            compile(test[3], f"{name}-healthcheck", "exec")
+            code = compile(test[3], f"{name}-healthcheck", "exec")
+            assert code.co_names, f"{name}: the healthcheck does nothing"
+            compiled.append(name)
+    assert sorted(compiled) == sorted(RUN_ROLES)
 
 
 def test_db_is_the_pinned_official_timescaledb_image(compose: dict[str, Any]) -> None:
@@ -135,11 +144,14 @@ def test_db_is_the_pinned_official_timescaledb_image(compose: dict[str, Any]) ->
 def test_vigil_services_wait_for_a_successful_migration(compose: dict[str, Any]) -> None:
     services = compose["services"]
     assert services["migrate"]["depends_on"]["db"]["condition"] == "service_healthy"
+    checked = set()
     for name, svc in services.items():
         if name in ("db", "migrate") or "build" not in svc:
             continue
         assert svc["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         assert svc["depends_on"]["db"]["condition"] == "service_healthy"
+        checked.add(name)
+    assert checked == set(RUN_ROLES)
 
 
 def test_vigil_services_run_vigil_subcommands_in_the_container(compose: dict[str, Any]) -> None:
@@ -181,11 +193,15 @@ def test_dockerfile_runs_vigil(compose: dict[str, Any]) -> None:
 
 
 def test_dockerfile_copies_only_what_exists() -> None:
+    copied = set()
     for word, rest in dockerfile_instructions():
         if word == "COPY" and not rest.startswith("--from"):
             *sources, _dest = rest.split()
             for src in sources:
                 assert (PROJECT_ROOT / src).exists(), f"COPY {src}: not in the repository"
+                copied.add(src)
+    # What the image runs: the packages, the migrations and the SQL they apply, the pages.
+    assert {"pyproject.toml", "vigil", "api", "alembic", "sql", "templates"} <= copied
 
 
 def test_every_run_role_is_a_compose_service(compose: dict[str, Any]) -> None:

@@ -94,7 +94,8 @@ def register(subparsers: Any) -> dict[str, Any]:
     add.add_argument(
         "--allow-internal",
         action="store_true",
-        help="allow loopback/private/link-local/metadata addresses (SSRF guard off)",
+        help="allow a loopback/private/link-local address for this URL's own host "
+        "(never for redirects to other hosts; metadata addresses never)",
     )
     add.add_argument(
         "--expect-status",

@@ -12,6 +12,7 @@ from __future__ import annotations
 from math import isfinite
 
 from api.series.formats.points import (
+    NUL_REFUSED,
     Batch,
     PointError,
     check_at,
@@ -213,6 +214,8 @@ def parse_lines(body: str, precision: str) -> Batch:
                         name = f"{measurement}_{key}"
                         if len(name) > 255:
                             raise LineError("measurement_field is longer than 255 characters")
+                        if "\x00" in name:
+                            raise LineError(NUL_REFUSED)
                         names[(measurement, key)] = name
                     if not isfinite(value):
                         check_value(value)  # raises

@@ -167,7 +167,7 @@ class PointParser:
         keys = self.batch.keys
         try:
             return [
-                keys.setdefault((name, self.labels(msgspec.Raw(text))), len(keys))
+                keys.setdefault((check_name(name), self.labels(msgspec.Raw(text))), len(keys))
                 for name, text in raw_keys
             ]
         except PointError:
@@ -191,7 +191,12 @@ class PointParser:
         for i, point in enumerate(points):
             name, ts, value = point.name, point.timestamp, point.value
             labels = known.get(bytes(point.labels))
-            if labels is not None and 0 < len(name) <= MAX_NAME and isfinite(value):
+            if (
+                labels is not None
+                and 0 < len(name) <= MAX_NAME
+                and isfinite(value)
+                and ("\x00" not in name)
+            ):
                 try:
                     if isinstance(ts, str):
                         at = fromiso(ts)

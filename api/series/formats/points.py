@@ -62,6 +62,12 @@ def now_us() -> int:
     return time.time_ns() // 1000
 
 
+NUL_REFUSED = "names and labels must not contain NUL (\\u0000)"
+# The compiled decoder does not look for NUL; bodies holding one take the Python path,
+# which refuses just the points that have it.
+NUL_MARKS = (b"\x00", b"\\u0000")
+
+
 def labels_key(labels: dict[str, str] | None) -> str:
     """Canonical JSON of a label set (the cache and series identity key)."""
     if not labels:
@@ -73,12 +79,16 @@ def labels_key(labels: dict[str, str] | None) -> str:
             raise PointError("labels must be an object of non-empty string keys and string values")
         if len(value) > MAX_LABEL_TEXT:
             raise PointError(f"label values must be at most {MAX_LABEL_TEXT} characters")
+        if "\x00" in key or "\x00" in value:
+            raise PointError(NUL_REFUSED)
     return json.dumps(labels, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def check_name(name: str) -> str:
     if not name or len(name) > MAX_NAME:
         raise PointError(f"name must be 1 to {MAX_NAME} characters")
+    if "\x00" in name:
+        raise PointError(NUL_REFUSED)
     return name
 
 
@@ -159,7 +169,7 @@ def decode_compiled(
     """The compiled decoder (api/series/_fastpoints.c) on a JSON array or NDJSON body: the
     distinct (name, label text as sent) keys and the COPY rows of its points, or None when
     the body is not all valid points in the form it takes, or the module was not built."""
-    if fastpoints is None:
+    if fastpoints is None or any(mark in body for mark in NUL_MARKS):
         return None
     return fastpoints.decode(body, ndjson, *pg_bounds(now))
 
@@ -169,7 +179,7 @@ def decode_lines_compiled(
 ) -> tuple[list[tuple[str, bytes]], bytearray] | None:
     """decode_compiled for InfluxDB line protocol (timestamps * multiplier // divisor are
     Unix microseconds): the distinct (series name, tag text) keys and the COPY rows."""
-    if fastpoints is None:
+    if fastpoints is None or any(mark in body for mark in NUL_MARKS):
         return None
     now_pg, low, high = pg_bounds(now)
     return fastpoints.decode_lines(body, now_pg, multiplier, divisor, low, high)
