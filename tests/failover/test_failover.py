@@ -108,9 +108,10 @@ def test_failover_under_load(
 
     logs = {role: (tmp_path / f"{role}.log").read_text() for role in ("api", "notifier", "prober")}
     check_api(senders.snapshot(), senders.bodies, logs["api"], killed_at)
-    # The notifier and the prober lost their connections and came back on their own.
+    # The notifier lost its connections and came back on its own; the prober's pool replaces
+    # broken connections itself (it may log nothing): its recovery is the service message
+    # recorded and delivered after the promotion, checked above.
     assert "database error" in logs["notifier"]
-    assert "database error" in logs["prober"]
 
     outcomes = senders.snapshot()
     with psycopg.connect(new_primary, autocommit=True) as conn:
