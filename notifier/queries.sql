@@ -12,7 +12,12 @@ select vigil.check_stalls();
 -- name: outbox_claim
 -- Claims due messages for this worker (worker, lease, how many, channel or null), per
 -- instance oldest first, none while the channel is paused; commit before sending.
-select id, text, attempts from vigil.outbox_claim(%s, %s, %s, p_channel => %s);
+select id, text, attempts, group_key from vigil.outbox_claim(%s, %s, %s, p_channel => %s);
+
+-- name: outbox_claim_group
+-- More due messages of the group of a message just claimed (worker, lease, group, how
+-- many), sent together with it as one message.
+select id, text, attempts, group_key from vigil.outbox_claim_group(%s, %s, %s, %s);
 
 -- name: outbox_next_due
 -- Seconds until a message can be claimed (a retry, a lease, the channel's pause; negative

@@ -6,7 +6,12 @@ Order is the claim's (vigil.outbox_claim): per instance (a metric, a service) on
 oldest pending message is handed out, so however many notifiers run, the messages about
 one instance go out one at a time, in the order they were written; one that fails holds up
 only its own instance. A receiver's wait (429 retry_after) is recorded in the database
-(vigil.channel_pauses) and no notifier claims a message for it before the wait is over."""
+(vigil.channel_pauses) and no notifier claims a message for it before the wait is over.
+
+Grouping: messages of alert rules with a group_wait carry a group_key and are due only
+after that wait; a claimed message brings the other due heads of its group along
+(vigil.outbox_claim_group) and they go out as one text, "N notifications:" and a line
+each, so a host outage is one message, not thirty."""
 
 from __future__ import annotations
 
@@ -15,10 +20,11 @@ import os
 import random
 import secrets
 import socket
+from dataclasses import dataclass
 from datetime import timedelta
 
 from notifier import QUERIES
-from notifier.channels import Channel, Delivered, Permanent
+from notifier.channels import Channel, Delivered, Outcome, Permanent
 from vigil.db import Conn
 from vigil.settings import Settings
 
@@ -28,9 +34,22 @@ NOT_CONFIGURED = "not delivered: Telegram not configured"
 # One message per claim: each lease then covers one send (at most two with a chat
 # migration), so a slow Telegram cannot outlast the lease of messages still waiting.
 BATCH = 1
+# At most this many messages of one group (vigil.outbox.group_key) go out as one text.
+GROUP_LIMIT = 50
+# Telegram's limit is 4096 characters per message; a group's text is split below it.
+MESSAGE_LIMIT = 4000
 # The shortest sleep before claiming again when a message is due but was not handed out
 # (a concurrent claimer held it for a moment).
 MIN_WAIT = 0.1
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """An outbox row this worker holds the lease of."""
+
+    id: int
+    text: str
+    attempts: int
 
 
 def backoff(attempts: int, base: float, cap: float) -> float:
@@ -60,9 +79,18 @@ class Relay:
             ).fetchall()
             if not rows:
                 return handled
-            for outbox_id, text, attempts in rows:
-                self._deliver(conn, int(outbox_id), str(text), int(attempts))
-                handled += 1
+            for outbox_id, text, attempts, group_key in rows:
+                batch = [Claimed(int(outbox_id), str(text), int(attempts))]
+                if group_key is not None:
+                    batch += [
+                        Claimed(int(i), str(t), int(a))
+                        for i, t, a, _ in conn.execute(
+                            QUERIES["outbox_claim_group"],
+                            (self.worker, lease, group_key, GROUP_LIMIT - 1),
+                        ).fetchall()
+                    ]
+                self._deliver(conn, batch)
+                handled += len(batch)
 
     @property
     def channel_key(self) -> str | None:
@@ -76,18 +104,27 @@ class Relay:
             return None
         return max(float(row[0]), MIN_WAIT)
 
-    def _deliver(self, conn: Conn, outbox_id: int, text: str, attempts: int) -> None:
+    def _deliver(self, conn: Conn, batch: list[Claimed]) -> None:
+        """Sends one message (or a group of them as one text) and settles every row."""
+        ids = [c.id for c in batch]
+        attempts = max(c.attempts for c in batch)
         if self.channel is None:
-            log.info("outbox %s %s: %s", outbox_id, NOT_CONFIGURED, text)
-            self._settle(conn, outbox_id, "unconfigured", NOT_CONFIGURED)
+            log.info("outbox %s %s: %s", ids, NOT_CONFIGURED, batch[0].text)
+            self._settle(conn, ids, "unconfigured", NOT_CONFIGURED)
             return
-        outcome = self.channel.deliver(conn, text)
+        outcome: Outcome = Delivered()
+        for text in group_texts([c.text for c in batch]):
+            outcome = self.channel.deliver(conn, text)
+            if not isinstance(outcome, Delivered):
+                break  # the whole group is retried (at-least-once: sent parts may repeat)
         if isinstance(outcome, Delivered):
-            conn.execute(QUERIES["outbox_delivered"], (outbox_id, self.worker))
-            log.info("outbox %s delivered", outbox_id)
+            with conn.transaction():
+                for outbox_id in ids:
+                    conn.execute(QUERIES["outbox_delivered"], (outbox_id, self.worker))
+            log.info("outbox %s delivered", ids)
         elif isinstance(outcome, Permanent):
-            log.error("outbox %s dead letter: %s", outbox_id, outcome.error)
-            self._settle(conn, outbox_id, "dead", outcome.error)
+            log.error("outbox %s dead letter: %s", ids, outcome.error)
+            self._settle(conn, ids, "dead", outcome.error)
         else:
             if outcome.after is not None:
                 # A wait the receiver asks for holds for every message to it, from every
@@ -102,11 +139,9 @@ class Relay:
                     outcome.after,
                 )
             if attempts >= self.settings.max_attempts:
-                log.error(
-                    "outbox %s dead after %s attempts: %s", outbox_id, attempts, outcome.error
-                )
+                log.error("outbox %s dead after %s attempts: %s", ids, attempts, outcome.error)
                 self._settle(
-                    conn, outbox_id, "dead", f"gave up after {attempts} attempts: {outcome.error}"
+                    conn, ids, "dead", f"gave up after {attempts} attempts: {outcome.error}"
                 )
                 return
             delay = (
@@ -118,15 +153,42 @@ class Relay:
             )
             log.warning(
                 "outbox %s attempt %s failed (%s); retry in %.1fs",
-                outbox_id,
+                ids,
                 attempts,
                 outcome.error,
                 delay,
             )
-            conn.execute(
-                QUERIES["outbox_retry"],
-                (outbox_id, self.worker, outcome.error, timedelta(seconds=delay)),
-            )
+            # One transaction: the group is due again at one moment (now() is the same).
+            with conn.transaction():
+                for outbox_id in ids:
+                    conn.execute(
+                        QUERIES["outbox_retry"],
+                        (outbox_id, self.worker, outcome.error, timedelta(seconds=delay)),
+                    )
 
-    def _settle(self, conn: Conn, outbox_id: int, status: str, reason: str) -> None:
-        conn.execute(QUERIES["outbox_settle"], (outbox_id, self.worker, status, reason))
+    def _settle(self, conn: Conn, ids: list[int], status: str, reason: str) -> None:
+        with conn.transaction():
+            for outbox_id in ids:
+                conn.execute(QUERIES["outbox_settle"], (outbox_id, self.worker, status, reason))
+
+
+def group_texts(texts: list[str], limit: int = MESSAGE_LIMIT) -> list[str]:
+    """The texts of a group as few messages as the receiver's size limit allows: one text
+    alone as it is; several under a header line, one per line, split at line boundaries."""
+    if len(texts) == 1:
+        return [texts[0]]
+    lines = [t if len(t) <= limit - 40 else t[: limit - 41] + "…" for t in texts]
+    chunks: list[list[str]] = [[]]
+    size = 0
+    for line in lines:
+        if chunks[-1] and size + len(line) + 1 > limit - 40:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(line)
+        size += len(line) + 1
+    total = len(texts)
+    out = []
+    for n, chunk in enumerate(chunks, 1):
+        part = f" (part {n} of {len(chunks)})" if len(chunks) > 1 else ""
+        out.append(f"{total} notifications{part}:\n" + "\n".join(chunk))
+    return out

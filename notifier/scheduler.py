@@ -2,8 +2,9 @@
 notifier process drives the due jobs of vigil.jobs itself.
 
 Two loops, each on its own connection, so that slow maintenance never delays an alert:
-- detection: every VIGIL_TICK_SECONDS vigil.run_due_jobs for ALERT_JOBS, and a wake-up
-  exactly at the next ping deadline (vigil.next_deadline);
+- detection: every VIGIL_TICK_SECONDS vigil.run_due_jobs for ALERT_JOBS (the ping detector
+  and the alert-rule evaluator), and a wake-up exactly at the next ping deadline
+  (vigil.next_deadline);
 - maintenance: every other due job (retention, partitions, index builds, rollups), one
   job per transaction.
 In TimescaleDB mode both loops return at once: the database schedules these itself.
@@ -19,7 +20,7 @@ from vigil.db import Conn, mode
 from vigil.settings import Settings
 
 # Jobs the detection loop runs; every other portable job runs on the maintenance loop.
-ALERT_JOBS = ["detect"]
+ALERT_JOBS = ["detect", "evaluate_rules"]
 
 
 class PortableScheduler:

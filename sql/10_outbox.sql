@@ -61,6 +61,11 @@ create index if not exists outbox_instance_pending_idx on vigil.outbox (instance
 create index if not exists outbox_instance_delivered_idx on vigil.outbox (instance_key, id)
   where status = 'delivered';
 
+alter table vigil.outbox add column if not exists group_key text;
+comment on column vigil.outbox.group_key is
+  'Messages with the same group_key that are due together are sent as one message (alert '
+  'rules with a group_wait); null = always on its own.';
+
 create table if not exists vigil.channel_pauses (
   channel      text not null,
   paused_until timestamptz not null,
@@ -164,6 +169,37 @@ comment on function vigil.outbox_claim(text, interval, integer, timestamptz, tex
   'the oldest pending one, nothing while p_channel is paused (vigil.channel_pauses). Settles '
   'pending messages older than a delivered message of their instance as superseded. Commit '
   'the claim before sending; a row not settled before the lease passes is claimed again.';
+
+create or replace function vigil.outbox_claim_group(p_worker text, p_lease interval,
+                                                    p_group text, p_limit integer,
+                                                    p_now timestamptz default now())
+returns setof vigil.outbox
+language sql
+as $$
+  -- The same heads as vigil.outbox_claim, restricted to one group: the messages that go out
+  -- together with a group member just claimed (the claim's own rules keep order per
+  -- instance, as no instance has two heads).
+  update vigil.outbox o
+     set claimed_by = p_worker, claimed_until = p_now + p_lease,
+         next_attempt_at = p_now + p_lease, attempts = o.attempts + 1
+   where o.id in (select c.id
+                    from (select min(p.id) as id, coalesce(bool_or(p.claimed_until > p_now), false) as busy
+                            from vigil.outbox p
+                           where p.status = 'pending' group by p.instance_key) h
+                    join vigil.outbox c on c.id = h.id
+                   where not h.busy and c.status = 'pending' and c.next_attempt_at <= p_now
+                     and c.group_key = p_group
+                     and not exists (select from vigil.outbox d
+                                      where d.instance_key = c.instance_key
+                                        and d.status = 'delivered' and d.id > c.id)
+                   order by c.id
+                   limit p_limit
+                     for update of c skip locked)
+  returning o.*
+$$;
+comment on function vigil.outbox_claim_group(text, interval, text, integer, timestamptz) is
+  'Claims up to p_limit more due messages of group p_group (heads of their instances, as '
+  'vigil.outbox_claim does), to be sent as one message with a member already claimed.';
 
 create or replace function vigil.outbox_next_due(p_channel text default null,
                                                  p_now timestamptz default now())

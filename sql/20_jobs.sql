@@ -56,8 +56,9 @@ create or replace function vigil.check_stalls(p_now timestamptz default now()) r
 language plpgsql
 as $$
 declare
-  v_h vigil.job_heartbeats;
-  v_n integer := 0;
+  v_h    vigil.job_heartbeats;
+  v_rule vigil.alert_rules;
+  v_n    integer := 0;
 begin
   for v_h in
     update vigil.job_heartbeats
@@ -65,22 +66,32 @@ begin
      where stalled <> (last_finished_at < p_now - stall_after)
     returning *
   loop
-    insert into vigil.outbox (text)
-    values (case when v_h.stalled
-                 then 'Alert: Vigil job ' || v_h.job || ' has not run since '
-                      || vigil._utc(v_h.last_finished_at)
-                 else 'OK again: Vigil job ' || v_h.job || ' runs again' end);
+    -- The built-in rule vigil-jobs (15_alerts): its instance per job, its history, its
+    -- silences; the message keeps the unit of order 'vigil'.
+    select * into v_rule from vigil.alert_rules where name = 'vigil-jobs';
+    perform vigil._instance_set(
+      v_rule, 'job:' || v_h.job, jsonb_build_object('job', v_h.job),
+      case when v_h.stalled then 'firing' else 'normal' end, null,
+      vigil._utc(v_h.last_finished_at),
+      case when v_h.stalled then 'no run finished for ' || v_h.stall_after else 'runs again' end,
+      p_now,
+      vigil._rule_text(v_rule, case when v_h.stalled then 'firing' else 'normal' end,
+                       case when v_h.stalled
+                            then 'Alert: Vigil job ' || v_h.job || ' has not run since '
+                                 || vigil._utc(v_h.last_finished_at)
+                            else 'OK again: Vigil job ' || v_h.job || ' runs again' end,
+                       jsonb_build_object('instance', v_h.job, 'name', v_h.job,
+                                          'since', vigil._utc(v_h.last_finished_at))),
+      'vigil');
     v_n := v_n + 1;
   end loop;
-  if v_n > 0 then
-    perform pg_notify('vigil_outbox', '');
-  end if;
   return v_n;
 end
 $$;
 comment on function vigil.check_stalls(timestamptz) is
-  'Writes an outbox message when a job stops running for longer than its stall_after, and '
-  'one when it runs again. Called by the notifier on its poll tick in both modes.';
+  'The built-in rule vigil-jobs: a job that stops running for longer than its stall_after '
+  'fires (event and outbox message), and recovers when it runs again. Called by the '
+  'notifier on its poll tick in both modes.';
 
 create or replace function vigil._job_check_stalls(p_now timestamptz, p_config jsonb)
 returns integer

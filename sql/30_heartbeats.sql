@@ -1,31 +1,14 @@
 -- Heartbeats and disk alerts: metrics reported by senders (POST /metric), their alert
 -- rules, ingest, deadline detection and alert history. Threshold breaches are decided at
 -- ingest, in the same transaction as the report; passed ping deadlines by vigil.detect.
--- Exposes: tables vigil.rules (tunable), metrics, metric_history, transitions;
--- vigil.ingest_metrics(), ingest_metric(), detect(), detect_job, next_deadline(),
--- render_message(), metric_delete(); the view vigil.metric_overview; the jobs detect and
--- prune_metric_history (portable) or detect_job and a retention policy (TimescaleDB).
-
-create table if not exists vigil.rules (
-  type                     text primary key,
-  kind                     text not null,
-  default_deadline_minutes integer,
-  threshold                double precision,
-  constraint rules_kind_check check (kind in ('deadline', 'threshold')),
-  constraint rules_deadline_check check (kind <> 'deadline' or default_deadline_minutes > 0),
-  constraint rules_threshold_check check (kind <> 'threshold' or threshold is not null)
-);
-comment on table vigil.rules is
-  'Alert rule per metric type. deadline: alert when no ping within value (or default) minutes; '
-  'threshold: alert when value > threshold or unparsable. Update rows to tune.';
-comment on column vigil.rules.default_deadline_minutes is
-  'Minutes a ping stays fresh when the ping carries no integer value.';
-comment on column vigil.rules.threshold is 'Alert when float(value) > threshold.';
-
-insert into vigil.rules (type, kind, default_deadline_minutes, threshold) values
-  ('ping', 'deadline', 5, null),
-  ('disk', 'threshold', null, 90)
-on conflict (type) do nothing;
+-- The rules are the built-in rows of vigil.alert_rules with a metric_type (ping: a deadline,
+-- disk: a threshold; 15_alerts); every change of state is also an instance change of that
+-- rule (vigil._metric_announce), so silences, maintenance windows, dependencies, reminders
+-- and the alert history apply to heartbeats as to every other rule.
+-- Exposes: tables vigil.metrics, metric_history, transitions; vigil.ingest_metrics(),
+-- ingest_metric(), detect(), detect_job, next_deadline(), render_message(), metric_delete();
+-- the view vigil.metric_overview; the jobs detect and prune_metric_history (portable) or
+-- detect_job and a retention policy (TimescaleDB).
 
 create table if not exists vigil.metrics (
   id               bigint generated always as identity,
@@ -40,7 +23,7 @@ create table if not exists vigil.metrics (
   created_at       timestamptz not null default now(),
   constraint metrics_pkey primary key (id),
   constraint metrics_host_name_key unique (host, name),
-  constraint metrics_type_fkey foreign key (type) references vigil.rules (type),
+  constraint metrics_type_fkey foreign key (type) references vigil.alert_rules (metric_type),
   constraint metrics_state_check check (state in ('ok', 'alert'))
 );
 comment on table vigil.metrics is
@@ -50,6 +33,17 @@ comment on column vigil.metrics.deadline is
   'Deadline rules only: when the metric goes into alert unless a fresh ping arrives.';
 comment on column vigil.metrics.state is
   'ok or alert; changed only by vigil._transition() and vigil.ingest_metrics().';
+
+-- The metric types became rows of vigil.alert_rules (15_alerts drops the old table of
+-- types, and with it this key, when it upgrades a database).
+do $$
+begin
+  if not exists (select from pg_constraint
+                  where conrelid = 'vigil.metrics'::regclass and conname = 'metrics_type_fkey') then
+    alter table vigil.metrics add constraint metrics_type_fkey
+      foreign key (type) references vigil.alert_rules (metric_type);
+  end if;
+end $$;
 
 -- The detector looks only at metrics whose deadline can pass: no full scan.
 create index if not exists metrics_open_deadline_idx
@@ -127,6 +121,45 @@ comment on function vigil.render_message(text, text, text, text) is
   'Telegram text of a transition: "Alert: {host} - {name}" or "OK again: {host} - {name}", '
   'followed by " Value: {value}" when there is a value.';
 
+create or replace function vigil._metric_announce(p_transition_id bigint, p_metric_id bigint,
+                                                  p_host text, p_name text, p_type text,
+                                                  p_to text, p_value text, p_reason text,
+                                                  p_now timestamptz)
+returns void
+language plpgsql
+as $$
+declare
+  v_rule vigil.alert_rules;
+begin
+  -- A recovery ends the instance that is firing, also when the metric changed its type
+  -- since (then the firing instance is of the old type's rule).
+  select r.* into v_rule
+    from vigil.alert_rules r
+    left join vigil.alert_instances i
+           on p_to = 'ok' and i.rule_id = r.id and i.key = 'metric:' || p_metric_id
+              and i.state = 'firing'
+   where r.metric_type = p_type or i.rule_id is not null
+   order by i.rule_id is null
+   limit 1;
+  perform vigil._instance_set(
+    v_rule, 'metric:' || p_metric_id,
+    jsonb_build_object('host', p_host, 'name', p_name, 'type', p_type),
+    case p_to when 'alert' then 'firing' else 'normal' end,
+    vigil._to_float(vigil._parse_number(p_value)), p_value, p_reason, p_now,
+    vigil._rule_text(v_rule, case p_to when 'alert' then 'firing' else 'normal' end,
+                     vigil.render_message(p_to, p_host, p_name, p_value),
+                     jsonb_build_object('host', p_host, 'name', p_name, 'type', p_type,
+                                        'value', coalesce(p_value, ''), 'reason', p_reason,
+                                        'instance', p_host || ' - ' || p_name)),
+    'metric:' || p_metric_id, p_transition_id);
+end
+$$;
+comment on function vigil._metric_announce(bigint, bigint, text, text, text, text, text, text,
+                                           timestamptz) is
+  'A heartbeat transition as a change of its built-in rule''s instance: alert event and, '
+  'unless silenced, in maintenance or suppressed, the outbox message (the rule''s templates, '
+  'else vigil.render_message), ordered per metric (instance_key metric:<id>).';
+
 create or replace function vigil._transition(p_metric_id bigint, p_to text, p_now timestamptz,
                                              p_reason text) returns boolean
 language plpgsql
@@ -146,15 +179,14 @@ begin
   insert into vigil.transitions (metric_id, at, from_state, to_state, value, reason)
   values (v_m.id, p_now, case p_to when 'ok' then 'alert' else 'ok' end, p_to, v_m.value, p_reason)
   returning id into v_tid;
-  insert into vigil.outbox (transition_id, text, instance_key)
-  values (v_tid, vigil.render_message(p_to, v_m.host, v_m.name, v_m.value), 'metric:' || v_m.id);
-  perform pg_notify('vigil_outbox', '');
+  perform vigil._metric_announce(v_tid, v_m.id, v_m.host, v_m.name, v_m.type, p_to, v_m.value,
+                                 p_reason, p_now);
   return true;
 end
 $$;
 comment on function vigil._transition(bigint, text, timestamptz, text) is
-  'Moves a metric to a state if it is not in it already, records the transition and writes '
-  'its message to the outbox, all in the caller''s transaction; NOTIFY wakes the notifier.';
+  'Moves a metric to a state if it is not in it already, records the transition and announces '
+  'it (vigil._metric_announce), all in the caller''s transaction.';
 
 do $$
 begin
@@ -172,30 +204,44 @@ create or replace function vigil._judge_reports(p_hosts text[], p_names text[], 
 returns setof vigil._judged
 language sql stable
 as $$
-  -- want is null for a report of an unknown type (no rule).
+  -- want: alert, ok, keep (between the recovery and the alert threshold: the state stays),
+  -- or null for a report of an unknown type (no built-in rule). A deadline rule has no op.
   select i.ord::integer, i.host, i.name, i.type, i.value, coalesce(i.at, p_now), d.deadline,
-         case when r.kind = 'deadline' then case when d.deadline <= p_now then 'alert' else 'ok' end
-              when r.kind = 'threshold' then case when d.breach then 'alert' else 'ok' end
-         end,
-         case when r.kind = 'deadline' then
+         case when r.id is null then null
+              when r.op is null then case when d.deadline <= p_now then 'alert' else 'ok' end
+              when d.breach then 'alert'
+              when r.recover_op is null or d.recovered then 'ok'
+              else 'keep' end,
+         case when r.id is null then null
+              when r.op is null then
                 case when d.deadline <= p_now then 'ping older than its deadline' else 'fresh ping' end
-              when r.kind = 'threshold' then
-                case when d.breach then 'value above threshold or not a number'
-                     else 'value at or below threshold' end
-         end
+              when d.breach then
+                case when r.op = '>' then 'value above threshold or not a number'
+                     else format('value %s %s or not a number', r.op, r.threshold) end
+              when r.recover_op is null then
+                case when r.op = '>' then 'value at or below threshold'
+                     else format('value not %s %s', r.op, r.threshold) end
+              when d.recovered then format('value %s %s', r.recover_op, r.recover_threshold)
+              else format('value between recovery (%s %s) and alert (%s %s) thresholds',
+                          r.recover_op, r.recover_threshold, r.op, r.threshold) end
     from unnest(p_hosts, p_names, p_types, p_values, p_ats)
          with ordinality as i (host, name, type, value, at, ord)
-    left join vigil.rules r on r.type = i.type
+    left join vigil.alert_rules r on r.metric_type = i.type
+   cross join lateral (select vigil._parse_number(i.value) as n) v
    cross join lateral (
-     select case when r.kind = 'deadline' then coalesce(i.at, p_now) + make_interval(
-                   mins => coalesce(vigil._parse_int(i.value), r.default_deadline_minutes))
+     -- numeric, not float8: a huge value sent as text must compare, not overflow.
+     select case when r.op is null then coalesce(i.at, p_now) + coalesce(
+                   make_interval(mins => vigil._parse_int(i.value)), r.no_data_after)
             end as deadline,
-            r.kind = 'threshold'
-              and coalesce(vigil._parse_number(i.value) > r.threshold::numeric, true) as breach
+            r.op is not null and coalesce(vigil._compare(v.n, r.op, r.threshold::numeric), true)
+              as breach,
+            coalesce(vigil._compare(v.n, r.recover_op, r.recover_threshold::numeric), false)
+              as recovered
    ) d
 $$;
 comment on function vigil._judge_reports(text[], text[], text[], text[], timestamptz[], timestamptz) is
-  'Applies vigil.rules to a batch of reports: deadline and wanted state (null: unknown type).';
+  'Applies the built-in heartbeat rules to a batch of reports: deadline and wanted state '
+  '(alert, ok, keep inside the hysteresis band; null: unknown type).';
 
 create or replace function vigil.ingest_metrics(p_hosts text[], p_names text[], p_types text[],
                                                 p_values text[], p_ats timestamptz[],
@@ -209,7 +255,15 @@ declare
   v_hosts   text[];
   v_names   text[];
   v_states  text[];
-  v_changed bigint[];
+  v_ords      integer[];
+  v_afters    text[];
+  v_tr_ids    bigint[];
+  v_tr_ords   integer[];
+  v_tr_prevs  text[];
+  v_tr_afters text[];
+  v_r         vigil._judged;
+  v_tid       bigint;
+  v_i         integer;
 begin
   -- The rules are applied once; the steps below read the judged reports from v_j.
   select array_agg(j::vigil._judged order by j.ord) into v_j
@@ -236,7 +290,9 @@ begin
     from up;
 
   -- 2. Every report is history; 3. every change of state, in report order, is a
-  --    transition with its outbox message.
+  --    transition. A report inside a hysteresis band (want = keep) leaves the state as it
+  --    was: the state after each report is the want of the last report before it (itself
+  --    included) that was not keep, else the state before the batch.
   with j as (
     select j.*, u.id, u.old_state
       from unnest(v_j) j
@@ -245,50 +301,61 @@ begin
   ), history as (
     insert into vigil.metric_history (metric_id, at, value)
     select j.id, j.at, j.value from j
-  ), seq as (
-    select j.*, coalesce(lag(j.want) over (partition by j.id order by j.ord), j.old_state) as prev
+  ), g as (
+    select j.*, count(nullif(j.want, 'keep')) over (partition by j.id order by j.ord) as grp
       from j
-  ), tr as (
-    insert into vigil.transitions (metric_id, at, from_state, to_state, value, reason)
-    select s.id, p_now, s.prev, s.want, s.value, s.reason
-      from seq s where s.want <> s.prev
-     order by s.id, s.ord
-    returning id, metric_id, to_state, value
-  ), msg as (
-    insert into vigil.outbox (transition_id, text, instance_key)
-    select tr.id, vigil.render_message(tr.to_state, u.host, u.name, tr.value),
-           'metric:' || tr.metric_id
-      from tr join unnest(v_ids, v_hosts, v_names) as u (id, host, name) on u.id = tr.metric_id
-     order by tr.id
+  ), e as (
+    select g.*, coalesce(first_value(nullif(g.want, 'keep'))
+                           over (partition by g.id, g.grp order by g.ord), g.old_state) as after
+      from g
+  ), seq as (
+    select e.*, coalesce(lag(e.after) over (partition by e.id order by e.ord), e.old_state) as prev
+      from e
   )
-  select array_agg(distinct tr.metric_id) into v_changed from tr;
+  select array_agg(s.ord order by s.ord), array_agg(s.after order by s.ord),
+         array_agg(s.id order by s.id, s.ord) filter (where s.after <> s.prev),
+         array_agg(s.ord order by s.id, s.ord) filter (where s.after <> s.prev),
+         array_agg(s.prev order by s.id, s.ord) filter (where s.after <> s.prev),
+         array_agg(s.after order by s.id, s.ord) filter (where s.after <> s.prev)
+    into v_ords, v_afters, v_tr_ids, v_tr_ords, v_tr_prevs, v_tr_afters
+    from seq s;
 
-  -- 4. The metric ends in the state of its last report.
-  if v_changed is not null then
+  -- 4. Each change is a transition, announced in report order per metric (with the type
+  --    the report had); the metric ends in the state after its last report.
+  if v_tr_ids is not null then
+    for v_i in 1 .. cardinality(v_tr_ids) loop
+      v_r := v_j[v_tr_ords[v_i]];  -- v_j is ordered by ord, 1 .. n
+      insert into vigil.transitions (metric_id, at, from_state, to_state, value, reason)
+      values (v_tr_ids[v_i], p_now, v_tr_prevs[v_i], v_tr_afters[v_i], v_r.value, v_r.reason)
+      returning id into v_tid;
+      perform vigil._metric_announce(v_tid, v_tr_ids[v_i], v_r.host, v_r.name, v_r.type,
+                                     v_tr_afters[v_i], v_r.value, v_r.reason, p_now);
+    end loop;
     update vigil.metrics m
-       set state = f.want, state_changed_at = p_now
-      from (select distinct on (u.id) u.id, j.want
+       set state = f.after, state_changed_at = p_now
+      from (select distinct on (u.id) u.id, a.after
               from unnest(v_j) j
+              join unnest(v_ords, v_afters) as a (ord, after) on a.ord = j.ord
               join unnest(v_ids, v_hosts, v_names) as u (id, host, name) using (host, name)
              order by u.id, j.ord desc) f
-     where m.id = f.id and m.id = any (v_changed);
-    perform pg_notify('vigil_outbox', '');
+     where m.id = f.id and m.state <> f.after;
   end if;
 
   return query
-  select j.ord, j.want,
+  select j.ord, a.after,
          case when j.want is null then
            format('unknown metric type "%s" (type must be one of: %s)', j.type,
                   (select string_agg(r.type, ', ' order by r.type) from vigil.rules r))
          end
     from unnest(v_j) j
+    left join unnest(v_ords, v_afters) as a (ord, after) on a.ord = j.ord
    order by j.ord;
 end
 $$;
 comment on function vigil.ingest_metrics(text[], text[], text[], text[], timestamptz[], timestamptz) is
   'Stores a batch of ping/disk reports set-based (the API groups concurrent requests into one '
   'call): upserts the current rows, keeps every report as history, and makes every change of '
-  'state in report order (transition + outbox message, one NOTIFY). Returns one row per '
+  'state in report order (transition, alert event, outbox message unless withheld). Returns one row per '
   'report with its resulting state, or the reason it was rejected. A null timestamp means '
   'p_now.';
 
@@ -370,15 +437,14 @@ comment on function vigil.next_deadline() is
 
 create or replace view vigil.metric_overview as
 select m.id, m.host, m.name, m.type, m.value, m.last_seen, m.deadline, m.state,
-       m.state_changed_at, r.kind,
-       case r.kind
-         when 'deadline' then 'deadline ' || coalesce(
-           to_char(m.deadline at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC', '-')
-         else 'threshold > ' || r.threshold
+       m.state_changed_at, case when r.op is null then 'deadline' else 'threshold' end as kind,
+       case when r.op is null then 'deadline ' || coalesce(
+              to_char(m.deadline at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC', '-')
+            else 'threshold ' || r.op || ' ' || r.threshold
        end as limit_text,
        m.state = 'alert' as alerting
   from vigil.metrics m
-  join vigil.rules r on r.type = m.type;
+  join vigil.alert_rules r on r.metric_type = m.type;
 comment on view vigil.metric_overview is
   'Every metric with its rule (deadline or threshold) for the dashboard; order by alerting '
   'desc to put alerts first.';
@@ -391,7 +457,43 @@ as $$
   delete from vigil.metrics where id = p_id returning true
 $$;
 comment on function vigil.metric_delete(bigint) is
-  'Deletes a metric with its history and transitions; its messages stay in the outbox.';
+  'Deletes a metric with its history, transitions and alert instances (trigger '
+  'metrics_forget_alerts); its messages stay in the outbox.';
+
+create or replace function vigil._metrics_forget_alerts() returns trigger
+language plpgsql
+as $$
+begin
+  -- The instances of the built-in heartbeat rules are keyed metric:<id>, no foreign key:
+  -- a deleted (or truncated) metric takes its instances and their history along.
+  if tg_op = 'TRUNCATE' then
+    delete from vigil.alert_events
+     where key like 'metric:%' and rule_id in (select id from vigil.alert_rules
+                                                where metric_type is not null);
+    delete from vigil.alert_instances
+     where key like 'metric:%' and rule_id in (select id from vigil.alert_rules
+                                                where metric_type is not null);
+  else
+    delete from vigil.alert_events
+     where key = 'metric:' || old.id and rule_id in (select id from vigil.alert_rules
+                                                      where metric_type is not null);
+    delete from vigil.alert_instances
+     where key = 'metric:' || old.id and rule_id in (select id from vigil.alert_rules
+                                                      where metric_type is not null);
+  end if;
+  return null;
+end
+$$;
+comment on function vigil._metrics_forget_alerts() is
+  'Trigger: a deleted or truncated metric takes the instances of the built-in heartbeat rules '
+  'and their events along.';
+
+drop trigger if exists metrics_forget_alerts on vigil.metrics;
+create trigger metrics_forget_alerts after delete on vigil.metrics
+  for each row execute function vigil._metrics_forget_alerts();
+drop trigger if exists metrics_forget_alerts_truncate on vigil.metrics;
+create trigger metrics_forget_alerts_truncate after truncate on vigil.metrics
+  for each statement execute function vigil._metrics_forget_alerts();
 
 -- Jobs -----------------------------------------------------------------------------------
 

@@ -198,7 +198,42 @@ as $$
   delete from vigil.services where name = p_name returning true
 $$;
 comment on function vigil.service_remove(text) is
-  'Removes the service of that name with its checks and events; true when it existed.';
+  'Removes the service of that name with its checks, events and alert instances (trigger '
+  'services_forget_alerts); true when it existed.';
+
+create or replace function vigil._services_forget_alerts() returns trigger
+language plpgsql
+as $$
+begin
+  -- The instances of uptime rules are keyed service:<id>, no foreign key.
+  if tg_op = 'TRUNCATE' then
+    delete from vigil.alert_events
+     where key like 'service:%' and rule_id in (select id from vigil.alert_rules
+                                                 where source = 'uptime');
+    delete from vigil.alert_instances
+     where key like 'service:%' and rule_id in (select id from vigil.alert_rules
+                                                 where source = 'uptime');
+  else
+    delete from vigil.alert_events
+     where key = 'service:' || old.id and rule_id in (select id from vigil.alert_rules
+                                                       where source = 'uptime');
+    delete from vigil.alert_instances
+     where key = 'service:' || old.id and rule_id in (select id from vigil.alert_rules
+                                                       where source = 'uptime');
+  end if;
+  return null;
+end
+$$;
+comment on function vigil._services_forget_alerts() is
+  'Trigger: a removed or truncated service takes its uptime rule instances and their events '
+  'along.';
+
+drop trigger if exists services_forget_alerts on vigil.services;
+create trigger services_forget_alerts after delete on vigil.services
+  for each row execute function vigil._services_forget_alerts();
+drop trigger if exists services_forget_alerts_truncate on vigil.services;
+create trigger services_forget_alerts_truncate after truncate on vigil.services
+  for each statement execute function vigil._services_forget_alerts();
 
 create or replace function vigil.claim_checks(p_limit integer, p_now timestamptz default now())
 returns table (id bigint, url text, timeout_seconds double precision,
@@ -280,6 +315,7 @@ declare
   v_new      text;
   v_started  timestamptz;
   v_event    bigint;
+  v_rule     vigil.alert_rules;
 begin
   select * into v_s from vigil.services where id = p_service_id for update;
   if not found then
@@ -327,19 +363,26 @@ begin
   values (p_service_id, case v_new when 'up' then 'uptime' else 'downtime' end, v_started,
           case when v_new = 'down' then v_reason end)
   returning id into v_event;
-  if v_new = 'down' then
-    insert into vigil.outbox (text, service_event_id, instance_key)
-    values ('Alert: ' || v_s.name || ' - down (' || v_reason || ')', v_event,
-            'service:' || p_service_id);
-  elsif v_s.state = 'down' then
-    insert into vigil.outbox (text, service_event_id, instance_key)
-    values ('OK again: ' || v_s.name || ' (down for '
-            || vigil._duration(p_at - coalesce(v_s.failing_since, v_s.state_changed_at)) || ')',
-            v_event, 'service:' || p_service_id);
-  end if;
-  if v_s.state <> 'unknown' or v_new = 'down' then
-    perform pg_notify('vigil_outbox', '');
-  end if;
+  -- The built-in rule uptime (15_alerts): the flip is a change of the service's instance,
+  -- announced unless silenced, in maintenance or suppressed; ordered per service.
+  select * into v_rule from vigil.alert_rules where name = 'uptime';
+  perform vigil._instance_set(
+    v_rule, 'service:' || p_service_id,
+    jsonb_build_object('service', v_s.name,
+                       'host', substring(v_s.url from '^https?://(?:[^@/?#]*@)?(\[[^]]*\]|[^:/?#]+)')),
+    case v_new when 'down' then 'firing' else 'normal' end,
+    case v_new when 'down' then 0 else 1 end, v_new, coalesce(v_reason, 'check ok'), p_at,
+    vigil._rule_text(
+      v_rule, case v_new when 'down' then 'firing' else 'normal' end,
+      case when v_new = 'down' then 'Alert: ' || v_s.name || ' - down (' || v_reason || ')'
+           else 'OK again: ' || v_s.name || ' (down for '
+                || vigil._duration(p_at - coalesce(v_s.failing_since, v_s.state_changed_at)) || ')'
+      end,
+      jsonb_build_object('name', v_s.name, 'instance', v_s.name, 'reason', v_reason,
+                         'value', v_new, 'host', v_s.url,
+                         'duration', vigil._duration(p_at - coalesce(v_s.failing_since,
+                                                                     v_s.state_changed_at)))),
+    'service:' || p_service_id, null, v_event);
   return v_new;
 end
 $$;

@@ -1,0 +1,449 @@
+-- Evaluation of the alert rules that are not built in (15_alerts): what each source
+-- observes now, the state machine per instance, reminders, the evaluation job, and the
+-- views of the alerts and their history.
+-- Exposes: vigil.rule_observations(), rule_step(), evaluate_rule(), evaluate_rules(),
+-- rule_test(), evaluate_rules_job; the views vigil.alerts, alert_history; the job
+-- evaluate_rules (portable) or evaluate_rules_job (TimescaleDB).
+--
+-- Cost. Nothing scans a whole table per tick: a series is read through its (series_id, at)
+-- index over the rule's window only (last: one index probe), a heartbeat metric from its
+-- current row (windowed: metric_history (metric_id, at)), a service from its row (windowed:
+-- checks (service_id, at)), log counts from journal (host, at) over the window. Rules are
+-- due by their own eval_interval (alert_rules_due_idx), reminders by the firing instances
+-- only (alert_instances_open_idx).
+
+create or replace function vigil._series_value(p_series_id bigint, p_agg text,
+                                               p_from timestamptz, p_to timestamptz)
+returns table (value double precision, last_at timestamptz, n bigint)
+language sql stable
+as $$
+  with w as (
+    select p.at, p.value, p.value - lag(p.value) over (order by p.at) as delta
+      from vigil.points p
+     where p.series_id = p_series_id and p.at > p_from and p.at <= p_to
+  )
+  select case p_agg
+           when 'avg' then avg(w.value) when 'min' then min(w.value)
+           when 'max' then max(w.value) when 'sum' then sum(w.value)
+           when 'count' then count(*)::double precision
+           -- per second over the points in the window; a drop is a counter reset, so the
+           -- increase after it is the new value itself (as Prometheus' rate()).
+           when 'rate' then case when count(*) >= 2 and max(w.at) > min(w.at) then
+             sum(case when w.delta >= 0 then w.delta else w.value end)
+               filter (where w.delta is not null)
+             / extract(epoch from max(w.at) - min(w.at)) end
+         end,
+         max(w.at), count(*)
+    from w
+$$;
+comment on function vigil._series_value(bigint, text, timestamptz, timestamptz) is
+  'One series aggregated over (p_from, p_to]: avg|min|max|sum|count|rate, the last point time '
+  'and the number of points (an index range scan of the window only).';
+
+create or replace function vigil.rule_observations(p_rule vigil.alert_rules, p_now timestamptz)
+returns table (key text, labels jsonb, value double precision, value_text text,
+               last_at timestamptz)
+language plpgsql stable
+as $$
+declare
+  v_from  timestamptz := p_now - p_rule.agg_window;
+  v_exact boolean := strpos(coalesce(p_rule.match_name, '*'), '*') = 0;
+begin
+  -- value null: nothing to judge (no point in the window, last included; not a number);
+  -- last_at says when the source last sent anything (no-data detection).
+  if p_rule.source = 'series' then
+    return query
+    select 'series:' || s.id, s.labels || jsonb_build_object('__name__', s.name),
+           case when p_rule.agg <> 'last' then a.value when l.at > v_from then l.value end,
+           null::text, coalesce(l.at, a.last_at)
+      from vigil.series s
+      left join lateral (select p.value, p.at from vigil.points p
+                          where p.series_id = s.id and p.at <= p_now
+                          order by p.at desc limit 1) l on true
+      left join lateral vigil._series_value(s.id, p_rule.agg, v_from, p_now) a
+             on p_rule.agg <> 'last'
+     where (case when v_exact then s.name = p_rule.match_name
+                 else s.name like vigil._glob_like(p_rule.match_name) end)
+       and s.labels @> p_rule.match_labels;
+  elsif p_rule.source = 'heartbeat' then
+    return query
+    select 'metric:' || m.id, jsonb_build_object('host', m.host, 'name', m.name, 'type', m.type),
+           case when p_rule.agg <> 'last' then h.value
+                when m.last_seen > v_from then vigil._to_float(vigil._parse_number(m.value)) end,
+           m.value, m.last_seen
+      from vigil.metrics m
+      left join lateral (
+        select case p_rule.agg when 'avg' then avg(x.v) when 'min' then min(x.v)
+                               when 'max' then max(x.v) when 'sum' then sum(x.v)
+                               when 'count' then count(*)::double precision end as value
+          from (select vigil._to_float(vigil._parse_number(mh.value)) as v
+                  from vigil.metric_history mh
+                 where mh.metric_id = m.id and mh.at > v_from and mh.at <= p_now) x
+      ) h on p_rule.agg <> 'last'
+     where vigil._matches(m.host, p_rule.match_host) and vigil._matches(m.name, p_rule.match_name)
+       and vigil._matches(m.type, p_rule.match_type);
+  elsif p_rule.source = 'uptime' then
+    return query
+    select 'service:' || s.id,
+           jsonb_build_object('service', s.name, 'host',
+             substring(s.url from '^https?://(?:[^@/?#]*@)?(\[[^]]*\]|[^:/?#]+)')),
+           case when p_rule.agg <> 'last' then c.value
+                when s.last_checked_at > v_from then
+                  case s.state when 'up' then 1.0 when 'down' then 0.0 end end,
+           s.state, s.last_checked_at
+      from vigil.services s
+      left join lateral (
+        select case p_rule.agg when 'avg' then avg(k.ok::int)::double precision
+                               when 'min' then min(k.response_ms)
+                               when 'max' then max(k.response_ms)
+                               when 'count' then (count(*) filter (where not k.ok))::double precision
+               end as value
+          from vigil.checks k
+         where k.service_id = s.id and k.at > v_from and k.at <= p_now
+      ) c on p_rule.agg <> 'last'
+     where s.enabled and vigil._matches(s.name, p_rule.match_name);
+  elsif p_rule.source = 'log' then
+    return query
+    select 'host:' || coalesce(j.host, ''), jsonb_build_object('host', j.host),
+           count(*)::double precision, null::text, max(j.at)
+      from vigil.journal j
+     where j.at > v_from and j.at <= p_now
+       and vigil._matches(j.host, p_rule.match_host) and vigil._matches(j.unit, p_rule.match_name)
+       and (p_rule.match_labels ->> 'contains' is null
+            or j.message like '%' || vigil._like_escape(p_rule.match_labels ->> 'contains') || '%')
+       and (p_rule.match_labels ->> 'priority' is null
+            or j.priority <= (p_rule.match_labels ->> 'priority')::smallint)
+     group by j.host;
+  end if;
+end
+$$;
+comment on function vigil.rule_observations(vigil.alert_rules, timestamptz) is
+  'What a rule''s source shows at p_now, one row per instance: key, labels, the aggregated '
+  'value over the window (null: nothing to judge) and when the source last sent data.';
+
+create or replace function vigil.rule_step(p_rule vigil.alert_rules, p_key text, p_labels jsonb,
+                                           p_value double precision, p_value_text text,
+                                           p_last_at timestamptz, p_now timestamptz)
+returns integer
+language plpgsql
+as $$
+declare
+  v_i         vigil.alert_instances;
+  v_new       boolean := false;
+  v_stale     boolean;
+  v_breach    boolean;
+  v_recovered boolean;
+  v_reason    text;
+  v_to        text;
+  v_value     text := coalesce(vigil._format_value(p_value), 'no data');
+  v_text      text;
+  v_outbox    text := 'rule:' || p_rule.id || ':' || p_key;
+begin
+  select * into v_i from vigil.alert_instances
+   where rule_id = p_rule.id and key = p_key for update;
+  if not found then
+    v_new := true;
+    v_i := row(p_rule.id, p_key, p_labels, 'normal', p_now, null, null, null, null, null, null,
+               null, null, null, v_outbox)::vigil.alert_instances;
+  end if;
+
+  -- Judge: the condition, the recovery condition (hysteresis), or the no-data behaviour.
+  v_stale := p_last_at is null
+             or p_last_at <= p_now - coalesce(p_rule.no_data_after, p_rule.agg_window);
+  if p_value is not null then
+    v_breach := vigil._compare(p_value, p_rule.op, p_rule.threshold);
+    v_recovered := case when p_rule.recover_op is null then not v_breach
+                        else vigil._compare(p_value, p_rule.recover_op, p_rule.recover_threshold) end;
+    v_reason := format('%s of %s: %s %s %s', p_rule.agg, p_rule.agg_window, v_value,
+                       case when v_breach then p_rule.op
+                            when v_recovered then coalesce(p_rule.recover_op, 'not ' || p_rule.op)
+                            else 'between thresholds, not ' || p_rule.op end,
+                       case when v_breach or p_rule.recover_op is null then p_rule.threshold
+                            else p_rule.recover_threshold end);
+  elsif v_stale and p_rule.no_data <> 'keep' then
+    v_breach := p_rule.no_data = 'alert';
+    v_recovered := not v_breach;
+    v_reason := 'no data since ' || coalesce(vigil._utc(p_last_at), 'ever');
+  else
+    v_breach := false;
+    v_recovered := false;  -- nothing to judge: the state stays
+    v_reason := case when v_stale then 'no data (state kept)' else 'not a number (state kept)' end;
+  end if;
+
+  v_to := v_i.state;
+  if v_i.state = 'normal' and v_breach then
+    v_to := case when p_rule.for_duration = interval '0' then 'firing' else 'pending' end;
+    v_i.pending_since := p_now;
+  elsif v_i.state = 'pending' then
+    if not v_breach then
+      v_to := 'normal';
+    elsif p_now - v_i.pending_since >= p_rule.for_duration then
+      v_to := 'firing';
+    end if;
+  elsif v_i.state = 'firing' then
+    if v_recovered then
+      v_i.clearing_since := coalesce(v_i.clearing_since, p_now);
+      if p_now - v_i.clearing_since >= p_rule.keep_firing_for then
+        v_to := 'normal';
+      end if;
+    else
+      v_i.clearing_since := null;
+    end if;
+  end if;
+
+  if v_to <> v_i.state then
+    v_text := vigil._rule_text(
+      p_rule, v_to,
+      case v_to when 'firing' then 'Alert: ' else 'OK again: ' end || p_rule.name || ' - '
+        || vigil.instance_text(p_labels) || ' Value: ' || v_value,
+      jsonb_build_object('instance', vigil.instance_text(p_labels), 'value', v_value,
+                         'host', coalesce(p_labels ->> 'host', ''),
+                         'name', coalesce(p_labels ->> '__name__', p_labels ->> 'name',
+                                          p_labels ->> 'service', ''),
+                         'reason', v_reason, 'since', vigil._utc(v_i.since),
+                         'duration', vigil._duration(p_now - v_i.since)));
+    if v_to = 'firing' then
+      v_i.message := v_text;
+      v_i.last_notified_at := p_now;
+    end if;
+    if v_to <> 'pending' then
+      v_i.pending_since := null;
+    end if;
+    if v_to <> 'firing' then
+      v_i.clearing_since := null;
+    end if;
+  end if;
+
+  if v_new then
+    insert into vigil.alert_instances (rule_id, key, labels, state, since, pending_since,
+                                       clearing_since, value, value_text, reason, last_data_at,
+                                       last_evaluated_at, last_notified_at, message, outbox_key)
+    values (p_rule.id, p_key, p_labels, v_to, p_now, v_i.pending_since, v_i.clearing_since,
+            p_value, p_value_text, v_reason, p_last_at, p_now, v_i.last_notified_at,
+            v_i.message, v_outbox);
+  else
+    update vigil.alert_instances
+       set labels = p_labels, state = v_to,
+           since = case when v_to <> state then p_now else since end,
+           pending_since = v_i.pending_since, clearing_since = v_i.clearing_since,
+           value = p_value, value_text = p_value_text, reason = v_reason,
+           last_data_at = coalesce(p_last_at, last_data_at), last_evaluated_at = p_now,
+           last_notified_at = v_i.last_notified_at, message = v_i.message, outbox_key = v_outbox
+     where rule_id = p_rule.id and key = p_key;
+  end if;
+
+  if v_to = v_i.state then
+    return 0;
+  end if;
+  perform vigil._alert_notify(p_rule, p_key, p_labels, v_i.state, v_to, 'change', p_value,
+                              p_value_text, v_reason, v_text, p_now, v_outbox);
+  return 1;
+end
+$$;
+comment on function vigil.rule_step(vigil.alert_rules, text, jsonb, double precision, text,
+                                    timestamptz, timestamptz) is
+  'The state machine of one instance for one observation: normal -> pending (condition holds, '
+  'for_duration not yet passed) -> firing -> normal (recovery condition held for '
+  'keep_firing_for), with the no-data behaviour when the source is silent. Writes the '
+  'instance, and for a change its event and message. Returns 1 for a change, else 0.';
+
+create or replace function vigil.evaluate_rule(p_rule vigil.alert_rules, p_now timestamptz)
+returns integer
+language plpgsql
+as $$
+declare
+  v_o record;
+  v_i vigil.alert_instances;
+  v_n integer := 0;
+begin
+  for v_o in select * from vigil.rule_observations(p_rule, p_now) o order by o.key loop
+    v_n := v_n + vigil.rule_step(p_rule, v_o.key, v_o.labels, v_o.value, v_o.value_text,
+                                 v_o.last_at, p_now);
+  end loop;
+  -- Instances the source no longer shows: a count is 0, anything else has no data. One
+  -- that stays normal without data for a day is forgotten (its history stays).
+  for v_i in select * from vigil.alert_instances i
+              where i.rule_id = p_rule.id
+                and (i.last_evaluated_at is null or i.last_evaluated_at < p_now)
+              order by i.key loop
+    if v_i.state = 'normal' and v_i.last_data_at < p_now - interval '1 day' then
+      delete from vigil.alert_instances where rule_id = p_rule.id and key = v_i.key;
+      continue;
+    end if;
+    v_n := v_n + vigil.rule_step(p_rule, v_i.key, v_i.labels,
+                                 case when p_rule.agg = 'count' then 0 end, null,
+                                 case when p_rule.agg = 'count' then p_now else v_i.last_data_at end,
+                                 p_now);
+  end loop;
+  return v_n;
+end
+$$;
+comment on function vigil.evaluate_rule(vigil.alert_rules, timestamptz) is
+  'Evaluates one rule at p_now: a step for every instance its source shows and for every '
+  'known instance it no longer shows. Returns the number of changes of state.';
+
+create or replace function vigil._remind(p_now timestamptz) returns integer
+language plpgsql
+as $$
+declare
+  v_due record;
+  v_r   vigil.alert_rules;
+  v_i   vigil.alert_instances;
+  v_n   integer := 0;
+begin
+  for v_due in
+    select i.rule_id, i.key from vigil.alert_instances i
+      join vigil.alert_rules r on r.id = i.rule_id
+     where i.state = 'firing' and r.enabled and r.repeat_interval > interval '0'
+       and i.last_notified_at + r.repeat_interval <= p_now
+     order by i.last_notified_at
+       for update of i skip locked
+  loop
+    select * into v_r from vigil.alert_rules where id = v_due.rule_id;
+    select * into v_i from vigil.alert_instances where rule_id = v_due.rule_id and key = v_due.key;
+    update vigil.alert_instances set last_notified_at = p_now
+     where rule_id = v_i.rule_id and key = v_i.key;
+    perform vigil._alert_notify(
+      v_r, v_i.key, v_i.labels, 'firing', 'firing', 'reminder', v_i.value, v_i.value_text,
+      'still firing since ' || vigil._utc(v_i.since),
+      'Reminder: ' || coalesce(v_i.message, v_r.name || ' - ' || vigil.instance_text(v_i.labels))
+        || ' (firing since ' || vigil._utc(v_i.since) || ')',
+      p_now, coalesce(v_i.outbox_key, 'rule:' || v_r.id || ':' || v_i.key));
+    v_n := v_n + 1;
+  end loop;
+  return v_n;
+end
+$$;
+comment on function vigil._remind(timestamptz) is
+  'Reminders: every firing instance of a rule with a repeat_interval whose last notification '
+  'is that old gets one (withheld while silenced, in maintenance or suppressed).';
+
+create or replace function vigil.evaluate_rules(p_now timestamptz default now())
+returns integer
+language plpgsql
+as $$
+declare
+  v_rule vigil.alert_rules;
+  v_n    integer := 0;
+begin
+  -- SKIP LOCKED: concurrent evaluators share the due rules; each rule (and so each
+  -- transition) is evaluated by one of them, then is not due again before eval_interval.
+  for v_rule in
+    select * from vigil.alert_rules
+     where enabled and not builtin and next_eval_at <= p_now
+     order by next_eval_at, id
+       for update skip locked
+  loop
+    v_n := v_n + vigil.evaluate_rule(v_rule, p_now);
+    update vigil.alert_rules set next_eval_at = p_now + eval_interval where id = v_rule.id;
+  end loop;
+  v_n := v_n + vigil._remind(p_now);
+  perform vigil._heartbeat('evaluate_rules', v_n);
+  return v_n;
+end
+$$;
+comment on function vigil.evaluate_rules(timestamptz) is
+  'Evaluates every enabled rule that is due (next_eval_at) and sends the due reminders. '
+  'Scheduled every second (portable: the notifier; TimescaleDB: a job); each rule is due '
+  'every eval_interval. Returns the number of changes and reminders.';
+
+create or replace procedure vigil.evaluate_rules_job(job_id integer, config jsonb)
+language plpgsql
+as $$
+begin
+  perform vigil.evaluate_rules(now());
+end
+$$;
+comment on procedure vigil.evaluate_rules_job(integer, jsonb) is
+  'TimescaleDB job wrapper around vigil.evaluate_rules(now()).';
+
+create or replace function vigil._job_evaluate_rules(p_now timestamptz, p_config jsonb)
+returns integer
+language sql
+as $$ select vigil.evaluate_rules(p_now) $$;
+comment on function vigil._job_evaluate_rules(timestamptz, jsonb) is
+  'Portable job entry for vigil.evaluate_rules.';
+
+create or replace function vigil.rule_test(p_name text, p_now timestamptz default now())
+returns table (instance jsonb, value double precision, last_at timestamptz, state text,
+               would_be text, reason text)
+language plpgsql
+as $$
+declare
+  v_rule vigil.alert_rules;
+  v_row  record;
+begin
+  select * into v_rule from vigil.alert_rules where name = p_name;
+  if not found then
+    raise exception 'no rule named "%"', p_name
+      using errcode = '22023', hint = 'see select name from vigil.alert_rules';
+  end if;
+  -- The real step, rolled back: what would change, without writing or notifying anything.
+  for v_row in select * from vigil.rule_observations(v_rule, p_now) o order by o.key loop
+    begin
+      perform vigil.rule_step(v_rule, v_row.key, v_row.labels, v_row.value, v_row.value_text,
+                              v_row.last_at, p_now);
+      select i.state, i.reason into would_be, reason from vigil.alert_instances i
+       where i.rule_id = v_rule.id and i.key = v_row.key;
+      raise exception using errcode = 'P0004', message = 'rollback';
+    exception when sqlstate 'P0004' then
+      null;
+    end;
+    instance := v_row.labels;
+    value := v_row.value;
+    last_at := v_row.last_at;
+    state := coalesce((select i.state from vigil.alert_instances i
+                        where i.rule_id = v_rule.id and i.key = v_row.key), 'normal');
+    return next;
+  end loop;
+end
+$$;
+comment on function vigil.rule_test(text, timestamptz) is
+  'Evaluates a rule at p_now without writing or notifying anything: per instance its value, '
+  'its state now and the state the next evaluation would give it, with the reason.';
+
+-- Views ----------------------------------------------------------------------------------
+
+create or replace view vigil.alerts as
+select r.name as rule, r.id as rule_id, r.source, r.severity, i.key, i.labels as instance,
+       vigil.instance_text(i.labels) as instance_text, i.state, i.since, i.value, i.value_text,
+       i.reason, i.last_evaluated_at, i.last_data_at, i.pending_since,
+       w.withheld, coalesce(w.withheld like 'silenced%' or w.withheld like 'maintenance%', false)
+         as silenced,
+       coalesce(w.withheld like 'suppressed%', false) as suppressed
+  from vigil.alert_instances i
+  join vigil.alert_rules r on r.id = i.rule_id
+ cross join lateral (select vigil._withheld(r, i.labels, now()) as withheld) w;
+comment on view vigil.alerts is
+  'Every alert instance with its state (normal, pending, firing), since when, its value, and '
+  'whether its notifications are withheld now (silenced: a silence or maintenance window; '
+  'suppressed: a firing parent rule). Order by state <> ''firing'', state <> ''pending''.';
+
+create or replace view vigil.alert_history as
+select e.id, e.at, r.name as rule, e.key, e.labels as instance,
+       vigil.instance_text(e.labels) as instance_text, e.kind, e.from_state, e.to_state,
+       e.value, e.value_text, e.reason, e.withheld, e.outbox_id, o.status as message_status,
+       o.text as message
+  from vigil.alert_events e
+  join vigil.alert_rules r on r.id = e.rule_id
+  left join vigil.outbox o on o.id = e.outbox_id;
+comment on view vigil.alert_history is
+  'Every change of every alert instance and every reminder: when, value, why, and what '
+  'became of its message (sent, pending, withheld and why).';
+
+-- Jobs -----------------------------------------------------------------------------------
+
+insert into vigil.portable_jobs (job, call, schedule_interval, config, enabled) values
+  ('evaluate_rules', 'vigil._job_evaluate_rules', interval '1 second', '{}',
+   not vigil.has_timescale())
+on conflict (job) do nothing;
+
+do $$
+begin
+  if vigil.has_timescale() then
+    if not exists (select from timescaledb_information.jobs
+                    where proc_schema = 'vigil' and proc_name = 'evaluate_rules_job') then
+      perform add_job('vigil.evaluate_rules_job', interval '2 seconds');
+    end if;
+  end if;
+end $$;
