@@ -11,6 +11,7 @@ from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp, ControllerRouterHandler
 from psycopg_pool import AsyncConnectionPool
 
+from api.alerts import pages as alert_pages
 from api.auth import oidc
 from api.auth import pages as auth_pages
 from api.auth.headers import SecurityHeaders
@@ -49,6 +50,7 @@ FEATURE_ROUTES: tuple[Sequence[ControllerRouterHandler], ...] = (
     series_pages.ROUTES,
     uptime_routes.ROUTES,
     uptime_pages.ROUTES,
+    alert_pages.ROUTES,
 )
 
 STATIC_DIR = PROJECT_ROOT / "api" / "static"

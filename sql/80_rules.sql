@@ -1,7 +1,8 @@
 -- Evaluation of the alert rules that are not built in (15_alerts): what each source
 -- observes now, the state machine per instance, reminders, the evaluation job, and the
 -- views of the alerts and their history.
--- Exposes: vigil.rule_observations(), rule_step(), evaluate_rule(), evaluate_rules(),
+-- Exposes: vigil.rule_observations(), _rule_judge(), _rule_next(), evaluate_rule(),
+-- evaluate_rules(),
 -- rule_test(), evaluate_rules_job; the views vigil.alerts, alert_history; the job
 -- evaluate_rules (portable) or evaluate_rules_job (TimescaleDB).
 --
@@ -121,166 +122,162 @@ comment on function vigil.rule_observations(vigil.alert_rules, timestamptz) is
   'What a rule''s source shows at p_now, one row per instance: key, labels, the aggregated '
   'value over the window (null: nothing to judge) and when the source last sent data.';
 
-create or replace function vigil.rule_step(p_rule vigil.alert_rules, p_key text, p_labels jsonb,
-                                           p_value double precision, p_value_text text,
-                                           p_last_at timestamptz, p_now timestamptz)
-returns integer
-language plpgsql
+create or replace function vigil._rule_judge(p_rule vigil.alert_rules, p_value double precision,
+                                             p_last_at timestamptz, p_now timestamptz)
+returns table (breach boolean, recovered boolean, reason text)
+language sql stable
 as $$
-declare
-  v_i         vigil.alert_instances;
-  v_new       boolean := false;
-  v_stale     boolean;
-  v_breach    boolean;
-  v_recovered boolean;
-  v_reason    text;
-  v_to        text;
-  v_value     text := coalesce(vigil._format_value(p_value), 'no data');
-  v_text      text;
-  v_outbox    text := 'rule:' || p_rule.id || ':' || p_key;
-begin
-  select * into v_i from vigil.alert_instances
-   where rule_id = p_rule.id and key = p_key for update;
-  if not found then
-    v_new := true;
-    v_i := row(p_rule.id, p_key, p_labels, 'normal', p_now, null, null, null, null, null, null,
-               null, null, null, v_outbox)::vigil.alert_instances;
-  end if;
-
-  -- Judge: the condition, the recovery condition (hysteresis), or the no-data behaviour.
-  v_stale := p_last_at is null
-             or p_last_at <= p_now - coalesce(p_rule.no_data_after, p_rule.agg_window);
-  if p_value is not null then
-    v_breach := vigil._compare(p_value, p_rule.op, p_rule.threshold);
-    v_recovered := case when p_rule.recover_op is null then not v_breach
-                        else vigil._compare(p_value, p_rule.recover_op, p_rule.recover_threshold) end;
-    v_reason := format('%s of %s: %s %s %s', p_rule.agg, p_rule.agg_window, v_value,
-                       case when v_breach then p_rule.op
-                            when v_recovered then coalesce(p_rule.recover_op, 'not ' || p_rule.op)
-                            else 'between thresholds, not ' || p_rule.op end,
-                       case when v_breach or p_rule.recover_op is null then p_rule.threshold
-                            else p_rule.recover_threshold end);
-  elsif v_stale and p_rule.no_data <> 'keep' then
-    v_breach := p_rule.no_data = 'alert';
-    v_recovered := not v_breach;
-    v_reason := 'no data since ' || coalesce(vigil._utc(p_last_at), 'ever');
-  else
-    v_breach := false;
-    v_recovered := false;  -- nothing to judge: the state stays
-    v_reason := case when v_stale then 'no data (state kept)' else 'not a number (state kept)' end;
-  end if;
-
-  v_to := v_i.state;
-  if v_i.state = 'normal' and v_breach then
-    v_to := case when p_rule.for_duration = interval '0' then 'firing' else 'pending' end;
-    v_i.pending_since := p_now;
-  elsif v_i.state = 'pending' then
-    if not v_breach then
-      v_to := 'normal';
-    elsif p_now - v_i.pending_since >= p_rule.for_duration then
-      v_to := 'firing';
-    end if;
-  elsif v_i.state = 'firing' then
-    if v_recovered then
-      v_i.clearing_since := coalesce(v_i.clearing_since, p_now);
-      if p_now - v_i.clearing_since >= p_rule.keep_firing_for then
-        v_to := 'normal';
-      end if;
-    else
-      v_i.clearing_since := null;
-    end if;
-  end if;
-
-  if v_to <> v_i.state then
-    v_text := vigil._rule_text(
-      p_rule, v_to,
-      case v_to when 'firing' then 'Alert: ' else 'OK again: ' end || p_rule.name || ' - '
-        || vigil.instance_text(p_labels) || ' Value: ' || v_value,
-      jsonb_build_object('instance', vigil.instance_text(p_labels), 'value', v_value,
-                         'host', coalesce(p_labels ->> 'host', ''),
-                         'name', coalesce(p_labels ->> '__name__', p_labels ->> 'name',
-                                          p_labels ->> 'service', ''),
-                         'reason', v_reason, 'since', vigil._utc(v_i.since),
-                         'duration', vigil._duration(p_now - v_i.since)));
-    if v_to = 'firing' then
-      v_i.message := v_text;
-      v_i.last_notified_at := p_now;
-    end if;
-    if v_to <> 'pending' then
-      v_i.pending_since := null;
-    end if;
-    if v_to <> 'firing' then
-      v_i.clearing_since := null;
-    end if;
-  end if;
-
-  if v_new then
-    insert into vigil.alert_instances (rule_id, key, labels, state, since, pending_since,
-                                       clearing_since, value, value_text, reason, last_data_at,
-                                       last_evaluated_at, last_notified_at, message, outbox_key)
-    values (p_rule.id, p_key, p_labels, v_to, p_now, v_i.pending_since, v_i.clearing_since,
-            p_value, p_value_text, v_reason, p_last_at, p_now, v_i.last_notified_at,
-            v_i.message, v_outbox);
-  else
-    update vigil.alert_instances
-       set labels = p_labels, state = v_to,
-           since = case when v_to <> state then p_now else since end,
-           pending_since = v_i.pending_since, clearing_since = v_i.clearing_since,
-           value = p_value, value_text = p_value_text, reason = v_reason,
-           last_data_at = coalesce(p_last_at, last_data_at), last_evaluated_at = p_now,
-           last_notified_at = v_i.last_notified_at, message = v_i.message, outbox_key = v_outbox
-     where rule_id = p_rule.id and key = p_key;
-  end if;
-
-  if v_to = v_i.state then
-    return 0;
-  end if;
-  perform vigil._alert_notify(p_rule, p_key, p_labels, v_i.state, v_to, 'change', p_value,
-                              p_value_text, v_reason, v_text, p_now, v_outbox);
-  return 1;
-end
+  -- A value is judged by the condition and the recovery condition (hysteresis); no value
+  -- and a silent source by the no-data behaviour; no value from a source that is not
+  -- silent (not a number, nothing in the window yet) keeps the state.
+  select case when p_value is not null then x.fire
+              when x.stale and p_rule.no_data <> 'keep' then p_rule.no_data = 'alert'
+              else false end,
+         case when p_value is not null then
+                case when p_rule.recover_op is null then not x.fire
+                     else vigil._compare(p_value, p_rule.recover_op, p_rule.recover_threshold) end
+              when x.stale and p_rule.no_data <> 'keep' then p_rule.no_data = 'ok'
+              else false end,
+         case when p_value is not null then
+                format('%s of %s: %s %s %s', p_rule.agg, vigil.short_interval(p_rule.agg_window),
+                       vigil._format_value(p_value),
+                       case when x.fire then p_rule.op
+                            when p_rule.recover_op is null then 'not ' || p_rule.op
+                            else 'not ' || p_rule.op || ', recovery at ' || p_rule.recover_op end,
+                       case when x.fire or p_rule.recover_op is null then p_rule.threshold
+                            else p_rule.recover_threshold end)
+              when x.stale and p_rule.no_data <> 'keep' then
+                'no data since ' || coalesce(vigil._utc(p_last_at), 'ever')
+              when x.stale then 'no data (state kept)'
+              else 'no value (state kept)' end
+    from (select vigil._compare(p_value, p_rule.op, p_rule.threshold) as fire,
+                 p_last_at is null
+                   or p_last_at <= p_now - coalesce(p_rule.no_data_after, p_rule.agg_window) as stale) x
 $$;
-comment on function vigil.rule_step(vigil.alert_rules, text, jsonb, double precision, text,
-                                    timestamptz, timestamptz) is
-  'The state machine of one instance for one observation: normal -> pending (condition holds, '
-  'for_duration not yet passed) -> firing -> normal (recovery condition held for '
-  'keep_firing_for), with the no-data behaviour when the source is silent. Writes the '
-  'instance, and for a change its event and message. Returns 1 for a change, else 0.';
+comment on function vigil._rule_judge(vigil.alert_rules, double precision, timestamptz, timestamptz) is
+  'Judges one observation: whether the condition holds (breach), whether the recovery '
+  'condition holds, and why, in words.';
+
+create or replace function vigil._rule_next(p_rule vigil.alert_rules, p_state text,
+                                            p_breach boolean, p_recovered boolean,
+                                            p_pending_since timestamptz,
+                                            p_clearing_since timestamptz, p_now timestamptz)
+returns table (state text, pending_since timestamptz, clearing_since timestamptz)
+language sql immutable
+as $$
+  -- normal -> pending (the condition holds; firing at once when for_duration is 0)
+  -- pending -> firing (held for for_duration) | normal (no longer holds)
+  -- firing -> normal (the recovery condition held for keep_firing_for)
+  select n.s,
+         case when n.s = 'pending' then coalesce(case when p_state = 'pending'
+                                                      then p_pending_since end, p_now) end,
+         case when n.s = 'firing' and p_recovered then coalesce(p_clearing_since, p_now) end
+    from (select case
+            when p_state = 'normal' and p_breach then
+              case when p_rule.for_duration = interval '0' then 'firing' else 'pending' end
+            when p_state = 'pending' and not p_breach then 'normal'
+            when p_state = 'pending' and p_now - p_pending_since >= p_rule.for_duration then 'firing'
+            when p_state = 'firing' and p_recovered
+                 and p_now - coalesce(p_clearing_since, p_now) >= p_rule.keep_firing_for then 'normal'
+            else p_state end as s) n
+$$;
+comment on function vigil._rule_next(vigil.alert_rules, text, boolean, boolean, timestamptz,
+                                     timestamptz, timestamptz) is
+  'The state machine of an instance: its next state, pending_since and clearing_since from '
+  'its state and a judged observation.';
 
 create or replace function vigil.evaluate_rule(p_rule vigil.alert_rules, p_now timestamptz)
 returns integer
 language plpgsql
 as $$
 declare
-  v_o record;
-  v_i vigil.alert_instances;
-  v_n integer := 0;
+  v_keys   text[];
+  v_froms  text[];
+  v_sinces timestamptz[];
+  v_i      vigil.alert_instances;
+  v_value  text;
+  v_text   text;
 begin
-  for v_o in select * from vigil.rule_observations(p_rule, p_now) o order by o.key loop
-    v_n := v_n + vigil.rule_step(p_rule, v_o.key, v_o.labels, v_o.value, v_o.value_text,
-                                 v_o.last_at, p_now);
-  end loop;
-  -- Instances the source no longer shows: a count is 0, anything else has no data. One
+  -- Set-based: every instance is judged and written in one statement (the common case,
+  -- nothing changes, costs one upsert); only the changes are announced one by one.
+  -- Instances the source no longer shows: a count is 0, anything else has no data; one
   -- that stays normal without data for a day is forgotten (its history stays).
-  for v_i in select * from vigil.alert_instances i
-              where i.rule_id = p_rule.id
-                and (i.last_evaluated_at is null or i.last_evaluated_at < p_now)
-              order by i.key loop
-    if v_i.state = 'normal' and v_i.last_data_at < p_now - interval '1 day' then
-      delete from vigil.alert_instances where rule_id = p_rule.id and key = v_i.key;
-      continue;
+  with obs as (
+    select * from vigil.rule_observations(p_rule, p_now)
+  ), cur as (
+    select coalesce(o.key, i.key) as key, coalesce(o.labels, i.labels) as labels,
+           case when o.key is null and p_rule.agg = 'count' then 0::double precision
+                else o.value end as value,
+           o.value_text,
+           case when o.key is not null then o.last_at
+                when p_rule.agg = 'count' then p_now else i.last_data_at end as last_at,
+           coalesce(i.state, 'normal') as old_state, i.since, i.pending_since, i.clearing_since,
+           coalesce(o.key is null and i.state = 'normal'
+                    and i.last_data_at < p_now - interval '1 day', false) as forgotten
+      from obs o
+      full join (select * from vigil.alert_instances where rule_id = p_rule.id) i
+        on i.key = o.key
+  ), stepped as (
+    select c.*, j.reason, n.state as new_state, n.pending_since as new_pending,
+           n.clearing_since as new_clearing
+      from cur c
+     cross join lateral vigil._rule_judge(p_rule, c.value, c.last_at, p_now) j
+     cross join lateral vigil._rule_next(p_rule, c.old_state, j.breach, j.recovered,
+                                         c.pending_since, c.clearing_since, p_now) n
+     where not c.forgotten
+  ), up as (
+    insert into vigil.alert_instances as i (rule_id, key, labels, state, since, pending_since,
+                                            clearing_since, value, value_text, reason,
+                                            last_data_at, last_evaluated_at, outbox_key)
+    select p_rule.id, s.key, s.labels, s.new_state, p_now, s.new_pending, s.new_clearing,
+           s.value, s.value_text, s.reason, s.last_at, p_now, 'rule:' || p_rule.id || ':' || s.key
+      from stepped s
+    on conflict (rule_id, key) do update
+      set labels = excluded.labels, state = excluded.state,
+          since = case when i.state <> excluded.state then excluded.since else i.since end,
+          pending_since = excluded.pending_since, clearing_since = excluded.clearing_since,
+          value = excluded.value, value_text = excluded.value_text, reason = excluded.reason,
+          last_data_at = coalesce(excluded.last_data_at, i.last_data_at),
+          last_evaluated_at = excluded.last_evaluated_at, outbox_key = excluded.outbox_key
+  ), gone as (
+    delete from vigil.alert_instances i
+     using cur c where c.forgotten and i.rule_id = p_rule.id and i.key = c.key
+  )
+  select array_agg(s.key order by s.key), array_agg(s.old_state order by s.key),
+         array_agg(s.since order by s.key)
+    into v_keys, v_froms, v_sinces
+    from stepped s
+   where s.new_state <> s.old_state;
+
+  for n in 1 .. coalesce(cardinality(v_keys), 0) loop
+    select * into v_i from vigil.alert_instances where rule_id = p_rule.id and key = v_keys[n];
+    v_value := coalesce(vigil._format_value(v_i.value), 'no data');
+    v_text := vigil._rule_text(
+      p_rule, v_i.state,
+      case v_i.state when 'firing' then 'Alert: ' else 'OK again: ' end || p_rule.name || ' - '
+        || vigil.instance_text(v_i.labels) || ' Value: ' || v_value,
+      jsonb_build_object('instance', vigil.instance_text(v_i.labels), 'value', v_value,
+                         'host', coalesce(v_i.labels ->> 'host', ''),
+                         'name', coalesce(v_i.labels ->> '__name__', v_i.labels ->> 'name',
+                                          v_i.labels ->> 'service', ''),
+                         'reason', v_i.reason, 'since', vigil._utc(coalesce(v_sinces[n], p_now)),
+                         'duration', vigil._duration(p_now - coalesce(v_sinces[n], p_now))));
+    if v_i.state = 'firing' then
+      update vigil.alert_instances set message = v_text, last_notified_at = p_now
+       where rule_id = p_rule.id and key = v_i.key;
     end if;
-    v_n := v_n + vigil.rule_step(p_rule, v_i.key, v_i.labels,
-                                 case when p_rule.agg = 'count' then 0 end, null,
-                                 case when p_rule.agg = 'count' then p_now else v_i.last_data_at end,
-                                 p_now);
+    perform vigil._alert_notify(p_rule, v_i.key, v_i.labels, v_froms[n], v_i.state, 'change',
+                                v_i.value, v_i.value_text, v_i.reason, v_text, p_now,
+                                v_i.outbox_key);
   end loop;
-  return v_n;
+  return coalesce(cardinality(v_keys), 0);
 end
 $$;
 comment on function vigil.evaluate_rule(vigil.alert_rules, timestamptz) is
-  'Evaluates one rule at p_now: a step for every instance its source shows and for every '
-  'known instance it no longer shows. Returns the number of changes of state.';
+  'Evaluates one rule at p_now: every instance its source shows and every known instance it '
+  'no longer shows goes one step through the state machine (vigil._rule_judge, '
+  'vigil._rule_next), in one statement; each change of state is recorded and announced '
+  '(vigil._alert_notify). Returns the number of changes.';
 
 create or replace function vigil._remind(p_now timestamptz) returns integer
 language plpgsql
@@ -370,37 +367,43 @@ returns table (instance jsonb, value double precision, last_at timestamptz, stat
 language plpgsql
 as $$
 declare
-  v_rule vigil.alert_rules;
-  v_row  record;
+  v_rule   vigil.alert_rules;
+  v_before jsonb;
+  v_after  jsonb;
 begin
-  select * into v_rule from vigil.alert_rules where name = p_name;
+  select * into v_rule from vigil.alert_rules r where r.name = p_name;
   if not found then
     raise exception 'no rule named "%"', p_name
       using errcode = '22023', hint = 'see select name from vigil.alert_rules';
   end if;
-  -- The real step, rolled back: what would change, without writing or notifying anything.
-  for v_row in select * from vigil.rule_observations(v_rule, p_now) o order by o.key loop
-    begin
-      perform vigil.rule_step(v_rule, v_row.key, v_row.labels, v_row.value, v_row.value_text,
-                              v_row.last_at, p_now);
-      select i.state, i.reason into would_be, reason from vigil.alert_instances i
-       where i.rule_id = v_rule.id and i.key = v_row.key;
-      raise exception using errcode = 'P0004', message = 'rollback';
-    exception when sqlstate 'P0004' then
-      null;
-    end;
-    instance := v_row.labels;
-    value := v_row.value;
-    last_at := v_row.last_at;
-    state := coalesce((select i.state from vigil.alert_instances i
-                        where i.rule_id = v_rule.id and i.key = v_row.key), 'normal');
-    return next;
-  end loop;
+  if v_rule.builtin then
+    raise exception 'rule "%" is built in: it is judged where its signal arrives', p_name
+      using errcode = '22023', hint = 'its instances are in the view vigil.alerts';
+  end if;
+  select coalesce(jsonb_object_agg(i.key, i.state), '{}') into v_before
+    from vigil.alert_instances i where i.rule_id = v_rule.id;
+  -- The real evaluation, rolled back: nothing is written, nobody is notified.
+  begin
+    perform vigil.evaluate_rule(v_rule, p_now);
+    select jsonb_agg(jsonb_build_object('key', i.key, 'labels', i.labels, 'value', i.value,
+                                        'last_at', i.last_data_at, 'state', i.state,
+                                        'reason', i.reason) order by i.key)
+      into v_after
+      from vigil.alert_instances i where i.rule_id = v_rule.id;
+    raise exception using errcode = 'P0004', message = 'rule_test rollback';
+  exception when sqlstate 'P0004' then
+    null;
+  end;
+  return query
+  select e -> 'labels', (e ->> 'value')::double precision, (e ->> 'last_at')::timestamptz,
+         coalesce(v_before ->> (e ->> 'key'), 'normal'), e ->> 'state', e ->> 'reason'
+    from jsonb_array_elements(coalesce(v_after, '[]')) e;
 end
 $$;
 comment on function vigil.rule_test(text, timestamptz) is
-  'Evaluates a rule at p_now without writing or notifying anything: per instance its value, '
-  'its state now and the state the next evaluation would give it, with the reason.';
+  'Evaluates a rule at p_now without writing or notifying anything: per instance its labels, '
+  'value, when its source last sent data, its state now and the state an evaluation now '
+  'would give it, with the reason.';
 
 -- Views ----------------------------------------------------------------------------------
 

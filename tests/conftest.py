@@ -15,8 +15,9 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import psycopg
 import pytest
@@ -103,22 +104,30 @@ def pg_cluster() -> Iterator[Cluster]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture
-def dsn(pg_cluster: Cluster) -> Iterator[str]:
-    """A fresh, migrated database for one test."""
-    name = "t_" + uuid.uuid4().hex[:12]
+@contextmanager
+def new_database(cluster: Cluster, template: str | None = None) -> Iterator[str]:
+    """A database of its own on `cluster`, empty or a copy of `template`, dropped at the end:
+    its DSN."""
+    name = ("t_" if template else "m_") + uuid.uuid4().hex[:12]
     janitor = DatabaseJanitor(
         user=SUPERUSER,
         host="127.0.0.1",
-        port=pg_cluster.port,
+        port=cluster.port,
         dbname=name,
-        template_dbname=TEMPLATE,
+        template_dbname=template,
     )
     janitor.init()
     try:
-        yield pg_cluster.dsn(name)
+        yield cluster.dsn(name)
     finally:
         janitor.drop()
+
+
+@pytest.fixture
+def dsn(pg_cluster: Cluster) -> Iterator[str]:
+    """A fresh, migrated database for one test."""
+    with new_database(pg_cluster, TEMPLATE) as url:
+        yield url
 
 
 @pytest.fixture
@@ -142,8 +151,12 @@ def make_settings(dsn: str, **env: str) -> Settings:
 
 
 class ApiServer:
-    def __init__(self, settings: Settings) -> None:
-        config = uvicorn.Config(
+    """A real API server on a thread of the test process: the app of `settings` on uvicorn,
+    or on `config` (e.g. api.core.server.uvicorn_config, as `python -m api` serves it)."""
+
+    def __init__(self, settings: Settings, config: uvicorn.Config | None = None) -> None:
+        self.settings = settings
+        config = config or uvicorn.Config(
             create_app(settings),
             host="127.0.0.1",
             port=settings.port,
@@ -155,7 +168,7 @@ class ApiServer:
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.url = f"http://127.0.0.1:{settings.port}"
 
-    def __enter__(self) -> ApiServer:
+    def __enter__(self) -> Self:
         self.thread.start()
         deadline = time.monotonic() + 10
         while not self.server.started:

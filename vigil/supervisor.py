@@ -166,16 +166,7 @@ class Supervisor:
         return True
 
     def _stop_all(self) -> None:
-        alive = [r.process for r in self.roles if r.process and r.process.poll() is None]
-        for process in alive:
-            process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for process in alive:
-            try:
-                process.wait(timeout=max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes([r.process for r in self.roles if r.process])
 
     def _publish(self) -> None:
         state = {
@@ -192,6 +183,23 @@ class Supervisor:
             log.warning("cannot write %s: %s", self.status_path, exc)
 
 
+def stop_processes(
+    processes: Sequence[subprocess.Popen[bytes]], grace: float = STOP_GRACE_SECONDS
+) -> None:
+    """SIGTERM to every process still running, all at once (they shut down in parallel),
+    then SIGKILL to each one not gone within `grace` seconds of that."""
+    alive = [p for p in processes if p.poll() is None]
+    for process in alive:
+        process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for process in alive:
+        try:
+            process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def read_status(path: str | None) -> list[dict[str, Any]]:
     """The roles of the supervisor's status file ([] without one or when unreadable)."""
     if not path:
@@ -202,3 +210,9 @@ def read_status(path: str | None) -> list[dict[str, Any]]:
         return []
     roles = data.get("roles") if isinstance(data, dict) else None
     return [r for r in roles if isinstance(r, dict)] if isinstance(roles, list) else []
+
+
+def supervised_roles() -> list[dict[str, Any]]:
+    """The roles that the supervisor of this process publishes (its status file, named by
+    VIGIL_RUN_STATUS in the environment); [] for a process that runs on its own."""
+    return read_status(os.environ.get(STATUS_ENV))

@@ -20,11 +20,12 @@ from collections.abc import Callable
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from api.core.server import STREAMED_PATHS  # long-lived streams: never queued behind others
+
 log = logging.getLogger("vigil.api")
 
 LARGE_BODY = 256 * 1024  # bytes; smaller bodies are not counted
 LARGE_AT_ONCE = 2
-STREAMED_PATHS = ("/upload",)  # long-lived streams: never queued behind others
 
 
 def _malloc_trim() -> Callable[[], None]:

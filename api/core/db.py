@@ -24,6 +24,8 @@ SQLSTATE_STATUS = {
     "22008": 400,  # datetime_field_overflow
     "23505": 409,  # unique_violation
     "23514": 400,  # check_violation
+    "23503": 400,  # foreign_key_violation: e.g. depends on a rule that does not exist
+    "55000": 409,  # object_not_in_prerequisite_state: e.g. deleting a built-in rule
 }
 
 

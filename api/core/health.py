@@ -4,7 +4,6 @@ embedded database) as entries of `resources`."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import psycopg
@@ -14,7 +13,7 @@ from litestar.openapi.spec import OpenAPIType
 from api.core import QUERIES
 from api.core.db import pool_of
 from api.core.openapi import array, documented, integer, nullable, obj, reply, string
-from vigil.supervisor import STATUS_ENV, read_status
+from vigil.supervisor import supervised_roles
 
 HEALTH_SQL = QUERIES["health"]
 """The query behind /health (vigil.system_status), also run directly where no API is up."""
@@ -29,7 +28,7 @@ def _roles() -> list[dict[str, Any]]:
             "message": f"restarts: {role.get('restarts', 0)}",
             "restarts": role.get("restarts", 0),
         }
-        for role in read_status(os.environ.get(STATUS_ENV))
+        for role in supervised_roles()
     ]
 
 

@@ -28,6 +28,8 @@ HEAD_SECONDS = 10.0
 BODY_IDLE_SECONDS = 30.0
 STREAM_IDLE_SECONDS = 600.0
 STREAMED_PATHS = ("/upload",)
+"""Path endings of the long-lived streamed requests (the journal upload): their body may be
+idle for STREAM_IDLE_SECONDS, and `api.core.bodies.LargeBodies` never queues them."""
 
 
 class TimedH11Protocol(H11Protocol):

@@ -3,7 +3,6 @@ metric with its transitions and the delivery status of each message; the system 
 
 from __future__ import annotations
 
-import os
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,7 +17,7 @@ from api.auth.sessions import operator_guard
 from api.core.db import pool_of, read_pool_of
 from api.core.pages import render
 from api.heartbeats import QUERIES
-from vigil.supervisor import STATUS_ENV, read_status
+from vigil.supervisor import supervised_roles
 
 
 async def _all(conn: AsyncConnection[Any], sql: str, params: Any = None) -> list[dict[str, Any]]:
@@ -52,7 +51,7 @@ async def _dashboard_context(
         "metrics": metrics,
         "alerts": sum(1 for m in metrics if m["alerting"]),
         "system": status,
-        "roles": read_status(os.environ.get(STATUS_ENV)),
+        "roles": supervised_roles(),
         "hosts": choices["hosts"],
         "types": choices["types"],
         "filters": filters,

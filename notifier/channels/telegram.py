@@ -5,22 +5,31 @@ The base URL comes from TELEGRAM_API_BASE so tests point it at a local server th
 the Bot API; the code path is the production one. The bot token is part of the URL, so
 URLs are never logged (httpx's own request log is silenced in vigil.logs).
 
-Every request has a total deadline of VIGIL_TELEGRAM_TIMEOUT: connecting, sending and the
-whole reply. A reply that trickles in (a byte every few seconds) never trips httpx's own
-timeouts, which bound each read; the deadline bounds the request. At the deadline the
-attempt is a Retry: Telegram may have delivered the message all the same, so it may arrive
-twice (at-least-once), never not at all.
+Every request has a total deadline of VIGIL_TELEGRAM_TIMEOUT: name lookup, connecting,
+sending and the whole reply. A reply that trickles in (a byte every few seconds) never trips
+httpx's own timeouts, which bound each read; the deadline bounds the request. At the
+deadline the attempt is a Retry: Telegram may have delivered the message all the same, so
+it may arrive twice (at-least-once), never not at all.
 """
 
 from __future__ import annotations
 
-import asyncio
 import html
 import json
 import logging
+import socket
+import ssl
+import threading
+import time
+import typing
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+import httpcore
 import httpx
 
 from notifier import QUERIES
@@ -88,38 +97,148 @@ def classify(status: int, payload: object) -> SendOutcome:
     return Retry(f"{status} {description}")
 
 
-class TelegramClient:
-    """sendMessage, each request bounded by a total deadline of `timeout` seconds.
+def environment_proxy(url: str) -> str | None:
+    """The proxy that HTTPS_PROXY / HTTP_PROXY / ALL_PROXY give for `url`, unless NO_PROXY
+    exempts its host: what httpx's default client would use."""
+    parts = urllib.parse.urlsplit(url)
+    if urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy:
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
 
-    The request runs on an event loop of its own (on a short-lived thread) and is cancelled
-    at the deadline, which closes its connection, wherever it is (connecting, sending,
-    waiting, reading). Each
-    request has its own connection: messages are rare, and an abandoned request leaves
-    nothing in a pool for the next one to trip over.
+
+class DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's network backend, with each step bounded by the deadline that the calling
+    thread set (`within`): the name lookup, connecting, every write and read (and each socket
+    operation of a TLS handshake) get at most the time left; past the deadline a step raises
+    httpcore's timeout, which httpx reports as httpx.TimeoutException.
+
+    The name lookup runs on a small pool of threads, as the system resolver cannot be
+    interrupted: a lookup that outlasts the deadline ends there on its own.
+    """
+
+    def __init__(self) -> None:
+        self._inner = httpcore.SyncBackend()
+        self._local = threading.local()
+        self._lookups = ThreadPoolExecutor(max_workers=2, thread_name_prefix="telegram-dns")
+
+    @contextmanager
+    def within(self, seconds: float) -> Iterator[None]:
+        """Bounds every step this thread takes in the block to `seconds` from now."""
+        self._local.deadline = time.monotonic() + seconds
+        try:
+            yield
+        finally:
+            self._local.deadline = None
+
+    def left(self, timeout: float | None, error: type[Exception]) -> float | None:
+        """`timeout` (httpx's, per step) cut to the time left; `error` once none is left."""
+        deadline: float | None = getattr(self._local, "deadline", None)
+        if deadline is None:
+            return timeout
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise error("deadline passed")
+        return left if timeout is None else min(timeout, left)
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        lookup = self._lookups.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+        try:
+            addresses = lookup.result(self.left(timeout, httpcore.ConnectTimeout))
+        except TimeoutError:
+            raise httpcore.ConnectTimeout(f"name lookup of {host} timed out") from None
+        except OSError as exc:
+            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
+        error: Exception = httpcore.ConnectError(f"no address for {host}")
+        for *_, address in addresses:  # in the resolver's order, as socket.create_connection
+            try:
+                step = self.left(timeout, httpcore.ConnectTimeout)
+                stream = self._inner.connect_tcp(
+                    str(address[0]), port, step, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc
+                continue
+            return DeadlineStream(stream, self)
+        raise error
+
+    def close(self) -> None:
+        self._lookups.shutdown(wait=False, cancel_futures=True)
+
+
+class DeadlineStream(httpcore.NetworkStream):
+    """A connection of a DeadlineBackend: each step gets at most the time left."""
+
+    def __init__(self, stream: httpcore.NetworkStream, backend: DeadlineBackend) -> None:
+        self._stream = stream
+        self._backend = backend
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, self._backend.left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, self._backend.left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        step = self._backend.left(timeout, httpcore.ConnectTimeout)
+        return DeadlineStream(
+            self._stream.start_tls(ssl_context, server_hostname, step), self._backend
+        )
+
+    def get_extra_info(self, info: str) -> typing.Any:
+        return self._stream.get_extra_info(info)
+
+
+class DeadlineTransport(httpx.HTTPTransport):
+    """httpx's transport (keep-alive pool, the environment's proxy) on a DeadlineBackend."""
+
+    def __init__(self, tls: ssl.SSLContext, proxy: str | None) -> None:
+        super().__init__(verify=tls, proxy=proxy, trust_env=False)
+        self.backend = DeadlineBackend()
+        # Every connection the pool opens, direct or to the proxy, goes through the backend.
+        self._pool._network_backend = self.backend
+
+    def close(self) -> None:
+        super().close()
+        self.backend.close()
+
+
+class TelegramClient:
+    """sendMessage on one keep-alive connection pool, each request bounded by a total
+    deadline of `timeout` seconds.
+
+    httpx's own timeouts (`timeout` per step) bound each connect, write and read; the
+    transport's DeadlineBackend cuts each of them to the time left, so a request ends at
+    the deadline wherever it is (resolving, connecting, sending, waiting, reading). A
+    request cut there closes its connection; the next one opens a new connection.
     """
 
     def __init__(self, api_base: str, token: str, timeout: float) -> None:
         self._url = f"{api_base}/bot{token}/sendMessage"
         self.timeout = timeout
-        self._tls = httpx.create_ssl_context()  # once: loading the CA store is the slow part
+        # The TLS context once: loading the CA store is the slow part.
+        self._transport = DeadlineTransport(httpx.create_ssl_context(), environment_proxy(api_base))
+        self._http = httpx.Client(transport=self._transport, timeout=timeout)
 
     def send(self, chat_id: str, text: str) -> SendOutcome:
-        # On a thread of its own: the calling thread may be running an event loop already
-        # (a caller in async code), and a thread runs one loop at a time.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="telegram") as pool:
-            return pool.submit(self._run, chat_id, text).result()
-
-    def _run(self, chat_id: str, text: str) -> SendOutcome:
-        loop = asyncio.new_event_loop()
-        try:
-            return loop.run_until_complete(self._send(chat_id, text))
-        finally:
-            # No wait for the loop's executor: a name lookup still running past the
-            # deadline ends on its own thread; the deadline is kept.
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-    async def _send(self, chat_id: str, text: str) -> SendOutcome:
         body = {
             "chat_id": chat_id,
             "text": format_html(text),
@@ -128,16 +247,15 @@ class TelegramClient:
         }
         reply = bytearray()
         try:
-            async with (
-                asyncio.timeout(self.timeout),
-                httpx.AsyncClient(timeout=self.timeout, verify=self._tls) as http,
-                http.stream("POST", self._url, json=body) as response,
+            with (
+                self._transport.backend.within(self.timeout),
+                self._http.stream("POST", self._url, json=body) as response,
             ):
-                async for chunk in response.aiter_bytes():
+                for chunk in response.iter_bytes():
                     reply += chunk
                     if len(reply) > MAX_REPLY:
                         return Retry(f"reply over {MAX_REPLY} bytes (HTTP {response.status_code})")
-        except (TimeoutError, httpx.TimeoutException):
+        except httpx.TimeoutException:
             return Retry(f"timeout: no complete reply within {self.timeout:g} s")
         except httpx.HTTPError as exc:
             return Retry(f"connection error: {type(exc).__name__}")
@@ -148,7 +266,7 @@ class TelegramClient:
         return classify(response.status_code, payload)
 
     def close(self) -> None:
-        pass  # nothing outlives a request
+        self._http.close()
 
 
 class TelegramChannel:

@@ -315,7 +315,7 @@ def test_heartbeat_rules_are_rows_with_their_texts(db: Conn) -> None:
     assert results == ["ok", "alert", "alert", "alert", "ok"]
     assert texts(db) == ["Alert: db-1 - /var Value: 96", "OK again: db-1 - /var Value: 79"]
     # A built-in rule is tuned or disabled, never deleted.
-    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState):
         db.execute("delete from vigil.alert_rules where name = 'disk'")
 
 

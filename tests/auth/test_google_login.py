@@ -23,6 +23,20 @@ def start(client: httpx.Client, next_path: str = "/") -> str:
     return str(back.headers["location"])
 
 
+def sign_in(api: ApiServer) -> httpx.Response:
+    """A whole sign-in in a browser of its own: the reply to the provider's callback."""
+    with httpx.Client(base_url=api.url) as client:
+        return client.get(start(client))
+
+
+def assert_refused(api: ApiServer, conn: Conn, reason: str) -> None:
+    """A sign-in whose callback is refused (403, giving `reason`): no session is made."""
+    r = sign_in(api)
+    assert r.status_code == 403
+    assert reason in r.text
+    assert sessions(conn) == 0
+
+
 def sessions(conn: Conn) -> int:
     row = conn.execute("select count(*) from vigil.sessions").fetchone()
     assert row is not None
@@ -100,11 +114,7 @@ def test_replayed_code_gives_no_session(google_api: ApiServer, oidc: FakeOidc, c
 def test_wrong_audience_gives_no_session(google_api: ApiServer, oidc: FakeOidc, conn: Conn) -> None:
     allow(conn)
     oidc.overrides = {"aud": "someone-else.apps.example"}
-    with httpx.Client(base_url=google_api.url) as client:
-        r = client.get(start(client))
-        assert r.status_code == 403
-        assert "aud" in r.text
-    assert sessions(conn) == 0
+    assert_refused(google_api, conn, "aud")
 
 
 def test_wrong_issuer_expired_or_wrong_nonce_give_no_session(
@@ -113,9 +123,7 @@ def test_wrong_issuer_expired_or_wrong_nonce_give_no_session(
     allow(conn)
     for override in ({"iss": "https://evil.example"}, {"exp": 1_000_000}, {"nonce": "replayed"}):
         oidc.overrides = override
-        with httpx.Client(base_url=google_api.url) as client:
-            r = client.get(start(client))
-            assert r.status_code == 403, override
+        assert sign_in(google_api).status_code == 403, override
     assert sessions(conn) == 0
 
 
@@ -124,11 +132,7 @@ def test_unverified_email_gives_no_session(
 ) -> None:
     allow(conn)
     oidc.email_verified = False
-    with httpx.Client(base_url=google_api.url) as client:
-        r = client.get(start(client))
-        assert r.status_code == 403
-        assert "not verified" in r.text
-    assert sessions(conn) == 0
+    assert_refused(google_api, conn, "not verified")
 
 
 def test_email_not_allowed_gives_no_session(

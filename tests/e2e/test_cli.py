@@ -66,6 +66,14 @@ def test_bad_setting_is_a_clear_error(dsn: str) -> None:
     assert "vigil: VIGIL_PORT='x' is not an integer" in result.stderr
 
 
+# Generous deadlines: `vigil run` creates a cluster, migrates it and starts three processes,
+# and the tests run on a machine shared with other work. Every wait ends as soon as its
+# condition holds, so a generous deadline costs nothing when the machine is idle.
+START_SECONDS = 180.0
+WAIT_SECONDS = 180.0
+HTTP_SECONDS = 60.0
+
+
 @contextmanager
 def vigil_run() -> Iterator[tuple[int, Path, subprocess.Popen[bytes]]]:
     """`vigil run` on its own embedded cluster: (API port, data dir, process); SIGTERM at
@@ -81,11 +89,11 @@ def vigil_run() -> Iterator[tuple[int, Path, subprocess.Popen[bytes]]]:
     with out.open("wb") as log:
         proc = subprocess.Popen([VIGIL, "run"], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_http(f"http://127.0.0.1:{port}/health", timeout=60)
+        wait_http(f"http://127.0.0.1:{port}/health", timeout=START_SECONDS)
         yield port, data, proc
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
+        proc.wait(timeout=WAIT_SECONDS)
     assert not (data / "pg" / "data" / "postmaster.pid").exists()
     subprocess.run(["rm", "-rf", str(data)], check=False)
 
@@ -95,18 +103,17 @@ def test_run_on_the_embedded_default(pg_cluster: object) -> None:
     ready curl line with a working token; SIGTERM stops it all, the cluster included."""
     with vigil_run() as (port, data, _):
         out = data / "run.log"
-        deadline = time.monotonic() + 10
-        while "Bearer vgl_" not in out.read_text() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _wait(lambda: "Bearer vgl_" in out.read_text(), what="the curl line")
         token = re.search(r"Bearer (vgl_[A-Za-z0-9_-]+)", out.read_text())
         assert token, out.read_text()
         r = httpx.post(
             f"http://127.0.0.1:{port}/metric",
             headers={"authorization": f"Bearer {token.group(1)}"},
             content=b'{"host":"web-1","name":"backup","type":"ping","value":"5"}',
+            timeout=HTTP_SECONDS,
         )
         assert (r.status_code, r.text) == (200, "ok")
-        health = httpx.get(f"http://127.0.0.1:{port}/health").json()
+        health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=HTTP_SECONDS).json()
         assert health["mode"] == "portable"
         roles = {r["name"]: r for r in health["resources"]}
         assert {n: (r["status"], r["restarts"]) for n, r in roles.items() if "restarts" in r} == {
@@ -121,19 +128,25 @@ def _roles(data: Path) -> dict[str, dict[str, Any]]:
     return {r["name"]: r for r in json.loads((data / "run-status.json").read_text())["roles"]}
 
 
+def _running(data: Path, role: str) -> int | None:
+    """The pid of the role while it is up, per the status file."""
+    pid = _roles(data)[role]["pid"]
+    return int(pid) if pid else None
+
+
 def _restarted(data: Path, role: str, old_pid: int) -> bool:
-    return _roles(data)[role]["pid"] not in (None, old_pid)
+    return _running(data, role) not in (None, old_pid)
 
 
-def _wait(condition: Callable[[], bool], timeout: float = 60) -> None:
+def _wait(condition: Callable[[], object], timeout: float = WAIT_SECONDS, what: str = "") -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
             if condition():
                 return
-        except (httpx.HTTPError, KeyError, ValueError):
+        except (httpx.HTTPError, KeyError, ValueError, OSError):
             pass  # not answering yet (the database restarting), or a status file mid-write
-        assert time.monotonic() < deadline, "timed out"
+        assert time.monotonic() < deadline, f"timed out after {timeout:g} s waiting for {what}"
         time.sleep(0.1)
 
 
@@ -143,22 +156,26 @@ def test_run_restarts_a_killed_role_while_the_others_serve(pg_cluster: object) -
     with vigil_run() as (port, data, proc):
         health_url = f"http://127.0.0.1:{port}/health"
         for role in ("notifier", "prober"):
-            pid = _roles(data)[role]["pid"]
+            _wait(partial(_running, data, role), what=f"the {role} to be up")
+            pid = _running(data, role)
+            assert pid is not None
             os.kill(pid, signal.SIGKILL)
-            assert httpx.get(health_url, timeout=15).status_code == 200  # the API keeps serving
-            _wait(partial(_restarted, data, role, pid))
+            # the API keeps serving
+            assert httpx.get(health_url, timeout=HTTP_SECONDS).status_code == 200
+            _wait(partial(_restarted, data, role, pid), what=f"the {role} to be restarted")
             assert proc.poll() is None
         postmaster = int((data / "pg" / "data" / "postmaster.pid").read_text().split()[0])
         os.kill(postmaster, signal.SIGKILL)
         _wait(
             lambda: (
-                httpx.get(health_url).status_code == 200
-                and _roles(data)["database"]["restarts"] == 1
-            )
+                httpx.get(health_url, timeout=HTTP_SECONDS).status_code == 200
+                and _roles(data)["database"]["restarts"] >= 1
+            ),
+            what="the database to be restarted and the API to answer",
         )
         restarts = {
             r["name"]: r["restarts"]
-            for r in httpx.get(health_url, timeout=15).json()["resources"]
+            for r in httpx.get(health_url, timeout=HTTP_SECONDS).json()["resources"]
             if "restarts" in r
         }
         assert restarts == {

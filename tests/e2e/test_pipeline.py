@@ -25,9 +25,7 @@ def test_ingest_to_telegram(dsn: str, telegram: FakeTelegram, tmp_path: Path) ->
     env = vigil_env(
         dsn,
         VIGIL_PORT=str(port),
-        TELEGRAM_TOKEN=telegram.token,
-        TELEGRAM_CHAT_ID="42",
-        TELEGRAM_API_BASE=telegram.base_url,
+        **telegram.env(),
     )
     url = f"http://127.0.0.1:{port}"
     with (
@@ -65,9 +63,7 @@ def test_ingest_to_telegram(dsn: str, telegram: FakeTelegram, tmp_path: Path) ->
 def test_notifier_killed_after_claiming(dsn: str, telegram: FakeTelegram, tmp_path: Path) -> None:
     env = vigil_env(
         dsn,
-        TELEGRAM_TOKEN=telegram.token,
-        TELEGRAM_CHAT_ID="42",
-        TELEGRAM_API_BASE=telegram.base_url,
+        **telegram.env(),
         VIGIL_LEASE_SECONDS="2",
     )
     telegram.delay = 30  # the first notifier hangs in the HTTP call, after its claim
@@ -153,9 +149,7 @@ def test_slow_telegram_does_not_delay_detection(
     is still detected on time (the message waits for delivery, the state does not)."""
     env = vigil_env(
         dsn,
-        TELEGRAM_TOKEN=telegram.token,
-        TELEGRAM_CHAT_ID="42",
-        TELEGRAM_API_BASE=telegram.base_url,
+        **telegram.env(),
         VIGIL_TELEGRAM_TIMEOUT="20",
     )
     telegram.delay = 8

@@ -15,8 +15,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -176,21 +175,6 @@ def dsn(pair: Pair) -> str:
     """The pair's database, migrated; the multi-host URL of the Vigil processes."""
     upgrade(pair.query_url)
     return pair.url
-
-
-def stop_all(processes: Sequence[subprocess.Popen[bytes]], timeout: float = 15) -> None:
-    """SIGTERM to every process at once, then waits for them all: they shut down in
-    parallel (vigil_process, leaving, then finds them gone)."""
-    for proc in processes:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    for proc in processes:
-        try:
-            proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def record_figures(name: str, figures: dict[str, object]) -> None:

@@ -14,11 +14,12 @@ import httpx
 import psycopg
 
 from tests.conftest import free_port
-from tests.failover.conftest import one, record_figures, stop_all
+from tests.failover.conftest import one, record_figures
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.processes import vigil_env, vigil_process, wait_http
 from tests.support.targets import Target
 from tests.support.uptime import add
+from vigil.supervisor import stop_processes
 
 APIS, NOTIFIERS, PROBERS = 2, 3, 2
 REPORTS, SERVICES = 300, 20
@@ -30,9 +31,7 @@ def test_every_message_is_delivered_exactly_once(
     telegram.delay = 0.01  # a send takes a while, so the notifiers overlap
     env = vigil_env(
         dsn,
-        TELEGRAM_TOKEN=telegram.token,
-        TELEGRAM_CHAT_ID="42",
-        TELEGRAM_API_BASE=telegram.base_url,
+        **telegram.env(),
         VIGIL_PROBER_TICK_SECONDS="0.2",
     )
     ports = [free_port() for _ in range(APIS)]
@@ -77,7 +76,7 @@ def test_every_message_is_delivered_exactly_once(
         # mid-send, which this test does not do.
         time.sleep(1.2)
         assert all(p.poll() is None for p in processes)
-        stop_all(processes)
+        stop_processes(processes, grace=15)  # all at once: vigil_process then finds them gone
 
     texts = Counter(telegram.texts())
     assert [t for t, n in texts.items() if n > 1] == []  # no duplicate

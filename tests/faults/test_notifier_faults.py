@@ -47,9 +47,7 @@ def test_notifier_killed_five_times_delivers_everything_in_order(
 ) -> None:
     env = vigil_env(
         dsn,
-        TELEGRAM_TOKEN=telegram.token,
-        TELEGRAM_CHAT_ID="42",
-        TELEGRAM_API_BASE=telegram.base_url,
+        **telegram.env(),
         VIGIL_LEASE_SECONDS="2",
         VIGIL_RETRY_BASE_SECONDS="0.1",
         VIGIL_RETRY_MAX_SECONDS="0.5",
@@ -121,9 +119,7 @@ def test_listen_connection_lost_is_backstopped_by_the_poll(
     notification arrives and nothing errors): messages still go out within the poll."""
     env = vigil_env(
         dsn,
-        TELEGRAM_TOKEN=telegram.token,
-        TELEGRAM_CHAT_ID="42",
-        TELEGRAM_API_BASE=telegram.base_url,
+        **telegram.env(),
         VIGIL_POLL_SECONDS="1",
     )
     proc = notifier(env, tmp_path / "notifier.log")

@@ -7,39 +7,25 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 
 from api.app import create_app
 from api.core.bodies import LargeBodies
 from api.core.server import TimedH11Protocol, uvicorn_config
-from tests.conftest import free_port, make_settings
+from tests.conftest import ApiServer, free_port, make_settings
 
 
-class Served:
+class Served(ApiServer):
+    """The API as `python -m api` serves it (api.core.server.uvicorn_config)."""
+
     def __init__(self, dsn: str) -> None:
-        self.settings = make_settings(dsn, VIGIL_PORT=str(free_port()))
-        self.app = create_app(self.settings)
-        self.server = uvicorn.Server(uvicorn_config(self.app, self.settings, "warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.url = f"http://127.0.0.1:{self.settings.port}"
-
-    def __enter__(self) -> Served:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        settings = make_settings(dsn, VIGIL_PORT=str(free_port()))
+        self.app = create_app(settings)
+        super().__init__(settings, uvicorn_config(self.app, settings, "warning"))
 
 
 @pytest.fixture

@@ -3,34 +3,19 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import psycopg
-from pytest_postgresql.janitor import DatabaseJanitor
 
+from tests.conftest import new_database
 from tests.support.revisions import head_revision
 from tests.support.schema_fingerprint import diff, fingerprint
 from tests.support.sql import Conn
-from vigil.cluster import SUPERUSER, Cluster
+from vigil.cluster import Cluster
 from vigil.db import load_sql
 from vigil.migrate import upgrade
 
 
-@contextmanager
-def empty_database(cluster: Cluster) -> Iterator[str]:
-    name = "m_" + uuid.uuid4().hex[:12]
-    janitor = DatabaseJanitor(user=SUPERUSER, host="127.0.0.1", port=cluster.port, dbname=name)
-    janitor.init()
-    try:
-        yield cluster.dsn(name)
-    finally:
-        janitor.drop()
-
-
 def test_migrate_from_zero_equals_loading_sql(pg_cluster: Cluster) -> None:
-    with empty_database(pg_cluster) as migrated, empty_database(pg_cluster) as loaded:
+    with new_database(pg_cluster) as migrated, new_database(pg_cluster) as loaded:
         upgrade(migrated)
         with psycopg.connect(loaded) as c:
             load_sql(c)
@@ -51,7 +36,7 @@ def test_migrate_from_zero_equals_loading_sql(pg_cluster: Cluster) -> None:
 
 def test_fingerprint_sees_a_changed_comment_default_and_function(conn: Conn) -> None:
     before = fingerprint(conn)
-    conn.execute("comment on table vigil.rules is 'changed'")
+    conn.execute("comment on table vigil.alert_rules is 'changed'")
     conn.execute("alter table vigil.outbox alter column attempts set default 1")
     conn.execute(
         "create or replace function vigil._parse_int(p_text text) returns integer "

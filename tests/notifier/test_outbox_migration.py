@@ -4,29 +4,23 @@ a newer one overtake is superseded instead of sent late."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import psycopg
 import pytest
 from alembic import command
-from pytest_postgresql.janitor import DatabaseJanitor
 
+from tests.conftest import new_database
 from tests.notifier.relays import Conn
 from tests.support.sql import T0, ingest, minutes
-from vigil.cluster import SUPERUSER, Cluster
+from vigil.cluster import Cluster
 from vigil.migrate import alembic_config
 
 
 @pytest.fixture
 def empty_url(pg_cluster: Cluster) -> Iterator[str]:
-    name = "m_" + uuid.uuid4().hex[:12]
-    janitor = DatabaseJanitor(user=SUPERUSER, host="127.0.0.1", port=pg_cluster.port, dbname=name)
-    janitor.init()
-    try:
-        yield pg_cluster.dsn(name)
-    finally:
-        janitor.drop()
+    with new_database(pg_cluster) as url:
+        yield url
 
 
 def one(conn: Conn, sql: str) -> int:

@@ -102,8 +102,8 @@ def test_a_dripping_reply_ends_at_the_deadline(telegram: FakeTelegram, timeout: 
 
 
 def test_sends_from_a_thread_that_runs_an_event_loop(telegram: FakeTelegram) -> None:
-    """The request's own event loop runs on a thread of its own, so a caller that already
-    runs one (async code; Playwright's sync API in this test session) is no obstacle."""
+    """The client is synchronous (no event loop of its own), so a caller that already runs
+    one (async code; Playwright's sync API in this test session) is no obstacle."""
     client = TelegramClient(telegram.base_url, telegram.token, 2)
 
     async def inside() -> SendOutcome:

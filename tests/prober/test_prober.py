@@ -101,9 +101,7 @@ def test_retries_flips_events_and_telegram(
 
     settings = make_settings(
         dsn,
-        TELEGRAM_TOKEN=telegram.token,
-        TELEGRAM_CHAT_ID="42",
-        TELEGRAM_API_BASE=telegram.base_url,
+        **telegram.env(),
         VIGIL_TELEGRAM_TIMEOUT="2",
     )
     assert settings.telegram_token

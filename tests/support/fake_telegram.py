@@ -65,6 +65,15 @@ class FakeTelegram:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def env(self, chat: str = "42") -> dict[str, str]:
+        """The settings that point Vigil at this fake: its bot token, a chat, its URL (for
+        `vigil_env(dsn, **telegram.env(), ...)` or `make_settings(dsn, **telegram.env())`)."""
+        return {
+            "TELEGRAM_TOKEN": self.token,
+            "TELEGRAM_CHAT_ID": chat,
+            "TELEGRAM_API_BASE": self.base_url,
+        }
+
     def up(self) -> None:
         fake = self
 

@@ -99,6 +99,10 @@ QUERIES: dict[str, str] = {
 # Seed rows of the tables a DBA tunes (time-dependent columns left out).
 SEED_QUERIES: dict[str, str] = {
     "rules": "select to_jsonb(r) from vigil.rules r order by 1",
+    "alert_rules": (
+        "select to_jsonb(r) - 'id' - 'created_at' - 'updated_at' - 'next_eval_at' "
+        "from vigil.alert_rules r order by r.name"
+    ),
     "portable_jobs": (
         "select to_jsonb(j) - 'next_run_at' from vigil.portable_jobs j order by j.job"
     ),

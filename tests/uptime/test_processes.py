@@ -28,9 +28,7 @@ def vigil(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 def test_cli_prober_notifier(dsn: str, telegram: FakeTelegram, tmp_path: Path) -> None:
     env = vigil_env(
         dsn,
-        TELEGRAM_TOKEN=telegram.token,
-        TELEGRAM_CHAT_ID="42",
-        TELEGRAM_API_BASE=telegram.base_url,
+        **telegram.env(),
         VIGIL_PROBER_TICK_SECONDS="0.1",
     )
     with Target() as target:

@@ -83,7 +83,9 @@ create table if not exists vigil.alert_rules (
   constraint alert_rules_eval_interval_check
     check (eval_interval between interval '1 second' and interval '1 day'),
   constraint alert_rules_metric_type_check
-    check (metric_type is null or (builtin and source = 'heartbeat'))
+    check (metric_type is null or (builtin and source = 'heartbeat')),
+  constraint alert_rules_depends_on_fkey foreign key (depends_on)
+    references vigil.alert_rules (name) on update cascade on delete set null
 );
 comment on table vigil.alert_rules is
   'Alert rules, one row each; every column is tunable with UPDATE (new values apply from the '
@@ -159,11 +161,18 @@ begin
   if tg_op = 'UPDATE' and not new.builtin then
     new.next_eval_at := least(new.next_eval_at, now());
   end if;
+  -- A disabled rule judges nothing: its instances are dropped (their history stays), so
+  -- nothing shows as firing for a rule that no longer watches; enabled again, it starts
+  -- afresh.
+  if tg_op = 'UPDATE' and old.enabled and not new.enabled then
+    delete from vigil.alert_instances where rule_id = new.id;
+  end if;
   return new;
 end
 $$;
 comment on function vigil._alert_rules_touch() is
-  'Trigger: sets alert_rules.updated_at and makes a changed rule due at once.';
+  'Trigger: sets alert_rules.updated_at, makes a changed rule due at once and drops the '
+  'instances of a rule being disabled.';
 
 drop trigger if exists alert_rules_touch on vigil.alert_rules;
 create trigger alert_rules_touch
@@ -180,7 +189,7 @@ as $$
 begin
   if old.builtin then
     raise exception 'rule "%" is built in and cannot be deleted', old.name
-      using errcode = '42501', hint = 'disable it instead: update vigil.alert_rules set enabled = false';
+      using errcode = '55000', hint = 'disable it instead: update vigil.alert_rules set enabled = false';
   end if;
   return old;
 end
@@ -433,6 +442,21 @@ as $$ select case when abs(p_value) < 1e300 then p_value::double precision end $
 comment on function vigil._to_float(numeric) is
   'A numeric as double precision, null when it would not fit (values sent as text can be huge).';
 
+create or replace function vigil.short_interval(p_interval interval) returns text
+language sql immutable
+as $$
+  -- 90 seconds -> 1m30s, 2 hours -> 2h, 1 day 2 hours -> 1d2h (as the CLI takes them).
+  with s as (select extract(epoch from p_interval)::numeric as s)
+  select case when s.s = 0 then '0s' else
+           concat(case when s.s >= 86400 then floor(s.s / 86400) || 'd' end,
+                  case when mod(s.s, 86400) >= 3600 then floor(mod(s.s, 86400) / 3600) || 'h' end,
+                  case when mod(s.s, 3600) >= 60 then floor(mod(s.s, 3600) / 60) || 'm' end,
+                  case when mod(s.s, 60) > 0 then trim_scale(mod(s.s, 60)) || 's' end) end
+    from s
+$$;
+comment on function vigil.short_interval(interval) is
+  'A duration as the CLI writes it: 30s, 5m, 1h30m, 1d2h.';
+
 create or replace function vigil._glob_like(p_pattern text) returns text
 language sql immutable
 as $$
@@ -680,8 +704,8 @@ as $$
 declare
   v_id bigint;
 begin
-  if p_for <= interval '0' then
-    raise exception 'a silence must last longer than 0 (got %)', p_for
+  if p_for is null or p_for <= interval '0' then
+    raise exception 'a silence must last longer than 0 (got %)', coalesce(p_for::text, 'nothing')
       using errcode = '22023', hint = 'give a duration such as 2h';
   end if;
   if p_rule_pattern is not null and not exists (
@@ -704,9 +728,13 @@ create or replace function vigil.silence_expire(p_id bigint, p_now timestamptz d
 returns boolean
 language sql
 as $$
-  update vigil.silences set ends_at = greatest(p_now, starts_at + interval '1 microsecond')
-   where id = p_id and ends_at > p_now
-  returning true
+  with ended as (
+    update vigil.silences set ends_at = greatest(p_now, starts_at + interval '1 microsecond')
+     where id = p_id and ends_at > p_now
+    returning id
+  )
+  select exists (select from ended)
 $$;
 comment on function vigil.silence_expire(bigint, timestamptz) is
-  'Ends a silence now (kept as history); true when it was active or upcoming.';
+  'Ends a silence now (kept as history); true when it was active or upcoming, false when '
+  'there is no such silence or it had ended.';
