@@ -4,12 +4,15 @@
 -- Load order is the file name order; every file is idempotent. One feature per file:
 --   00_schema     schema, TimescaleDB detection (vigil.mode), shared helpers
 --   10_outbox     the outbox (messages to send) and Telegram chat migrations
+--   15_alerts     alert rules (the built-in ones too), instances, events, silences,
+--                 maintenance windows, the one notification path
 --   20_jobs       job heartbeats, stall alerts, the portable scheduler, vigil.jobs
---   30_heartbeats ping/disk metrics: rules, ingest, detection, operator views, their jobs
+--   30_heartbeats ping/disk metrics: ingest, detection, operator views, their jobs
 --   40_auth       sender API tokens and operators (users, sessions, login links, sign-ins)
 --   50_journal    journal logs
 --   60_series     numeric time series
 --   70_uptime     HTTP checks (services)
+--   80_rules      evaluation of the alert rules over every source, the views of alerts
 --   90_status     status views that join several features
 
 create schema if not exists vigil;

@@ -350,6 +350,7 @@ begin
                                      else v_s.check_interval end
    where id = p_service_id;
 
+  perform vigil._rules_due_now('uptime', p_at);
   if v_new = v_s.state then
     return v_new;
   end if;

@@ -470,3 +470,19 @@ def test_four_concurrent_evaluators_make_each_transition_once(dsn: str) -> None:
             "select count(*), count(distinct (rule_id, key)) from vigil.alert_events"
         ).fetchone() == (100, 100)
         assert c.execute("select count(*) from vigil.outbox").fetchone() == (100,)
+
+
+def test_heartbeat_and_uptime_signals_make_their_rules_due_at_once(db: Conn) -> None:
+    add_rule(db, "backup_size", source="heartbeat", match_name="backup*", match_type="disk",
+             op="<", threshold=10, eval_interval=timedelta(hours=1))
+    add_rule(db, "shop_slow", source="uptime", match_name="shop", agg="max",
+             op=">", threshold=500, eval_interval=timedelta(hours=1))
+    assert evaluate(db, secs(0)) == 0  # evaluated: next due in an hour
+    ingest(db, "nas", "backup-db", "disk", "5", secs(10))
+    sid = db.execute("select vigil.service_add('shop', 'https://shop.example/')").fetchone()
+    assert sid is not None
+    db.execute("select vigil.record_check(%s, %s, 200, 900, null)", (sid[0], secs(20)))
+    # Not an hour later: the report and the check made both rules due.
+    assert evaluate(db, secs(21)) == 2
+    assert texts(db) == ["Alert: backup_size - nas - backup-db Value: 5",
+                         "Alert: shop_slow - shop Value: 900"]

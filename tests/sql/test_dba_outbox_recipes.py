@@ -5,33 +5,20 @@ modes (``db``)."""
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
-from pathlib import Path
 
+from tests.support import guide
 from tests.support.sql import T0, Conn, ingest, minutes
 
-GUIDE = Path(__file__).resolve().parents[2] / "docs" / "dba.md"
 SECTION = "## The outbox: what was (not) sent"
 
 
 def guide_statements() -> list[str]:
-    """The SQL statements of the section's ```sql blocks, comment lines left out."""
-    text = GUIDE.read_text()
-    start = text.index(SECTION)
-    end = text.find("\n## ", start + len(SECTION))
-    statements: list[str] = []
-    for block in re.findall(r"```sql\n(.*?)```", text[start:end], re.S):
-        code = "\n".join(line for line in block.splitlines() if not line.lstrip().startswith("--"))
-        statements += [s.strip() for s in code.split(";") if s.strip()]
-    return statements
+    return guide.guide_statements(SECTION)
 
 
 def recipe(*words: str) -> str:
-    """The one statement of the section that contains every word."""
-    found = [s for s in guide_statements() if all(word in s for word in words)]
-    assert len(found) == 1, (words, found)
-    return found[0]
+    return guide.recipe(SECTION, *words)
 
 
 def claim_one(db: Conn) -> int:

@@ -692,6 +692,25 @@ comment on function vigil._rule_text(vigil.alert_rules, text, text, jsonb) is
   'The message of a change to p_to: the rule''s alert_template or ok_template filled from '
   'p_vars (plus rule and severity), or p_default when the rule has none.';
 
+create or replace function vigil._rules_due_now(p_source text, p_now timestamptz)
+returns void
+language sql
+as $$
+  -- Event-driven evaluation: a report or check makes the rules over its source due at once
+  -- (the next scheduler tick evaluates them, not the end of their eval_interval). SKIP
+  -- LOCKED: a rule being evaluated right now is not waited for (ingest never blocks on the
+  -- evaluator); only rules not yet due are written, so this costs one write per rule per
+  -- evaluation, however many reports arrive.
+  update vigil.alert_rules set next_eval_at = p_now
+   where id in (select r.id from vigil.alert_rules r
+                 where r.source = p_source and r.enabled and not r.builtin
+                   and r.next_eval_at > p_now
+                   for update skip locked)
+$$;
+comment on function vigil._rules_due_now(text, timestamptz) is
+  'Makes the enabled rules over p_source (heartbeat, uptime) due at p_now: called where such '
+  'a signal arrives, so they are judged at the next tick.';
+
 -- Silences and maintenance windows --------------------------------------------------------
 
 create or replace function vigil.silence_add(p_rule_pattern text, p_matchers jsonb,

@@ -341,6 +341,8 @@ begin
      where m.id = f.id and m.state <> f.after;
   end if;
 
+  perform vigil._rules_due_now('heartbeat', p_now);
+
   return query
   select j.ord, a.after,
          case when j.want is null then
