@@ -21,7 +21,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -124,9 +124,7 @@ def latency(dsn: str, alerts: int) -> None:
                 )
                 sent[f'temp{{host="s{i}"}}'] = at
                 at = datetime.now(UTC)
-                conn.execute(
-                    "select vigil.ingest_metric(%s, '/', 'disk', '99', %s)", (f"d{i}", at)
-                )
+                conn.execute("select vigil.ingest_metric(%s, '/', 'disk', '99', %s)", (f"d{i}", at))
                 sent[f"d{i} - /"] = at
                 time.sleep(0.37)
             telegram.wait_for(2 * alerts, timeout=60)

@@ -3,7 +3,21 @@
 -- links and pending Google sign-ins (OpenID Connect). Only hashes of secrets are stored.
 -- Exposes: tables vigil.api_tokens, users, sessions, login_links, oauth_flows; the view
 -- vigil.tokens; vigil.token_create/revoke/check(), user_add/remove(),
--- login_link_create/use(), session_create/get/delete(), oauth_flow_start/take().
+-- login_link_create/use(), session_create/get/delete(), oauth_flow_start/take(); and
+-- vigil._comment_columns(), which the files after this one use too.
+
+create or replace function vigil._comment_columns(p_table regclass, variadic p_comments text[])
+returns void
+language plpgsql
+as $$
+begin
+  for i in 1 .. coalesce(array_length(p_comments, 1), 0) by 2 loop
+    execute format('comment on column %s.%I is %L', p_table, p_comments[i], p_comments[i + 1]);
+  end loop;
+end
+$$;
+comment on function vigil._comment_columns(regclass, text[]) is
+  'Comments the columns of a table: p_comments holds pairs of a column name and its comment.';
 
 -- Sender API tokens ----------------------------------------------------------------------
 
@@ -80,7 +94,8 @@ create table if not exists vigil.users (
 comment on table vigil.users is
   'Operators allowed to sign in (the allow-list), by lower-case email. '
   'Add with `vigil user add EMAIL` or vigil.user_add(); removing a user ends their sessions.';
-comment on column vigil.users.last_login_at is 'When the user last signed in (Google or link).';
+select vigil._comment_columns('vigil.users',
+  'last_login_at', 'When the user last signed in (Google or link).');
 
 create table if not exists vigil.sessions (
   id_hash      bytea not null,
@@ -97,12 +112,12 @@ create table if not exists vigil.sessions (
 comment on table vigil.sessions is
   'Server-side operator sessions. The browser holds a random id; only its keyed hash is '
   'stored. Delete rows to log people out.';
-comment on column vigil.sessions.id_hash is
-  'HMAC-SHA256 of the session cookie value (keyed with SESSION_SECRET when set).';
-comment on column vigil.sessions.csrf_token is
-  'Per-session token every state-changing page request must carry (form field or header).';
-comment on column vigil.sessions.expires_at is 'Absolute end of the session (bounded lifetime).';
-comment on column vigil.sessions.last_seen_at is 'Last request, updated at most once a minute.';
+select vigil._comment_columns('vigil.sessions',
+  'id_hash', 'HMAC-SHA256 of the session cookie value (keyed with SESSION_SECRET when set).',
+  'csrf_token',
+  'Per-session token every state-changing page request must carry (form field or header).',
+  'expires_at', 'Absolute end of the session (bounded lifetime).',
+  'last_seen_at', 'Last request, updated at most once a minute.');
 create index if not exists sessions_expires_idx on vigil.sessions (expires_at);
 create index if not exists sessions_email_idx on vigil.sessions (email);
 
@@ -118,7 +133,8 @@ create table if not exists vigil.login_links (
 );
 comment on table vigil.login_links is
   'One-time, short-lived login links (`vigil login-link EMAIL`); SHA-256 of the token only.';
-comment on column vigil.login_links.used_at is 'Set when the link is used; a link works once.';
+select vigil._comment_columns('vigil.login_links',
+  'used_at', 'Set when the link is used; a link works once.');
 
 create table if not exists vigil.oauth_flows (
   flow_hash     bytea not null,
@@ -133,7 +149,8 @@ create table if not exists vigil.oauth_flows (
 comment on table vigil.oauth_flows is
   'Google sign-ins in progress: OpenID state, nonce and PKCE verifier, bound to the browser '
   'by a short-lived cookie whose SHA-256 is flow_hash. Consumed by the callback.';
-comment on column vigil.oauth_flows.next_path is 'Local path to return to after sign-in.';
+select vigil._comment_columns('vigil.oauth_flows',
+  'next_path', 'Local path to return to after sign-in.');
 
 create or replace function vigil._norm_email(p_email text) returns text
 language sql immutable

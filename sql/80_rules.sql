@@ -200,8 +200,8 @@ declare
 begin
   -- Set-based: every instance is judged and written in one statement (the common case,
   -- nothing changes, costs one upsert); only the changes are announced one by one.
-  -- Instances the source no longer shows: a count is 0, anything else has no data; one
-  -- that stays normal without data for a day is forgotten (its history stays).
+  -- Instances the source no longer shows: a count is 0, anything else is over (normal);
+  -- one that stays unseen and normal for a day is forgotten (its history stays).
   with obs as (
     select * from vigil.rule_observations(p_rule, p_now)
   ), cur as (
@@ -212,14 +212,21 @@ begin
            case when o.key is not null then o.last_at
                 when p_rule.agg = 'count' then p_now else i.last_data_at end as last_at,
            coalesce(i.state, 'normal') as old_state, i.since, i.pending_since, i.clearing_since,
+           o.key is null and p_rule.agg <> 'count' as gone,
            coalesce(o.key is null and i.state = 'normal'
                     and i.last_data_at < p_now - interval '1 day', false) as forgotten
       from obs o
       full join (select * from vigil.alert_instances where rule_id = p_rule.id) i
         on i.key = o.key
   ), stepped as (
-    select c.*, j.reason, n.state as new_state, n.pending_since as new_pending,
-           n.clearing_since as new_clearing
+    -- An instance the source no longer shows at all (its series, metric or service is gone
+    -- or the rule's matchers changed) is over: back to normal at once, as Prometheus
+    -- resolves an alert whose series went away. A silent source still shown is no data.
+    select c.*,
+           case when c.gone then 'no longer matched by the rule' else j.reason end as reason,
+           case when c.gone then 'normal' else n.state end as new_state,
+           case when not c.gone then n.pending_since end as new_pending,
+           case when not c.gone then n.clearing_since end as new_clearing
       from cur c
      cross join lateral vigil._rule_judge(p_rule, c.value, c.last_at, p_now) j
      cross join lateral vigil._rule_next(p_rule, c.old_state, j.breach, j.recovered,

@@ -1,4 +1,6 @@
-"""alert rules: re-applies sql/10_outbox.sql sql/15_alerts.sql sql/20_jobs.sql sql/30_heartbeats.sql sql/70_uptime.sql sql/80_rules.sql
+"""alert rules: re-applies sql/10_outbox.sql sql/15_alerts.sql sql/20_jobs.sql
+sql/30_heartbeats.sql sql/70_uptime.sql sql/80_rules.sql (the alert-rule engine; the old
+table vigil.rules becomes a view of the built-in heartbeat rules, its values kept).
 
 Revision ID: 0004
 Revises: 0003

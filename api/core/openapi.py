@@ -236,6 +236,13 @@ UNAVAILABLE = text_error(
 REFUSED_BY_DATABASE = (
     "Also any value PostgreSQL refuses (SQLSTATE class 22/23), as the same one line of text."
 )
+VIGIL_ERRORS: dict[int, OpenAPIResponse] = {401: UNAUTHORIZED, 413: TOO_LARGE, 503: UNAVAILABLE}
+
+
+def vigil_errors(*statuses: int) -> dict[int, OpenAPIResponse]:
+    """Vigil's own errors that a route can give, by status: 401 (token), 413 (body too
+    large), 503 (database down); each one line of `text/plain`."""
+    return {status: VIGIL_ERRORS[status] for status in statuses}
 
 
 @dataclass

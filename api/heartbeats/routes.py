@@ -12,9 +12,6 @@ from api.auth.senders import require_sender
 from api.core.openapi import (
     SENDER,
     TEXT,
-    TOO_LARGE,
-    UNAUTHORIZED,
-    UNAVAILABLE,
     body,
     documented,
     nullable,
@@ -22,6 +19,7 @@ from api.core.openapi import (
     reply,
     string,
     text_error,
+    vigil_errors,
 )
 from api.heartbeats.formats.metrics_sender import ReportError, parse_report
 from api.heartbeats.store import MetricWriter, RejectedReport, Report, WriterUnavailable
@@ -105,9 +103,7 @@ REPORT = obj(
                 "2026-11-22T10:00:00.123456789+01:00)\n",
                 "400 timestamp is more than 10 minutes in the future; check the sender's clock\n",
             ),
-            401: UNAUTHORIZED,
-            413: TOO_LARGE,
-            503: UNAVAILABLE,
+            **vigil_errors(401, 413, 503),
         },
     ),
 )

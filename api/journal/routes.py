@@ -4,6 +4,7 @@ in store.py; dedupe and retention are SQL (sql/50_journal.sql)."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -16,9 +17,6 @@ from api.core.db import pool_of
 from api.core.openapi import (
     JSON,
     SENDER,
-    TOO_LARGE,
-    UNAUTHORIZED,
-    UNAVAILABLE,
     array,
     body,
     documented,
@@ -28,6 +26,7 @@ from api.core.openapi import (
     reply,
     string,
     text_error,
+    vigil_errors,
 )
 from api.journal.formats.journald import (
     Batch,
@@ -148,6 +147,12 @@ EXPORT_ERROR = (
 )
 
 
+# Every journal route takes a sender token; a body it reads is answered 200 with its Outcome.
+journal_post = partial(
+    post, guards=[sender_guard], status_code=200, tags=["journal"], security=SENDER
+)
+
+
 def _count(outcome: Outcome, reason: str, n: int) -> None:
     if n:
         outcome.rejected += n
@@ -173,7 +178,12 @@ async def store(request: Request[Any, Any, Any], batch: Batch, outcome: Outcome)
             _count(outcome, "more than 1 day in the future; check the sender's clock", future)
 
 
-def _reply(outcome: Outcome) -> Response[bytes]:
+async def _stored(
+    request: Request[Any, Any, Any], batch: Batch, outcome: Outcome | None = None
+) -> Response[bytes]:
+    """Stores the last part of a body and replies with the outcome of all of it."""
+    outcome = Outcome() if outcome is None else outcome
+    await store(request, batch, outcome)
     return Response(msgspec.json.encode(outcome), media_type=MediaType.JSON, status_code=200)
 
 
@@ -195,21 +205,16 @@ async def _ingest_export(request: Request[Any, Any, Any]) -> Response[bytes]:
     except BodyError as exc:
         await store(request, batch, outcome)
         raise ClientException(detail=f"{exc}; stored before it: {outcome.accepted}") from None
-    await store(request, batch, outcome)
-    return _reply(outcome)
+    return await _stored(request, batch, outcome)
 
 
-@post(
+@journal_post(
     "/journal",
-    guards=[sender_guard],
-    status_code=200,
     operation_id="postJournal",
     summary="journalctl -o json lines (metrics-sender, curl), or the export format",
     description="A body that is one line holding a JSON object with a `logs` member is "
     "metrics-sender's form; any other body is read as NDJSON, except with the content type "
     f"`{EXPORT_TYPE}` (as on `/upload`).",
-    tags=["journal"],
-    security=SENDER,
     operation_class=documented(
         request_body=body(
             {
@@ -235,9 +240,7 @@ async def _ingest_export(request: Request[Any, Any, Any]) -> Response[bytes]:
                 '400 "logs" must be a string of journalctl -o json lines\n',
                 EXPORT_ERROR,
             ),
-            401: UNAUTHORIZED,
-            413: TOO_LARGE,
-            503: UNAVAILABLE,
+            **vigil_errors(401, 413, 503),
         },
     ),
 )
@@ -250,23 +253,17 @@ async def post_journal(request: Request[Any, Any, Any]) -> Response[bytes]:
         batch = parse_json_body(body)
     except BodyError as exc:
         raise ClientException(detail=str(exc)) from None
-    outcome = Outcome()
-    await store(request, batch, outcome)
-    return _reply(outcome)
+    return await _stored(request, batch)
 
 
-@post(
+@journal_post(
     "/upload",
-    guards=[sender_guard],
-    status_code=200,
     request_max_body_size=None,  # streamed; each entry is limited to VIGIL_MAX_BODY_BYTES
     operation_id="postUpload",
     summary="The Journal Export Format (systemd-journal-upload)",
     description="Stored while it streams (every 5,000 entries), so there is no total size "
     "limit; one entry may not exceed `VIGIL_MAX_BODY_BYTES`. systemd-journal-upload sends no "
     "custom headers: give it `URL=http://HOST:8080/t/TOKEN`.",
-    tags=["journal"],
-    security=SENDER,
     operation_class=documented(
         request_body=body(
             {EXPORT_TYPE: EXPORT},
@@ -284,8 +281,7 @@ async def post_journal(request: Request[Any, Any, Any]) -> Response[bytes]:
                 "journalctl -o json lines to /journal\n",
                 EXPORT_ERROR,
             ),
-            401: UNAUTHORIZED,
-            503: UNAVAILABLE,
+            **vigil_errors(401, 503),
         },
     ),
 )

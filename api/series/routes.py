@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import zlib
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import psycopg
 from litestar import MediaType, Request, Response, get, post
-from litestar.openapi.spec import OpenAPIType, Schema
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.spec import OpenAPIResponse, OpenAPIType, Parameter, Schema
 from litestar.params import FromPath
 
 from api.auth.senders import influx_guard, sender_guard
@@ -36,9 +38,6 @@ from api.core.openapi import (
     NOT_FOUND_TEXT,
     SENDER,
     TEXT,
-    TOO_LARGE,
-    UNAUTHORIZED,
-    UNAVAILABLE,
     array,
     body,
     documented,
@@ -50,6 +49,7 @@ from api.core.openapi import (
     query,
     reply,
     string,
+    vigil_errors,
 )
 from api.series import QUERIES
 from api.series.formats.influx import parse_body
@@ -63,6 +63,7 @@ from api.series.store import fetch_averages, write_batch
 NDJSON_TYPE = "application/x-ndjson"
 NUL = "\x00"
 INVALID_PAYLOAD = "Invalid Payload. Please verify the request payload and try again."
+INVALID_GRANULARITY = "Invalid granularity. Use minute, hour or day."
 GRANULARITY_STEP = {
     "minute": timedelta(minutes=1),
     "hour": timedelta(hours=1),
@@ -98,11 +99,13 @@ POINT = obj(
     description="One point of a numeric series. Other members are ignored.",
 )
 MESSAGE = obj({"message": string()}, title="Message")
-INVALID_POINT = reply(
-    "The point is invalid.",
-    MESSAGE,
-    examples={"invalid": {"message": INVALID_PAYLOAD}},
-)
+
+
+def _message_error(when: str, **messages: str) -> OpenAPIResponse:
+    """A 400 in metrics-server's JSON: `{"message": ...}`, one example per message."""
+    return reply(when, MESSAGE, examples={key: {"message": m} for key, m in messages.items()})
+
+
 SUMMARY = obj(
     {
         "accepted": integer(minimum=0, description="points stored"),
@@ -185,6 +188,13 @@ def _influx_body() -> Any:
     )
 
 
+# The metrics-server routes take a sender token; the InfluxDB routes take it also as Influx
+# clients send it.
+series_get = partial(get, guards=[sender_guard], tags=["series"], security=SENDER)
+series_post = partial(post, guards=[sender_guard], tags=["series"], security=SENDER)
+influx_post = partial(post, guards=[influx_guard], tags=["influx"], security=INFLUX)
+
+
 async def store(request: Request[Any, Any, Any], batch: Batch) -> str | None:
     """Stores the batch; None, or why PostgreSQL refused the client's data (e.g. a NUL in a
     name or label), for the route to answer in its client's error format. Nothing is stored
@@ -204,14 +214,11 @@ def _invalid(message: str = INVALID_PAYLOAD) -> Response[dict[str, str]]:
     return Response({"message": message}, status_code=400)
 
 
-@post(
+@series_post(
     "/v1/metrics",
-    guards=[sender_guard],
     status_code=201,
     operation_id="postPoint",
     summary="One point (metrics-server)",
-    tags=["series"],
-    security=SENDER,
     operation_class=documented(
         request_body=body(
             {JSON: POINT},
@@ -222,10 +229,8 @@ def _invalid(message: str = INVALID_PAYLOAD) -> Response[dict[str, str]]:
         ),
         responses={
             201: reply("Stored.", obj({"status": string(const="success")}, title="Success")),
-            400: INVALID_POINT,
-            401: UNAUTHORIZED,
-            413: TOO_LARGE,
-            503: UNAVAILABLE,
+            400: _message_error("The point is invalid.", invalid=INVALID_PAYLOAD),
+            **vigil_errors(401, 413, 503),
         },
     ),
 )
@@ -240,17 +245,14 @@ async def post_metric(request: Request[Any, Any, Any]) -> Response[dict[str, str
     return Response({"status": "success"}, status_code=201)
 
 
-@post(
+@series_post(
     "/v1/metrics/batch",
-    guards=[sender_guard],
     status_code=200,
     operation_id="postPoints",
     summary="Many points: a JSON array or NDJSON",
     description="A body that starts with `[` is a JSON array, any other NDJSON; the content "
     "type is not checked. Points are written with one binary COPY. An empty body is `200` with "
     "nothing accepted.",
-    tags=["series"],
-    security=SENDER,
     operation_class=documented(
         request_body=body(
             {JSON: array(POINT), NDJSON_TYPE: NDJSON_POINTS},
@@ -286,9 +288,7 @@ async def post_metric(request: Request[Any, Any, Any]) -> Response[dict[str, str
                     "malformed": {"message": "malformed JSON array: Input data was truncated"}
                 },
             ),
-            401: UNAUTHORIZED,
-            413: TOO_LARGE,
-            503: UNAVAILABLE,
+            **vigil_errors(401, 413, 503),
         },
     ),
 )
@@ -304,13 +304,10 @@ async def post_batch(request: Request[Any, Any, Any]) -> Response[dict[str, obje
     return Response(batch.summary(), status_code=status)
 
 
-@get(
+@series_get(
     "/v1/metrics",
-    guards=[sender_guard],
     operation_id="listSeriesNames",
     summary="The distinct series names, ascending (also at /v1/metrics/)",
-    tags=["series"],
-    security=SENDER,
     operation_class=documented(
         responses={
             200: reply(
@@ -318,8 +315,7 @@ async def post_batch(request: Request[Any, Any, Any]) -> Response[dict[str, obje
                 array(string()),
                 examples={"names": ["humidity", "temperature"]},
             ),
-            401: UNAUTHORIZED,
-            503: UNAVAILABLE,
+            **vigil_errors(401, 503),
         },
     ),
 )
@@ -342,15 +338,12 @@ def rfc3339(at: datetime) -> str:
     return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-@get(
+@series_get(
     "/v1/metrics/{name:str}/{granularity:str}/{start_date:str}/{end_date:str}",
-    guards=[sender_guard],
     operation_id="getAverages",
     summary="Averages per bucket, newest first",
     description="Every bucket that starts from `start_date` 00:00 up to and including "
     "`end_date` 00:00 (UTC). All label sets of the name are averaged together.",
-    tags=["series"],
-    security=SENDER,
     operation_class=documented(
         parameters=[
             path("name", string(min_length=1), "The series name."),
@@ -372,23 +365,19 @@ def rfc3339(at: datetime) -> str:
                     }
                 },
             ),
-            400: reply(
+            400: _message_error(
                 "Another granularity, or a date that is not `YYYY-MM-DD`.",
-                MESSAGE,
-                examples={
-                    "granularity": {"message": "Invalid granularity. Use minute, hour or day."},
-                    "startDate": {"message": "Invalid startDate format"},
-                    "endDate": {"message": "Invalid endDate format"},
-                },
+                granularity=INVALID_GRANULARITY,
+                startDate="Invalid startDate format",
+                endDate="Invalid endDate format",
             ),
-            401: UNAUTHORIZED,
             404: reply(
                 "No route: a name holding a `/` (sent as `%2F`) cannot be read here.",
                 NOT_FOUND_TEXT,
                 media_type=TEXT,
                 examples={"not found": "404 Not Found\n"},
             ),
-            503: UNAVAILABLE,
+            **vigil_errors(401, 503),
         },
     ),
 )
@@ -400,7 +389,7 @@ async def averages(
     end_date: FromPath[str],
 ) -> Response[dict[str, Any]]:
     if granularity not in GRANULARITY_STEP:
-        return _invalid("Invalid granularity. Use minute, hour or day.")
+        return _invalid(INVALID_GRANULARITY)
     start = _day(start_date)
     if start is None:
         return _invalid("Invalid startDate format")
@@ -476,95 +465,77 @@ async def _write(request: Request[Any, Any, Any], v2: bool) -> Response[Any]:
     return _error(v2, f"partial write: {first} dropped={batch.rejected}")
 
 
+def _error_body(v2: bool, message: str) -> dict[str, str]:
+    """An Influx error: 2.x `{"code": "invalid", "message": ...}`, 1.x `{"error": ...}`."""
+    return {"code": "invalid", "message": message} if v2 else {"error": message}
+
+
 def _error(v2: bool, message: str) -> Response[Any]:
-    body = {"code": "invalid", "message": message} if v2 else {"error": message}
-    return Response(body, status_code=400)
+    return Response(_error_body(v2, message), status_code=400)
 
 
-@post(
+INFLUX_ERROR = {
+    False: obj({"error": string()}, title="InfluxV1Error"),
+    True: obj({"code": string(const="invalid"), "message": string()}, title="InfluxV2Error"),
+}
+
+
+def _influx_write(
+    path: str, *, v2: bool, operation_id: str, summary: str, parameters: list[Parameter]
+) -> HTTPRouteHandler:
+    """POST `path`: InfluxDB line protocol, answered as InfluxDB 2.x (`v2`) or 1.x would."""
+
+    async def write(request: Request[Any, Any, Any]) -> Response[Any]:
+        return await _write(request, v2)
+
+    partial = _error_body(v2, "partial write: line 2: field without a value dropped=2")
+    return influx_post(
+        path,
+        status_code=200,  # the reply says: 204 or 400
+        operation_id=operation_id,
+        summary=summary,
+        operation_class=documented(
+            request_body=_influx_body(),
+            parameters=[*parameters, PRECISION, GZIP],
+            responses={
+                204: reply("Every line was stored."),
+                400: reply(INFLUX_WHOLE_BODY, INFLUX_ERROR[v2], examples={"partial": partial}),
+                **vigil_errors(401, 413, 503),
+            },
+        ),
+    )(write)
+
+
+write_v1 = _influx_write(
     "/write",
-    guards=[influx_guard],
-    status_code=200,  # the reply says: 204 or 400
+    v2=False,
     operation_id="influxWriteV1",
     summary="InfluxDB 1.x write (Telegraf outputs.influxdb)",
-    tags=["influx"],
-    security=INFLUX,
-    operation_class=documented(
-        request_body=_influx_body(),
-        parameters=[
-            query("db", string(), "Accepted and ignored."),
-            query("rp", string(), "Accepted and ignored."),
-            query("u", string(), "The user name: ignored (the token is `p`)."),
-            PRECISION,
-            GZIP,
-        ],
-        responses={
-            204: reply("Every line was stored."),
-            400: reply(
-                INFLUX_WHOLE_BODY,
-                obj({"error": string()}, title="InfluxV1Error"),
-                examples={
-                    "partial": {"error": "partial write: line 2: field without a value dropped=2"}
-                },
-            ),
-            401: UNAUTHORIZED,
-            413: TOO_LARGE,
-            503: UNAVAILABLE,
-        },
-    ),
+    parameters=[
+        query("db", string(), "Accepted and ignored."),
+        query("rp", string(), "Accepted and ignored."),
+        query("u", string(), "The user name: ignored (the token is `p`)."),
+    ],
 )
-async def write_v1(request: Request[Any, Any, Any]) -> Response[Any]:
-    return await _write(request, v2=False)
-
-
-@post(
+write_v2 = _influx_write(
     "/api/v2/write",
-    guards=[influx_guard],
-    status_code=200,  # the reply says: 204 or 400
+    v2=True,
     operation_id="influxWriteV2",
     summary="InfluxDB 2.x write (Telegraf outputs.influxdb_v2, client libraries)",
-    tags=["influx"],
-    security=INFLUX,
-    operation_class=documented(
-        request_body=_influx_body(),
-        parameters=[
-            query("org", string(), "Accepted and ignored."),
-            query("bucket", string(), "Accepted and ignored."),
-            PRECISION,
-            GZIP,
-        ],
-        responses={
-            204: reply("Every line was stored."),
-            400: reply(
-                INFLUX_WHOLE_BODY,
-                obj({"code": string(const="invalid"), "message": string()}, title="InfluxV2Error"),
-                examples={
-                    "partial": {
-                        "code": "invalid",
-                        "message": "partial write: line 2: field without a value dropped=2",
-                    }
-                },
-            ),
-            401: UNAUTHORIZED,
-            413: TOO_LARGE,
-            503: UNAVAILABLE,
-        },
-    ),
+    parameters=[
+        query("org", string(), "Accepted and ignored."),
+        query("bucket", string(), "Accepted and ignored."),
+    ],
 )
-async def write_v2(request: Request[Any, Any, Any]) -> Response[Any]:
-    return await _write(request, v2=True)
 
 
-@post(
+@influx_post(
     "/query",
-    guards=[influx_guard],
     status_code=200,
     operation_id="influxQueryV1",
     summary="InfluxDB 1.x query: answered, does nothing",
     description="Telegraf sends `CREATE DATABASE` here first. Every query gets the same empty "
     "result; nothing is read or changed.",
-    tags=["influx"],
-    security=INFLUX,
     operation_class=documented(
         parameters=[
             query("q", string(), 'The query (e.g. `CREATE DATABASE "telegraf"`): ignored.'),
@@ -579,8 +550,7 @@ async def write_v2(request: Request[Any, Any, Any]) -> Response[Any]:
                     title="InfluxQueryResult",
                 ),
             ),
-            401: UNAUTHORIZED,
-            503: UNAVAILABLE,
+            **vigil_errors(401, 503),
         },
     ),
 )

@@ -10,6 +10,7 @@ for the next page, or null on the last one.
 
 from __future__ import annotations
 
+from functools import partial
 from http import HTTPStatus
 from typing import Any
 
@@ -17,7 +18,7 @@ import psycopg
 from litestar import Request, Response, get
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
-from litestar.openapi.spec import OpenAPIType, Schema
+from litestar.openapi.spec import OpenAPIResponse, OpenAPIType, Schema
 from litestar.params import FromPath
 
 from api.auth.senders import SenderAuth
@@ -27,7 +28,6 @@ from api.core.openapi import (
     NOT_FOUND_TEXT,
     READER,
     TEXT,
-    UNAUTHORIZED,
     array,
     documented,
     integer,
@@ -39,6 +39,7 @@ from api.core.openapi import (
     reply,
     string,
     text_error_schema,
+    vigil_errors,
 )
 from api.uptime import QUERIES
 
@@ -104,14 +105,27 @@ def _envelope(status: int, data: Schema, title: str) -> Schema:
     )
 
 
-def _error_schema(status: int) -> Schema:
-    return obj(
-        {
-            "status": integer(const=status),
-            "status_desc": string(const=HTTPStatus(status).phrase),
-            "errors": array(string(), min_items=1),
-        },
-        title=f"Error{status}",
+def _error_body(status: int, message: str) -> dict[str, Any]:
+    return {"status": status, "status_desc": HTTPStatus(status).phrase, "errors": [message]}
+
+
+def _error_reply(
+    status: int, when: str, alternative: Schema | None, **messages: str
+) -> OpenAPIResponse:
+    """An error in go-service-healthcheck's envelope (`error()`), one example per message;
+    with `alternative`, also that schema as `text/plain` (one line of Vigil's own)."""
+    return reply(
+        when,
+        obj(
+            {
+                "status": integer(const=status),
+                "status_desc": string(const=HTTPStatus(status).phrase),
+                "errors": array(string(), min_items=1),
+            },
+            title=f"Error{status}",
+        ),
+        examples={key: _error_body(status, m) for key, m in messages.items()},
+        alternatives=None if alternative is None else {TEXT: alternative},
     )
 
 
@@ -133,18 +147,13 @@ EVENTS = _envelope(
     ),
     "ServiceEvents",
 )
-DOWN = reply(
+DATABASE_DOWN = "database unavailable, retry later"
+DOWN = _error_reply(
+    503,
     "The database is down: the envelope from the route, or the one line of text when it happens "
     "while checking the token.",
-    _error_schema(503),
-    examples={
-        "down": {
-            "status": 503,
-            "status_desc": "Service Unavailable",
-            "errors": ["database unavailable, retry later"],
-        }
-    },
-    alternatives={TEXT: text_error_schema(503)},
+    text_error_schema(503),
+    down=DATABASE_DOWN,
 )
 
 
@@ -156,6 +165,10 @@ async def reader_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRo
     await auth.check(connection)
 
 
+# Every uptime route answers a signed-in operator or a sender token.
+uptime_get = partial(get, guards=[reader_guard], tags=["uptime"], security=READER)
+
+
 def envelope(status: int, **data: Any) -> Response[dict[str, Any]]:
     return Response(
         {"status": status, "status_desc": HTTPStatus(status).phrase, "data": data},
@@ -164,10 +177,7 @@ def envelope(status: int, **data: Any) -> Response[dict[str, Any]]:
 
 
 def error(status: int, message: str) -> Response[dict[str, Any]]:
-    return Response(
-        {"status": status, "status_desc": HTTPStatus(status).phrase, "errors": [message]},
-        status_code=status,
-    )
+    return Response(_error_body(status, message), status_code=status)
 
 
 def _event(row: tuple[Any, ...]) -> dict[str, Any] | None:
@@ -199,15 +209,12 @@ def _service(row: tuple[Any, ...]) -> dict[str, Any]:
     }
 
 
-@get(
+@uptime_get(
     "/v1/services",
-    guards=[reader_guard],
     operation_id="listServices",
     summary="Every service with its counters and latest event",
-    tags=["uptime"],
-    security=READER,
     operation_class=documented(
-        responses={200: reply("The services.", SERVICES), 401: UNAUTHORIZED, 503: DOWN}
+        responses={200: reply("The services.", SERVICES), **vigil_errors(401), 503: DOWN}
     ),
 )
 async def list_services(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
@@ -215,7 +222,7 @@ async def list_services(request: Request[Any, Any, Any]) -> Response[dict[str, A
         async with pool_of(request.app).connection() as conn:
             rows = await (await conn.execute(QUERIES["v1_services"])).fetchall()
     except psycopg.Error:
-        return error(503, "database unavailable, retry later")
+        return error(503, DATABASE_DOWN)
     return envelope(200, services={"data": [_service(tuple(r)) for r in rows]})
 
 
@@ -231,15 +238,12 @@ def _int_param(text: str | None, name: str, low: int, high: int) -> int | None:
     return value
 
 
-@get(
+@uptime_get(
     "/v1/services/{service_id:str}/events",
-    guards=[reader_guard],
     operation_id="listServiceEvents",
     summary="A service's uptime and downtime events, newest first",
     description="Keyset paging: `before` is an event id; the reply's `next_before` is the "
     "`before` of the next page.",
-    tags=["uptime"],
-    security=READER,
     operation_class=documented(
         parameters=[
             path("service_id", integer(minimum=1, maximum=INT64), "The service's id."),
@@ -252,36 +256,21 @@ def _int_param(text: str | None, name: str, low: int, high: int) -> int | None:
         ],
         responses={
             200: reply("The events.", EVENTS),
-            400: reply(
+            400: _error_reply(
+                400,
                 "An id, `limit` or `before` that is not an integer in range.",
-                _error_schema(400),
-                examples={
-                    "id": {
-                        "status": 400,
-                        "status_desc": "Bad Request",
-                        "errors": ["service id must be an integer"],
-                    },
-                    "limit": {
-                        "status": 400,
-                        "status_desc": "Bad Request",
-                        "errors": ["limit must be between 1 and 1000"],
-                    },
-                },
+                None,
+                id="service id must be an integer",
+                limit="limit must be between 1 and 1000",
             ),
-            401: UNAUTHORIZED,
-            404: reply(
+            404: _error_reply(
+                404,
                 "No service with this id; or, as one line of text, no route: an id holding a "
                 "`/` (sent as `%2F`).",
-                _error_schema(404),
-                examples={
-                    "unknown": {
-                        "status": 404,
-                        "status_desc": "Not Found",
-                        "errors": ["record not found"],
-                    }
-                },
-                alternatives={TEXT: NOT_FOUND_TEXT},
+                NOT_FOUND_TEXT,
+                unknown="record not found",
             ),
+            **vigil_errors(401),
             503: DOWN,
         },
     ),
@@ -305,7 +294,7 @@ async def service_events(
                 await conn.execute(QUERIES["v1_service_events"], (sid, before, before, limit + 1))
             ).fetchall()
     except psycopg.Error:
-        return error(503, "database unavailable, retry later")
+        return error(503, DATABASE_DOWN)
     events = [_event(tuple(r)) for r in rows[:limit]]
     next_before = rows[limit - 1][0] if len(rows) > limit else None
     return envelope(200, events={"data": events, "next_before": next_before})

@@ -15,6 +15,7 @@ import pytest
 
 from api.journal.formats.journald import parse_lines
 from api.journal.store import Inserter
+from tests.support.timescale import is_hypertable, policy
 
 pytestmark = pytest.mark.timescale
 
@@ -41,16 +42,6 @@ def ingest(conn: Conn, rows: list[tuple[datetime, str, str]]) -> tuple[Any, ...]
     return result
 
 
-def job_id(conn: Conn, proc: str) -> int:
-    row = conn.execute(
-        "select job_id from timescaledb_information.jobs where proc_name = %s"
-        " and hypertable_schema = 'vigil' and hypertable_name = 'journal'",
-        (proc,),
-    ).fetchone()
-    assert row is not None, proc
-    return int(str(row[0]))
-
-
 def chunks(conn: Conn) -> list[tuple[Any, ...]]:
     return conn.execute(
         "select range_start, is_compressed from timescaledb_information.chunks"
@@ -59,10 +50,7 @@ def chunks(conn: Conn) -> list[tuple[Any, ...]]:
 
 
 def test_hypertable_with_compression_settings(ts_conn: Conn) -> None:
-    assert ts_conn.execute(
-        "select count(*) from timescaledb_information.hypertables"
-        " where hypertable_schema = 'vigil' and hypertable_name = 'journal'"
-    ).fetchone() == (1,)
+    assert is_hypertable(ts_conn, "journal")
     settings = ts_conn.execute(
         "select segmentby, orderby from timescaledb_information.hypertable_compression_settings"
         " where hypertable = 'vigil.journal'::regclass"
@@ -83,7 +71,7 @@ def test_old_chunks_get_compressed_and_stay_searchable(ts_conn: Conn) -> None:
         for m in range(20)
     ]
     assert ingest(ts_conn, rows) == (60, 0, 0, 0)
-    ts_conn.execute("call run_job(%s)", (job_id(ts_conn, "policy_compression"),))
+    ts_conn.execute("call run_job(%s)", (policy(ts_conn, "policy_compression", "journal")[0],))
     state = chunks(ts_conn)
     old = [c for c in state if c[0] < NOW - timedelta(days=2)]
     new = [c for c in state if c[0] >= NOW - timedelta(days=1)]
@@ -116,7 +104,7 @@ def test_retention_policy_drops_expired_chunks(ts_conn: Conn) -> None:
         (NOW,),
     )
     ingest(ts_conn, [(NOW, "h", "fresh")])
-    ts_conn.execute("call run_job(%s)", (job_id(ts_conn, "policy_retention"),))
+    ts_conn.execute("call run_job(%s)", (policy(ts_conn, "policy_retention", "journal")[0],))
     assert [r[0] for r in ts_conn.execute("select message from vigil.journal")] == ["fresh"]
     left = chunks(ts_conn)  # the fresh line's chunk, none older than the retention
     assert left and all(c[0] >= NOW - timedelta(days=14, hours=24) for c in left)

@@ -53,8 +53,7 @@ def test_a_failed_group_is_retried_whole(dsn: str, conn: Conn, telegram: FakeTel
     assert len(telegram.received) == 2
     assert len(telegram.texts()) == 1
     assert conn.execute(
-        "select count(*), min(attempts), max(attempts) from vigil.outbox "
-        "where status = 'delivered'"
+        "select count(*), min(attempts), max(attempts) from vigil.outbox where status = 'delivered'"
     ).fetchone() == (30, 2, 2)
 
 

@@ -130,3 +130,33 @@ def case_sub_range_and_empty(conn: Conn, refresh: Refresh) -> None:
     for g in GRANULARITIES:
         assert_same(averages(conn, "taxi", {}, g, lo, hi), reference(conn, "taxi", {}, g, lo, hi))
     assert averages(conn, "nope", None, "hour", lo, hi) == []
+
+
+def case_backfill_is_read_at_once(conn: Conn, refresh: Refresh) -> None:
+    """Read your writes: points backfilled into old, already refreshed buckets (a sender that
+    was offline), one two weeks back and one an hour back, count at once in every
+    granularity, before any refresh, and equal avg() over the raw points; as they do after
+    the next refresh."""
+    now = conn.execute("select now()").fetchone()[0]  # type: ignore[index]
+    rds = shifted(nab_series("rds_cpu_utilization_cc0c53.csv"), now - timedelta(minutes=30))
+    ec2 = shifted(nab_series("ec2_cpu_utilization_825cc2.csv"), now - timedelta(minutes=31))
+    insert_points(conn, "cpu", {"host": "db-1"}, rds)
+    insert_points(conn, "cpu", {"host": "web-1"}, ec2)
+    refresh(now)
+    lo, hi = rds[0][0], now + timedelta(minutes=1)
+    before = {g: averages(conn, "cpu", None, g, lo, hi) for g in GRANULARITIES}
+    late = [(rds[100][0] + timedelta(seconds=1), 1000.0), (now - timedelta(hours=1), -500.0)]
+    insert_points(conn, "cpu", {"host": "db-1"}, late)
+    for g in GRANULARITIES:
+        got = averages(conn, "cpu", None, g, lo, hi)
+        assert got != before[g], g
+        assert sum(r[4] for r in got) == sum(r[4] for r in before[g]) + 2, g
+        assert max(r[3] for r in got) == 1000.0 and min(r[2] for r in got) == -500.0, g
+        assert_same(got, reference(conn, "cpu", None, g, lo, hi))
+        assert_same(
+            averages(conn, "cpu", {"host": "web-1"}, g, lo, hi),
+            reference(conn, "cpu", {"host": "web-1"}, g, lo, hi),
+        )
+    refresh(now + timedelta(seconds=5))
+    for g in GRANULARITIES:
+        assert_same(averages(conn, "cpu", None, g, lo, hi), reference(conn, "cpu", None, g, lo, hi))

@@ -15,7 +15,7 @@ import random
 import struct
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import msgspec
@@ -30,6 +30,7 @@ from api.series.formats.points import ROW_SIZE, Batch, PointError
 from api.series.store import copy_payload
 from tests.conftest import ApiServer
 
+T = TypeVar("T")
 NOW_US = 1_795_000_000_000_000  # 2026-11-18T07:46:40Z: a fixed clock for "now" points
 NOW = datetime.fromtimestamp(NOW_US / 1e6, UTC)
 Conn = psycopg.Connection[Any]
@@ -144,18 +145,16 @@ DECLINED = [
 ]
 
 
-@pytest.mark.parametrize("body", TAKEN)
-@pytest.mark.usefixtures("fixed_clock")
-def test_taken_equal_python(body: bytes) -> None:
-    assert assert_same_as_python(body) is not None
+def taken_or_declined(taken: list[T], declined: list[T]) -> list[tuple[T, bool]]:
+    """Parameters (body, taken): the compiled path takes the first bodies, leaves the others
+    to the Python path; either way the result is the Python path's."""
+    return [(body, True) for body in taken] + [(body, False) for body in declined]
 
 
-@pytest.mark.parametrize("body", DECLINED)
+@pytest.mark.parametrize(("body", "taken"), taken_or_declined(TAKEN, DECLINED))
 @pytest.mark.usefixtures("fixed_clock")
-def test_declined_left_to_python(body: bytes) -> None:
-    is_array = series_json._JSON_ARRAY.match(body) is not None
-    assert compiled_batch(body, ndjson=not is_array) is None
-    assert_same_as_python(body)
+def test_json_taken_or_declined_equal_python(body: bytes, taken: bool) -> None:
+    assert (assert_same_as_python(body) is not None) == taken
 
 
 def value_bits(text: bytes) -> bytes | None:
@@ -384,17 +383,10 @@ LINES_DECLINED = [
 ]
 
 
-@pytest.mark.parametrize("body", LINES_TAKEN)
+@pytest.mark.parametrize(("body", "taken"), taken_or_declined(LINES_TAKEN, LINES_DECLINED))
 @pytest.mark.usefixtures("fixed_clock")
-def test_lines_taken_equal_python(body: str) -> None:
-    assert same_lines_as_python(body) is not None
-
-
-@pytest.mark.parametrize("body", LINES_DECLINED)
-@pytest.mark.usefixtures("fixed_clock")
-def test_lines_declined_left_to_python(body: str) -> None:
-    assert influx.compiled_lines(body.encode(), "ns") is None
-    same_lines_as_python(body)
+def test_lines_taken_or_declined_equal_python(body: str, taken: bool) -> None:
+    assert (same_lines_as_python(body) is not None) == taken
 
 
 @pytest.mark.parametrize("precision", ["", "n", "ns", "u", "us", "ms", "s", "m", "h"])

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import psycopg
+import pytest
 
 from tests.conftest import ApiServer
 from tests.series import cases
@@ -53,6 +54,32 @@ def test_upstream_post_list_and_averages(api: ApiServer, token: str, conn: Conn)
     ]  # newest first
     r = httpx.get(f"{api.url}/v1/metrics/temperature/day/2024-02-02/2024-02-02", headers=h)
     assert r.json()["data"] == [{"timeFrame": "2024-02-02T00:00:00Z", "avg": 30.166666666666668}]
+
+
+def test_backfilled_point_is_in_the_averages_at_once(
+    api: ApiServer, token: str, conn: Conn
+) -> None:
+    """Read your writes through the metrics-server route: a point sent late for an hour the
+    rollups already hold counts in the next read, before the next rollup run."""
+    h = auth(token)
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=2)
+
+    def point(at: datetime, value: float) -> dict[str, Any]:
+        return {"name": "temp", "value": value, "timestamp": at.isoformat()}
+
+    points = [point(day + timedelta(minutes=m), float(m % 7)) for m in range(0, 6 * 60, 5)]
+    assert httpx.post(f"{api.url}/v1/metrics/batch", json=points, headers=h).status_code == 200
+    conn.execute("select vigil.refresh_series_rollups(now(), '{}')")
+    url = f"{api.url}/v1/metrics/temp/hour/{day.date()}/{day.date() + timedelta(days=1)}"
+    before = httpx.get(url, headers=h).json()["data"]
+    late = point(day + timedelta(hours=2, seconds=1), 100.0)
+    assert httpx.post(f"{api.url}/v1/metrics", json=late, headers=h).status_code == 201
+    after = httpx.get(url, headers=h).json()["data"]
+    want = cases.reference(conn, "temp", None, "hour", day, day + timedelta(days=2))
+    assert [d["timeFrame"] for d in after] == [f"{day:%Y-%m-%d}T0{5 - i}:00:00Z" for i in range(6)]
+    assert [d["avg"] for d in after] == pytest.approx([w[1] for w in want], rel=1e-12)
+    changed = [a["timeFrame"] for a, b in zip(after, before, strict=True) if a != b]
+    assert changed == [f"{day:%Y-%m-%d}T02:00:00Z"]
 
 
 def test_upstream_errors(api: ApiServer, token: str) -> None:

@@ -27,26 +27,8 @@ def test_sub_range_and_empty(conn: Conn) -> None:
     cases.case_sub_range_and_empty(conn, portable_refresh(conn))
 
 
-def test_late_points_are_read_at_once_and_folded_in_by_the_next_refresh(conn: Conn) -> None:
-    now = conn.execute("select now()").fetchone()[0]  # type: ignore[index]
-    rds = cases.shifted(cases.nab_series("rds_cpu_utilization_cc0c53.csv"), now)
-    cases.insert_points(conn, "cpu", {"host": "db-1"}, rds)
-    refresh = portable_refresh(conn)
-    refresh(now)
-    lo, hi = rds[0][0], now + timedelta(minutes=1)
-    before = cases.averages(conn, "cpu", None, "hour", lo, hi)
-    # A late point in an old, materialized bucket (a sender that was offline).
-    late = rds[100][0] + timedelta(seconds=1)
-    cases.insert_points(conn, "cpu", {"host": "db-1"}, [(late, 1000.0)])
-    # Read your writes: the late point counts at once, before any refresh, in every tier.
-    assert cases.averages(conn, "cpu", None, "hour", lo, hi) != before
-    for g in cases.GRANULARITIES:
-        got = cases.averages(conn, "cpu", None, g, lo, hi)
-        cases.assert_same(got, cases.reference(conn, "cpu", None, g, lo, hi))
-    refresh(now + timedelta(seconds=5))
-    for g in cases.GRANULARITIES:
-        got = cases.averages(conn, "cpu", None, g, lo, hi)
-        cases.assert_same(got, cases.reference(conn, "cpu", None, g, lo, hi))
+def test_backfill_is_read_at_once_and_folded_in_by_the_next_refresh(conn: Conn) -> None:
+    cases.case_backfill_is_read_at_once(conn, portable_refresh(conn))
     assert conn.execute("select count(*) from vigil.points_invalidations").fetchone() == (0,)
 
 

@@ -38,6 +38,34 @@ def test_sub_range_and_empty(ts_conn: Conn) -> None:
     cases.case_sub_range_and_empty(ts_conn, ts_refresh(ts_conn))
 
 
+def test_backfill_is_read_at_once_and_folded_in_by_the_next_refresh(ts_conn: Conn) -> None:
+    """The continuous aggregates hold the backfilled buckets stale until their refresh;
+    vigil._series_dirty names exactly those (from TimescaleDB's invalidation logs), and the
+    reads take them from the raw points meanwhile."""
+    refresh = ts_refresh(ts_conn)
+    stale: list[bool] = []
+
+    def refresh_noting_stale(now: datetime) -> None:
+        stale.append(dirty(ts_conn, "hour"))
+        refresh(now)
+
+    cases.case_backfill_is_read_at_once(ts_conn, refresh_noting_stale)
+    # Before the first refresh nothing is materialized (the aggregate reads raw points
+    # throughout, nothing is stale); before the second, the backfilled buckets; none after.
+    assert stale == [False, True]
+    assert [dirty(ts_conn, g) for g in cases.GRANULARITIES] == [False, False, False]
+
+
+def dirty(conn: Conn, granularity: str) -> bool:
+    """Whether any bucket of the last 30 days is stale in that granularity's aggregate."""
+    row = conn.execute(
+        "select not isempty(vigil._series_dirty(%s, now() - interval '30 days', now()))",
+        (granularity,),
+    ).fetchone()
+    assert row is not None
+    return bool(row[0])
+
+
 def test_aggregates_policies_and_retention_per_tier(ts_conn: Conn) -> None:
     rows = ts_conn.execute(
         "select hypertable_name, proc_name, config from timescaledb_information.jobs"

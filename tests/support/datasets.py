@@ -94,54 +94,38 @@ def _taxi(rng: random.Random, at: datetime) -> float:
     return float(round(level * rng.uniform(0.9, 1.1)))
 
 
-NAB_SHAPES: dict[str, NabShape] = {
-    "ec2_cpu_utilization_825cc2.csv": NabShape(
-        start=datetime(2014, 4, 10, 0, 4),
-        step=timedelta(minutes=5),
-        rows=4032,
-        low=18.7225,
-        high=99.118,
-        mean=89.7913,
-        stdev=12.0772,
-        decimals=3,
-        value=_ec2_cpu,
-        gaps=2,
-    ),
-    "rds_cpu_utilization_cc0c53.csv": NabShape(
-        start=datetime(2014, 2, 14, 14, 30),
-        step=timedelta(minutes=5),
-        rows=4032,
-        low=5.19,
-        high=25.1033,
-        mean=8.1122,
-        stdev=3.6521,
-        decimals=4,
-        value=_rds_cpu,
-        gaps=1,
-    ),
-    "ec2_disk_write_bytes_1ef3de.csv": NabShape(
-        start=datetime(2014, 3, 1, 17, 34),
-        step=timedelta(minutes=5),
-        rows=4730,
-        low=0.0,
-        high=547457000.0,
-        mean=6581560.77,
-        stdev=40381410.85,
-        decimals=1,
-        value=_disk_write,
-    ),
-    "nyc_taxi.csv": NabShape(
-        start=datetime(2014, 7, 1),
-        step=timedelta(minutes=30),
-        rows=10320,
-        low=8.0,
-        high=39197.0,
-        mean=15137.5694,
-        stdev=6939.1596,
-        decimals=0,
-        value=_taxi,
-    ),
+# As measured on each real file: its first timestamp, sampling interval (minutes), rows, lowest
+# and highest value, mean, standard deviation, decimals written and samples missing.
+NAB_MEASURED = """
+ec2_cpu_utilization_825cc2.csv  2014-04-10T00:04  5  4032 18.7225  99.118    89.7913 12.0772  3 2
+rds_cpu_utilization_cc0c53.csv  2014-02-14T14:30  5  4032 5.19     25.1033    8.1122 3.6521   4 1
+ec2_disk_write_bytes_1ef3de.csv 2014-03-01T17:34  5  4730 0.0 547457000.0 6581560.77 40381410.85 1 0
+nyc_taxi.csv                    2014-07-01T00:00 30 10320 8.0      39197.0 15137.5694 6939.1596 0 0
+"""
+NAB_MODELS: dict[str, Value] = {
+    "ec2_cpu_utilization_825cc2.csv": _ec2_cpu,
+    "rds_cpu_utilization_cc0c53.csv": _rds_cpu,
+    "ec2_disk_write_bytes_1ef3de.csv": _disk_write,
+    "nyc_taxi.csv": _taxi,
 }
+
+
+def _nab_shape(line: str) -> tuple[str, NabShape]:
+    """One row of NAB_MEASURED, with the file's model of its values."""
+    file, start, step, rows, low, high, mean, stdev, decimals, gaps = line.split()
+    numbers = (float(low), float(high), float(mean), float(stdev))
+    return file, NabShape(
+        datetime.fromisoformat(start),
+        timedelta(minutes=int(step)),
+        int(rows),
+        *numbers,
+        decimals=int(decimals),
+        value=NAB_MODELS[file],
+        gaps=int(gaps),
+    )
+
+
+NAB_SHAPES: dict[str, NabShape] = dict(map(_nab_shape, NAB_MEASURED.strip().splitlines()))
 
 
 def generated_nab_csv(file: str) -> str:

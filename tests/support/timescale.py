@@ -20,6 +20,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -101,6 +102,30 @@ def ts_dsn(ts_empty: PGlite) -> str:
 def ts_conn(ts_dsn: str) -> Iterator[Conn]:
     with psycopg.connect(ts_dsn, autocommit=True) as c:
         yield c
+
+
+def is_hypertable(conn: Conn, table: str) -> bool:
+    """Whether vigil.<table> is a hypertable."""
+    row = conn.execute(
+        "select count(*) from timescaledb_information.hypertables"
+        " where hypertable_schema = 'vigil' and hypertable_name = %s",
+        (table,),
+    ).fetchone()
+    return row == (1,)
+
+
+def policy(conn: Conn, proc: str, table: str) -> tuple[int, dict[str, Any]]:
+    """The id and config of the policy job `proc` (policy_retention, policy_compression, ...)
+    on vigil.<table>; run it with `call run_job(id)` (the test server has no scheduler)."""
+    row = conn.execute(
+        "select job_id, config from timescaledb_information.jobs"
+        " where proc_name = %s and hypertable_schema = 'vigil' and hypertable_name = %s",
+        (proc, table),
+    ).fetchone()
+    assert row is not None, f"no {proc} on vigil.{table}"
+    job, config = row
+    assert isinstance(config, dict)
+    return int(str(job)), config
 
 
 BOTH_MODES = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from tests.support.timescale import is_hypertable, policy
 from tests.support.uptime import Conn, add, events, outbox_texts
 
 
@@ -34,16 +35,10 @@ def test_retention_in_both_modes(db: Conn, mode: str) -> None:
         assert job == (True, "30 days")
         assert db.execute("select vigil.prune_checks(now(), '{}')").fetchone() == (1,)
     else:
-        assert db.execute(
-            "select count(*) from timescaledb_information.hypertables "
-            "where hypertable_schema = 'vigil' and hypertable_name = 'checks'"
-        ).fetchone() == (1,)
-        job = db.execute(
-            "select job_id, config ->> 'drop_after' from timescaledb_information.jobs "
-            "where proc_name = 'policy_retention' and hypertable_name = 'checks'"
-        ).fetchone()
-        assert job is not None and job[1] == "30 days"
-        db.execute("call run_job(%s)", (job[0],))
+        assert is_hypertable(db, "checks")
+        job_id, config = policy(db, "policy_retention", "checks")
+        assert config["drop_after"] == "30 days"
+        db.execute("call run_job(%s)", (job_id,))
         assert db.execute(
             "select enabled from vigil.portable_jobs where job = 'prune_checks'"
         ).fetchone() == (False,)

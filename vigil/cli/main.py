@@ -13,6 +13,7 @@ import psycopg
 
 from vigil import tokens
 from vigil.cli import operators, services, simulate
+from vigil.cli.alerting import alerts, rules, silences
 from vigil.cli.operators import print_first_login_link
 from vigil.cluster import ClusterError, database_url, embedded_cluster
 from vigil.db import mode
@@ -121,7 +122,14 @@ def cmd_run(settings: Settings, _: argparse.Namespace) -> int:
 
 # Other modules add subcommands: each exposes register(subparsers) -> dict[name, handler],
 # where a handler is (settings, args) -> exit code.
-COMMAND_MODULES: tuple[ModuleType, ...] = (operators, services, simulate)
+COMMAND_MODULES: tuple[ModuleType, ...] = (
+    operators,
+    services,
+    simulate,
+    rules,
+    alerts,
+    silences,
+)
 
 # The processes `vigil run` starts and supervises: `python -m ROLE`, also `vigil ROLE`.
 RUN_ROLES: tuple[str, ...] = ("api", "notifier", "prober")

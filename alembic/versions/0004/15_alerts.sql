@@ -64,6 +64,7 @@ create table if not exists vigil.alert_rules (
   constraint alert_rules_uptime_agg_check
     check (source <> 'uptime' or agg in ('last', 'avg', 'min', 'max', 'count')),
   constraint alert_rules_log_agg_check check (source <> 'log' or agg = 'count'),
+  constraint alert_rules_heartbeat_agg_check check (source <> 'heartbeat' or agg <> 'rate'),
   constraint alert_rules_window_check
     check (agg_window between interval '1 second' and interval '31 days'),
   constraint alert_rules_op_check check (op in ('>', '>=', '<', '<=', '==', '!=')),
@@ -143,6 +144,9 @@ comment on column vigil.alert_rules.depends_on is
   'heartbeat is down.';
 comment on column vigil.alert_rules.depends_on_labels is
   'Labels that must be equal between this rule''s instance and the parent''s (default host).';
+comment on column vigil.alert_rules.labels is
+  'Labels of the rule, e.g. {"team": "db"}: silences and maintenance windows match them as '
+  'they match the labels of the instance.';
 comment on column vigil.alert_rules.rule_group is
   'A name to tune rules together, e.g. update ... set eval_interval = ''30 seconds'' where '
   'rule_group = ''slow''.';
@@ -560,11 +564,11 @@ as $$
                    vigil._utc(s.ends_at), s.comment)
        from vigil.silences s
       where s.starts_at <= p_now and s.ends_at > p_now
-        and vigil._matches(p_rule.name, s.rule_pattern) and p_labels @> s.matchers
+        and vigil._matches(p_rule.name, s.rule_pattern) and p_rule.labels || p_labels @> s.matchers
       order by s.id limit 1),
     (select format('maintenance window "%s"', w.name)
        from vigil.maintenance_windows w
-      where vigil._matches(p_rule.name, w.rule_pattern) and p_labels @> w.matchers
+      where vigil._matches(p_rule.name, w.rule_pattern) and p_rule.labels || p_labels @> w.matchers
         and vigil.maintenance_active(w, p_now)
       order by w.id limit 1),
     (select format('suppressed: %s is firing for %s', p.name, vigil.instance_text(i.labels))
@@ -578,7 +582,8 @@ as $$
 $$;
 comment on function vigil._withheld(vigil.alert_rules, jsonb, timestamptz) is
   'Why a notification of an instance of p_rule with p_labels is withheld at p_now: an active '
-  'silence, an open maintenance window, or a firing parent (depends_on); null = send it.';
+  'silence, an open maintenance window (both match the rule''s labels and the instance''s), '
+  'or a firing parent (depends_on); null = send it.';
 
 create or replace function vigil._alert_notify(p_rule vigil.alert_rules, p_key text,
                                                p_labels jsonb, p_from text, p_to text,
@@ -747,13 +752,15 @@ create or replace function vigil.silence_expire(p_id bigint, p_now timestamptz d
 returns boolean
 language sql
 as $$
+  -- An upcoming silence is ended before it starts: its start moves to just before now.
   with ended as (
-    update vigil.silences set ends_at = greatest(p_now, starts_at + interval '1 microsecond')
+    update vigil.silences
+       set starts_at = least(starts_at, p_now - interval '1 microsecond'), ends_at = p_now
      where id = p_id and ends_at > p_now
     returning id
   )
   select exists (select from ended)
 $$;
 comment on function vigil.silence_expire(bigint, timestamptz) is
-  'Ends a silence now (kept as history); true when it was active or upcoming, false when '
-  'there is no such silence or it had ended.';
+  'Ends a silence now (kept as history; an upcoming one gets a start just before now); true '
+  'when it was active or upcoming, false when there is no such silence or it had ended.';
