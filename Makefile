@@ -41,6 +41,7 @@ bench: $(STAMP) assets
 	$(BIN)/python bench/series.py
 	$(BIN)/python bench/journal.py
 	$(BIN)/python -m bench.prober
+	$(BIN)/python bench/rules.py
 
 clean-data:
 	-$(BIN)/python -c 'from vigil.cluster import embedded_cluster; from vigil.settings import Settings; embedded_cluster(Settings.from_env()).stop()'

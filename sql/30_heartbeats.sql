@@ -462,40 +462,12 @@ comment on function vigil.metric_delete(bigint) is
   'Deletes a metric with its history, transitions and alert instances (trigger '
   'metrics_forget_alerts); its messages stay in the outbox.';
 
-create or replace function vigil._metrics_forget_alerts() returns trigger
-language plpgsql
-as $$
-begin
-  -- The instances of the built-in heartbeat rules are keyed metric:<id>, no foreign key:
-  -- a deleted (or truncated) metric takes its instances and their history along.
-  if tg_op = 'TRUNCATE' then
-    delete from vigil.alert_events
-     where key like 'metric:%' and rule_id in (select id from vigil.alert_rules
-                                                where metric_type is not null);
-    delete from vigil.alert_instances
-     where key like 'metric:%' and rule_id in (select id from vigil.alert_rules
-                                                where metric_type is not null);
-  else
-    delete from vigil.alert_events
-     where key = 'metric:' || old.id and rule_id in (select id from vigil.alert_rules
-                                                      where metric_type is not null);
-    delete from vigil.alert_instances
-     where key = 'metric:' || old.id and rule_id in (select id from vigil.alert_rules
-                                                      where metric_type is not null);
-  end if;
-  return null;
-end
-$$;
-comment on function vigil._metrics_forget_alerts() is
-  'Trigger: a deleted or truncated metric takes the instances of the built-in heartbeat rules '
-  'and their events along.';
-
 drop trigger if exists metrics_forget_alerts on vigil.metrics;
 create trigger metrics_forget_alerts after delete on vigil.metrics
-  for each row execute function vigil._metrics_forget_alerts();
+  for each row execute function vigil._forget_alert_instances('metric', 'heartbeat');
 drop trigger if exists metrics_forget_alerts_truncate on vigil.metrics;
 create trigger metrics_forget_alerts_truncate after truncate on vigil.metrics
-  for each statement execute function vigil._metrics_forget_alerts();
+  for each statement execute function vigil._forget_alert_instances('metric', 'heartbeat');
 
 -- Jobs -----------------------------------------------------------------------------------
 

@@ -237,10 +237,12 @@ def venv_bin(name: str) -> str:
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     """Debian's Chromium, headless, driven by Playwright (its own browser download is not
-    used). Yields a playwright Browser."""
+    used). Yields a playwright Browser. Per module, not per session: Playwright's sync API
+    keeps an event loop running in the main thread while it is open, and tests that call
+    asyncio.run() (tests/faults) must not find one."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

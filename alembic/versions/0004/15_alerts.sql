@@ -716,6 +716,31 @@ comment on function vigil._rules_due_now(text, timestamptz) is
   'Makes the enabled rules over p_source (heartbeat, uptime) due at p_now: called where such '
   'a signal arrives, so they are judged at the next tick.';
 
+create or replace function vigil._forget_alert_instances() returns trigger
+language plpgsql
+as $$
+declare
+  v_keys text := tg_argv[0] || ':%';
+begin
+  -- Instances are keyed <prefix>:<id> (tg_argv[0]: metric, service) with no foreign key:
+  -- a deleted (or truncated) source row takes the instances of the rules over its source
+  -- (tg_argv[1]: heartbeat, uptime) and their history along.
+  if tg_op <> 'TRUNCATE' then
+    v_keys := tg_argv[0] || ':' || old.id;  -- no wildcard: LIKE is equality
+  end if;
+  delete from vigil.alert_events
+   where rule_id in (select id from vigil.alert_rules where source = tg_argv[1])
+     and key like v_keys;
+  delete from vigil.alert_instances
+   where rule_id in (select id from vigil.alert_rules where source = tg_argv[1])
+     and key like v_keys;
+  return null;
+end
+$$;
+comment on function vigil._forget_alert_instances() is
+  'Trigger (after delete or truncate of a source table, arguments: key prefix, rule source): '
+  'removes the alert instances and events of the deleted rows.';
+
 -- Silences and maintenance windows --------------------------------------------------------
 
 create or replace function vigil.silence_add(p_rule_pattern text, p_matchers jsonb,

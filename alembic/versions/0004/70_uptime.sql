@@ -201,39 +201,12 @@ comment on function vigil.service_remove(text) is
   'Removes the service of that name with its checks, events and alert instances (trigger '
   'services_forget_alerts); true when it existed.';
 
-create or replace function vigil._services_forget_alerts() returns trigger
-language plpgsql
-as $$
-begin
-  -- The instances of uptime rules are keyed service:<id>, no foreign key.
-  if tg_op = 'TRUNCATE' then
-    delete from vigil.alert_events
-     where key like 'service:%' and rule_id in (select id from vigil.alert_rules
-                                                 where source = 'uptime');
-    delete from vigil.alert_instances
-     where key like 'service:%' and rule_id in (select id from vigil.alert_rules
-                                                 where source = 'uptime');
-  else
-    delete from vigil.alert_events
-     where key = 'service:' || old.id and rule_id in (select id from vigil.alert_rules
-                                                       where source = 'uptime');
-    delete from vigil.alert_instances
-     where key = 'service:' || old.id and rule_id in (select id from vigil.alert_rules
-                                                       where source = 'uptime');
-  end if;
-  return null;
-end
-$$;
-comment on function vigil._services_forget_alerts() is
-  'Trigger: a removed or truncated service takes its uptime rule instances and their events '
-  'along.';
-
 drop trigger if exists services_forget_alerts on vigil.services;
 create trigger services_forget_alerts after delete on vigil.services
-  for each row execute function vigil._services_forget_alerts();
+  for each row execute function vigil._forget_alert_instances('service', 'uptime');
 drop trigger if exists services_forget_alerts_truncate on vigil.services;
 create trigger services_forget_alerts_truncate after truncate on vigil.services
-  for each statement execute function vigil._services_forget_alerts();
+  for each statement execute function vigil._forget_alert_instances('service', 'uptime');
 
 create or replace function vigil.claim_checks(p_limit integer, p_now timestamptz default now())
 returns table (id bigint, url text, timeout_seconds double precision,

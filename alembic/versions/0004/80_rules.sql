@@ -139,13 +139,16 @@ as $$
               when x.stale and p_rule.no_data <> 'keep' then p_rule.no_data = 'ok'
               else false end,
          case when p_value is not null then
-                format('%s of %s: %s %s %s', p_rule.agg, vigil.short_interval(p_rule.agg_window),
-                       vigil._format_value(p_value),
-                       case when x.fire then p_rule.op
-                            when p_rule.recover_op is null then 'not ' || p_rule.op
-                            else 'not ' || p_rule.op || ', recovery at ' || p_rule.recover_op end,
-                       case when x.fire or p_rule.recover_op is null then p_rule.threshold
-                            else p_rule.recover_threshold end)
+                format('%s of %s: %s', p_rule.agg, vigil.short_interval(p_rule.agg_window),
+                       vigil._format_value(p_value))
+                || case when x.fire then format(' %s %s', p_rule.op, p_rule.threshold)
+                        when p_rule.recover_op is null
+                          then format(', not %s %s', p_rule.op, p_rule.threshold)
+                        when vigil._compare(p_value, p_rule.recover_op, p_rule.recover_threshold)
+                          then format(' %s %s (recovery)', p_rule.recover_op, p_rule.recover_threshold)
+                        else format(', not %s %s, not yet %s %s (recovery)', p_rule.op,
+                                    p_rule.threshold, p_rule.recover_op, p_rule.recover_threshold)
+                   end
               when x.stale and p_rule.no_data <> 'keep' then
                 'no data since ' || coalesce(vigil._utc(p_last_at), 'ever')
               when x.stale then 'no data (state kept)'
