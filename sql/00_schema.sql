@@ -1,5 +1,6 @@
 -- Vigil schema: the schema itself, extensions, mode detection and tiny shared helpers.
--- Exposes: schema vigil, vigil.has_timescale(), vigil.mode, vigil._utc().
+-- Exposes: schema vigil, vigil.has_timescale(), vigil.mode, vigil._utc(), _like_escape(),
+-- _comment_columns().
 --
 -- Load order is the file name order; every file is idempotent. One feature per file:
 --   00_schema     schema, TimescaleDB detection (vigil.mode), shared helpers
@@ -43,6 +44,25 @@ create or replace function vigil._utc(p_at timestamptz) returns text
 language sql immutable
 as $$ select to_char(p_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"') $$;
 comment on function vigil._utc(timestamptz) is 'A time as text for people: 2026-11-22 10:00:00 UTC.';
+
+create or replace function vigil._like_escape(p_text text) returns text
+language sql immutable
+as $$ select replace(replace(replace(p_text, '\', '\\'), '%', '\%'), '_', '\_') $$;
+comment on function vigil._like_escape(text) is
+  'Escapes \, % and _ so the text matches literally inside a LIKE/ILIKE pattern.';
+
+create or replace function vigil._comment_columns(p_table regclass, variadic p_comments text[])
+returns void
+language plpgsql
+as $$
+begin
+  for i in 1 .. coalesce(array_length(p_comments, 1), 0) by 2 loop
+    execute format('comment on column %s.%I is %L', p_table, p_comments[i], p_comments[i + 1]);
+  end loop;
+end
+$$;
+comment on function vigil._comment_columns(regclass, text[]) is
+  'Comments the columns of a table: p_comments holds pairs of a column name and its comment.';
 
 create or replace view vigil.mode as
 select case when vigil.has_timescale() then 'timescaledb' else 'portable' end as mode,

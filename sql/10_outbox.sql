@@ -39,21 +39,19 @@ comment on table vigil.outbox is
   'claimed by the notifier with a lease, per instance_key strictly in id order; delivered, '
   'dead (permanent failure, kept), unconfigured (Telegram not configured) and superseded '
   '(a newer message about the same instance was delivered first; never sent) are end states.';
-comment on column vigil.outbox.text is 'Plain text; the notifier escapes it for Telegram HTML.';
-comment on column vigil.outbox.attempts is 'Delivery attempts made so far (claims).';
-comment on column vigil.outbox.next_attempt_at is 'Not claimed before this time (retry backoff).';
-comment on column vigil.outbox.claimed_until is
-  'Lease: a claimed row whose lease has passed (notifier died) is claimed again.';
-comment on column vigil.outbox.last_error is 'Why the last attempt failed, or why it is dead.';
+select vigil._comment_columns('vigil.outbox',
+  'text', 'Plain text; the notifier escapes it for Telegram HTML.',
+  'attempts', 'Delivery attempts made so far (claims).',
+  'next_attempt_at', 'Not claimed before this time (retry backoff).',
+  'claimed_until', 'Lease: a claimed row whose lease has passed (notifier died) is claimed again.',
+  'last_error', 'Why the last attempt failed, or why it is dead.',
+  'service_event_id', 'Uptime checks: the service event (up/down flip) this message announces.',
+  'instance_key', 'What the message is about, the unit of delivery order: metric:<id> (heartbeat '
+                  'transitions), service:<id> (uptime events), vigil (job stalls, anything '
+                  'else). Messages of one instance are delivered strictly in id order.');
 create index if not exists outbox_pending_idx on vigil.outbox (next_attempt_at, id)
   where status = 'pending';
 
-comment on column vigil.outbox.service_event_id is
-  'Uptime checks: the service event (up/down flip) this message announces.';
-comment on column vigil.outbox.instance_key is
-  'What the message is about, the unit of delivery order: metric:<id> (heartbeat '
-  'transitions), service:<id> (uptime events), vigil (job stalls, anything else). Messages '
-  'of one instance are delivered strictly in id order.';
 -- The claim's two questions about an instance, each one short index range: is an older
 -- message still pending (the queue of pending rows is small), and was a newer one delivered.
 create index if not exists outbox_instance_pending_idx on vigil.outbox (instance_key, id)
@@ -62,9 +60,9 @@ create index if not exists outbox_instance_delivered_idx on vigil.outbox (instan
   where status = 'delivered';
 
 alter table vigil.outbox add column if not exists group_key text;
-comment on column vigil.outbox.group_key is
-  'Messages with the same group_key that are due together are sent as one message (alert '
-  'rules with a group_wait); null = always on its own.';
+select vigil._comment_columns('vigil.outbox',
+  'group_key', 'Messages with the same group_key that are due together are sent as one message '
+               '(alert rules with a group_wait); null = always on its own.');
 
 create table if not exists vigil.channel_pauses (
   channel      text not null,
@@ -76,11 +74,10 @@ create table if not exists vigil.channel_pauses (
 comment on table vigil.channel_pauses is
   'Receivers that asked every sender to wait (Telegram 429 retry_after): no message to the '
   'channel is claimed, by any notifier, before paused_until. Written by vigil.channel_pause.';
-comment on column vigil.channel_pauses.channel is
-  'The receiver, as the notifier names it: telegram:<TELEGRAM_CHAT_ID>.';
-comment on column vigil.channel_pauses.paused_until is
-  'Nothing is sent to the channel before this time; a past time means not paused.';
-comment on column vigil.channel_pauses.reason is 'The answer that asked for the pause.';
+select vigil._comment_columns('vigil.channel_pauses',
+  'channel', 'The receiver, as the notifier names it: telegram:<TELEGRAM_CHAT_ID>.',
+  'paused_until', 'Nothing is sent to the channel before this time; a past time means not paused.',
+  'reason', 'The answer that asked for the pause.');
 
 create table if not exists vigil.chat_migrations (
   old_chat_id text primary key,
@@ -90,6 +87,54 @@ create table if not exists vigil.chat_migrations (
 comment on table vigil.chat_migrations is
   'Telegram group to supergroup migrations (migrate_to_chat_id) the notifier has followed.';
 
+create or replace function vigil._outbox_heads(p_now timestamptz)
+returns table (id bigint, busy boolean)
+language sql stable
+as $$
+  -- One grouped pass over the pending rows (the backlog, not the history), so a claim costs
+  -- the same whatever plan is chosen for the per-head checks.
+  select min(p.id), coalesce(bool_or(p.claimed_until > p_now), false)
+    from vigil.outbox p
+   where p.status = 'pending'
+   group by p.instance_key
+$$;
+comment on function vigil._outbox_heads(timestamptz) is
+  'The head of each instance''s queue: its oldest pending message (id), and whether a '
+  'message of the instance is in flight at p_now (busy: claimed, lease not passed).';
+
+create or replace function vigil._outbox_claim_heads(p_worker text, p_lease interval,
+                                                     p_limit integer, p_now timestamptz,
+                                                     p_group text default null)
+returns setof vigil.outbox
+language sql
+as $$
+  -- Only a head is claimable, and only while no other message of its instance is in flight
+  -- (a requeued older message waits for the newer one being sent) and none newer was
+  -- delivered. With SKIP LOCKED a concurrent claimer skips a head being claimed, and the
+  -- rows behind it are not heads in its snapshot: two workers never hold two rows of one
+  -- instance. A claim moves next_attempt_at to the end of the lease, so a row whose
+  -- claimant died becomes due again when the lease passes, still first in line.
+  update vigil.outbox o
+     set claimed_by = p_worker, claimed_until = p_now + p_lease,
+         next_attempt_at = p_now + p_lease, attempts = o.attempts + 1
+   where o.id in (select c.id
+                    from vigil._outbox_heads(p_now) h
+                    join vigil.outbox c on c.id = h.id
+                   where not h.busy and c.status = 'pending' and c.next_attempt_at <= p_now
+                     and (p_group is null or c.group_key = p_group)
+                     and not exists (select from vigil.outbox d
+                                      where d.instance_key = c.instance_key
+                                        and d.status = 'delivered' and d.id > c.id)
+                   -- Due the longest first; the members of a group oldest first.
+                   order by case when p_group is null then c.next_attempt_at end, c.id
+                   limit p_limit
+                     for update of c skip locked)
+  returning o.*
+$$;
+comment on function vigil._outbox_claim_heads(text, interval, integer, timestamptz, text) is
+  'Claims up to p_limit due heads of the instances'' queues (of group p_group; null = any) '
+  'for p_worker for p_lease: what vigil.outbox_claim and vigil.outbox_claim_group hand out.';
+
 create or replace function vigil.outbox_claim(p_worker text, p_lease interval, p_limit integer,
                                               p_now timestamptz default now(),
                                               p_channel text default null)
@@ -97,9 +142,8 @@ returns setof vigil.outbox
 language plpgsql
 as $$
 begin
-  -- Both steps look at the head of each instance's queue only: its oldest pending message,
-  -- found by one grouped pass over the pending rows (the backlog, not the history), so a
-  -- claim costs the same whatever plan is chosen for the per-head checks.
+  -- Both steps look at the head of each instance's queue only (vigil._outbox_heads): its
+  -- oldest pending message.
   --
   -- 1. Never after a newer one: a head whose instance already had a newer message
   --    delivered is settled as superseded, never sent; repeated, as the next row may be
@@ -120,8 +164,7 @@ begin
        set status = 'superseded', claimed_until = null,
            last_error = format('message %s about %s was delivered first', n.newer, o.instance_key)
       from (select c.id, d.newer
-              from (select min(p.id) as id from vigil.outbox p
-                     where p.status = 'pending' group by p.instance_key) h
+              from vigil._outbox_heads(p_now) h
               join vigil.outbox c on c.id = h.id
              cross join lateral (select max(x.id) as newer from vigil.outbox x
                                   where x.instance_key = c.instance_key
@@ -139,29 +182,9 @@ begin
     return;
   end if;
 
-  -- 3. Only a head is claimable, and only while no other message of its instance is in
-  --    flight (a requeued older message waits for the newer one being sent) and none newer
-  --    was delivered. With SKIP LOCKED a concurrent claimer skips a head being claimed, and
-  --    the rows behind it are not heads in its snapshot: two workers never hold two rows of
-  --    one instance. A claim moves next_attempt_at to the end of the lease, so a row whose
-  --    claimant died becomes due again when the lease passes, still first in line.
-  return query
-  update vigil.outbox o
-     set claimed_by = p_worker, claimed_until = p_now + p_lease,
-         next_attempt_at = p_now + p_lease, attempts = o.attempts + 1
-   where o.id in (select c.id
-                    from (select min(p.id) as id, coalesce(bool_or(p.claimed_until > p_now), false) as busy
-                            from vigil.outbox p
-                           where p.status = 'pending' group by p.instance_key) h
-                    join vigil.outbox c on c.id = h.id
-                   where not h.busy and c.status = 'pending' and c.next_attempt_at <= p_now
-                     and not exists (select from vigil.outbox d
-                                      where d.instance_key = c.instance_key
-                                        and d.status = 'delivered' and d.id > c.id)
-                   order by c.next_attempt_at, c.id
-                   limit p_limit
-                     for update of c skip locked)
-  returning o.*;
+  -- 3. The due heads, each while no message of its instance is in flight and none newer was
+  --    delivered (vigil._outbox_claim_heads).
+  return query select * from vigil._outbox_claim_heads(p_worker, p_lease, p_limit, p_now);
 end
 $$;
 comment on function vigil.outbox_claim(text, interval, integer, timestamptz, text) is
@@ -174,28 +197,17 @@ create or replace function vigil.outbox_claim_group(p_worker text, p_lease inter
                                                     p_group text, p_limit integer,
                                                     p_now timestamptz default now())
 returns setof vigil.outbox
-language sql
+language plpgsql
 as $$
+begin
   -- The same heads as vigil.outbox_claim, restricted to one group: the messages that go out
   -- together with a group member just claimed (the claim's own rules keep order per
-  -- instance, as no instance has two heads).
-  update vigil.outbox o
-     set claimed_by = p_worker, claimed_until = p_now + p_lease,
-         next_attempt_at = p_now + p_lease, attempts = o.attempts + 1
-   where o.id in (select c.id
-                    from (select min(p.id) as id, coalesce(bool_or(p.claimed_until > p_now), false) as busy
-                            from vigil.outbox p
-                           where p.status = 'pending' group by p.instance_key) h
-                    join vigil.outbox c on c.id = h.id
-                   where not h.busy and c.status = 'pending' and c.next_attempt_at <= p_now
-                     and c.group_key = p_group
-                     and not exists (select from vigil.outbox d
-                                      where d.instance_key = c.instance_key
-                                        and d.status = 'delivered' and d.id > c.id)
-                   order by c.id
-                   limit p_limit
-                     for update of c skip locked)
-  returning o.*
+  -- instance, as no instance has two heads). A message without a group goes on its own.
+  if p_group is not null then
+    return query
+    select * from vigil._outbox_claim_heads(p_worker, p_lease, p_limit, p_now, p_group);
+  end if;
+end
 $$;
 comment on function vigil.outbox_claim_group(text, interval, text, integer, timestamptz) is
   'Claims up to p_limit more due messages of group p_group (heads of their instances, as '
@@ -214,9 +226,7 @@ as $$
                             (select p.paused_until from vigil.channel_pauses p
                               where p.channel = p_channel and p.paused_until > p_now))
          end
-    from (select min(p.id) as id, coalesce(bool_or(p.claimed_until > p_now), false) as busy
-            from vigil.outbox p
-           where p.status = 'pending' group by p.instance_key) h
+    from vigil._outbox_heads(p_now) h
     join vigil.outbox c on c.id = h.id
    where not h.busy
 $$;

@@ -1,10 +1,11 @@
 -- Jobs: the scheduler core every feature registers its periodic work with.
 -- TimescaleDB mode: features register jobs with add_job and policies.
 -- Portable mode: features seed vigil.portable_jobs rows, run by the notifier through
--- vigil.run_due_jobs.
+-- vigil.run_due_jobs. vigil._register_job does both sides of a job.
 -- Exposes: tables vigil.job_heartbeats and vigil.portable_jobs; vigil._heartbeat(),
--- vigil.check_stalls() (stall alerts through the outbox), vigil.run_due_jobs(), the
--- portable retention helper vigil._delete_expired(), and the view vigil.jobs.
+-- vigil.check_stalls() (stall alerts through the outbox), vigil.run_due_jobs(),
+-- vigil._register_job(), the portable retention helper vigil._delete_expired(), and the
+-- view vigil.jobs.
 
 create table if not exists vigil.job_heartbeats (
   job              text primary key,
@@ -17,10 +18,10 @@ create table if not exists vigil.job_heartbeats (
 );
 comment on table vigil.job_heartbeats is
   'One row per Vigil job: when it last ran. A stalled detector is noticed from here.';
-comment on column vigil.job_heartbeats.last_result is 'Job-specific count, e.g. transitions made.';
-comment on column vigil.job_heartbeats.stalled is 'Set while a stall alert is open for the job.';
-comment on column vigil.job_heartbeats.stall_after is
-  'A job that has not finished a run for this long is reported as stalled.';
+select vigil._comment_columns('vigil.job_heartbeats',
+  'last_result', 'Job-specific count, e.g. transitions made.',
+  'stalled', 'Set while a stall alert is open for the job.',
+  'stall_after', 'A job that has not finished a run for this long is reported as stalled.');
 
 create table if not exists vigil.portable_jobs (
   job               text primary key,
@@ -35,10 +36,9 @@ create table if not exists vigil.portable_jobs (
 comment on table vigil.portable_jobs is
   'Portable mode only: jobs the notifier process runs (vigil.run_due_jobs) because no '
   'in-database scheduler exists. Update schedule_interval or enabled to tune.';
-comment on column vigil.portable_jobs.call is
-  'SQL function called as call(now, config); its name is checked with ::regproc.';
-comment on column vigil.portable_jobs.config is
-  'Passed to the job function, e.g. {"retention": "90 days"}.';
+select vigil._comment_columns('vigil.portable_jobs',
+  'call', 'SQL function called as call(now, config); its name is checked with ::regproc.',
+  'config', 'Passed to the job function, e.g. {"retention": "90 days"}.');
 
 create or replace function vigil._heartbeat(p_job text, p_result integer) returns void
 language sql
@@ -157,6 +157,36 @@ comment on function vigil.run_due_jobs(timestamptz, text[], text[], integer) is
   'subtransaction, and schedules its next run. The notifier runs detect on its alert loop '
   'and every other job on a separate maintenance connection, one job per transaction, so a '
   'slow index build never delays an alert and no job holds locks for the others.';
+
+create or replace function vigil._register_job(p_job text, p_call text, p_every interval,
+                                               p_config jsonb default '{}',
+                                               p_timescale_job text default null,
+                                               p_timescale_every interval default null)
+returns void
+language plpgsql
+as $$
+begin
+  -- A row that exists keeps what was tuned. In TimescaleDB mode the portable scheduler has
+  -- nothing to do: the row stays disabled, and the work is done by the procedure
+  -- p_timescale_job (job_id, config), scheduled once with add_job, or by the feature's
+  -- policies.
+  insert into vigil.portable_jobs (job, call, schedule_interval, config)
+  values (p_job, p_call, p_every, p_config)
+  on conflict (job) do nothing;
+  if vigil.has_timescale() then
+    update vigil.portable_jobs set enabled = false where job = p_job;
+    if p_timescale_job is not null
+       and not exists (select from timescaledb_information.jobs
+                        where proc_schema || '.' || proc_name = p_timescale_job) then
+      perform add_job(p_timescale_job::regproc, p_timescale_every);
+    end if;
+  end if;
+end
+$$;
+comment on function vigil._register_job(text, text, interval, jsonb, text, interval) is
+  'Registers a job in both modes: the row p_job of vigil.portable_jobs (p_call every p_every '
+  'with p_config), disabled in TimescaleDB mode, where the procedure p_timescale_job, if '
+  'given, is scheduled with add_job every p_timescale_every.';
 
 -- One view of every Vigil job and its last run, whichever scheduler runs it.
 do $$

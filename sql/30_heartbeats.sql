@@ -28,11 +28,10 @@ create table if not exists vigil.metrics (
 );
 comment on table vigil.metrics is
   'Current row per (host, name): latest value and alert state. A new POST updates it.';
-comment on column vigil.metrics.last_seen is 'Timestamp of the latest report (sender clock).';
-comment on column vigil.metrics.deadline is
-  'Deadline rules only: when the metric goes into alert unless a fresh ping arrives.';
-comment on column vigil.metrics.state is
-  'ok or alert; changed only by vigil._transition() and vigil.ingest_metrics().';
+select vigil._comment_columns('vigil.metrics',
+  'last_seen', 'Timestamp of the latest report (sender clock).',
+  'deadline', 'Deadline rules only: when the metric goes into alert unless a fresh ping arrives.',
+  'state', 'ok or alert; changed only by vigil._transition() and vigil.ingest_metrics().');
 
 -- The metric types became rows of vigil.alert_rules (15_alerts drops the old table of
 -- types, and with it this key, when it upgrades a database).
@@ -440,8 +439,7 @@ comment on function vigil.next_deadline() is
 create or replace view vigil.metric_overview as
 select m.id, m.host, m.name, m.type, m.value, m.last_seen, m.deadline, m.state,
        m.state_changed_at, case when r.op is null then 'deadline' else 'threshold' end as kind,
-       case when r.op is null then 'deadline ' || coalesce(
-              to_char(m.deadline at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC', '-')
+       case when r.op is null then 'deadline ' || coalesce(vigil._utc(m.deadline), '-')
             else 'threshold ' || r.op || ' ' || r.threshold
        end as limit_text,
        m.state = 'alert' as alerting
@@ -450,8 +448,8 @@ select m.id, m.host, m.name, m.type, m.value, m.last_seen, m.deadline, m.state,
 comment on view vigil.metric_overview is
   'Every metric with its rule (deadline or threshold) for the dashboard; order by alerting '
   'desc to put alerts first.';
-comment on column vigil.metric_overview.limit_text is
-  'The deadline (ping) or threshold (disk) the state is decided by, as text.';
+select vigil._comment_columns('vigil.metric_overview',
+  'limit_text', 'The deadline (ping) or threshold (disk) the state is decided by, as text.');
 
 create or replace function vigil.metric_delete(p_id bigint) returns boolean
 language sql
@@ -462,12 +460,7 @@ comment on function vigil.metric_delete(bigint) is
   'Deletes a metric with its history, transitions and alert instances (trigger '
   'metrics_forget_alerts); its messages stay in the outbox.';
 
-drop trigger if exists metrics_forget_alerts on vigil.metrics;
-create trigger metrics_forget_alerts after delete on vigil.metrics
-  for each row execute function vigil._forget_alert_instances('metric', 'heartbeat');
-drop trigger if exists metrics_forget_alerts_truncate on vigil.metrics;
-create trigger metrics_forget_alerts_truncate after truncate on vigil.metrics
-  for each statement execute function vigil._forget_alert_instances('metric', 'heartbeat');
+select vigil._forget_alerts_on_delete('vigil.metrics', 'metric', 'heartbeat');
 
 -- Jobs -----------------------------------------------------------------------------------
 
@@ -486,13 +479,13 @@ language sql
 as $$ select vigil.detect(p_now) $$;
 comment on function vigil._job_detect(timestamptz, jsonb) is 'Portable job entry for vigil.detect.';
 
-insert into vigil.portable_jobs (job, call, schedule_interval, config) values
-  ('detect', 'vigil._job_detect', interval '1 second', '{}'),
-  ('prune_metric_history', 'vigil.prune_metric_history', interval '1 hour',
-   '{"retention": "90 days"}')
-on conflict (job) do nothing;
+select vigil._register_job('detect', 'vigil._job_detect', interval '1 second',
+                           p_timescale_job => 'vigil.detect_job',
+                           p_timescale_every => interval '5 seconds');
+select vigil._register_job('prune_metric_history', 'vigil.prune_metric_history',
+                           interval '1 hour', '{"retention": "90 days"}');
 
--- TimescaleDB mode: hypertable, retention policy and the detector job.
+-- TimescaleDB mode: hypertable and retention policy (instead of prune_metric_history).
 do $$
 begin
   if vigil.has_timescale() then
@@ -501,11 +494,5 @@ begin
                               if_not_exists => true, migrate_data => true);
     perform add_retention_policy('vigil.metric_history', interval '90 days',
                                  if_not_exists => true);
-    if not exists (select from timescaledb_information.jobs
-                    where proc_schema = 'vigil' and proc_name = 'detect_job') then
-      perform add_job('vigil.detect_job', interval '5 seconds');
-    end if;
-    -- The portable scheduler has nothing to do in this mode.
-    update vigil.portable_jobs set enabled = false;
   end if;
 end $$;

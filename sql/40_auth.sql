@@ -3,21 +3,7 @@
 -- links and pending Google sign-ins (OpenID Connect). Only hashes of secrets are stored.
 -- Exposes: tables vigil.api_tokens, users, sessions, login_links, oauth_flows; the view
 -- vigil.tokens; vigil.token_create/revoke/check(), user_add/remove(),
--- login_link_create/use(), session_create/get/delete(), oauth_flow_start/take(); and
--- vigil._comment_columns(), which the files after this one use too.
-
-create or replace function vigil._comment_columns(p_table regclass, variadic p_comments text[])
-returns void
-language plpgsql
-as $$
-begin
-  for i in 1 .. coalesce(array_length(p_comments, 1), 0) by 2 loop
-    execute format('comment on column %s.%I is %L', p_table, p_comments[i], p_comments[i + 1]);
-  end loop;
-end
-$$;
-comment on function vigil._comment_columns(regclass, text[]) is
-  'Comments the columns of a table: p_comments holds pairs of a column name and its comment.';
+-- login_link_create/use(), session_create/get/delete(), oauth_flow_start/take().
 
 -- Sender API tokens ----------------------------------------------------------------------
 

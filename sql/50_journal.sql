@@ -256,10 +256,10 @@ comment on function vigil._journal_indexed_until() is
   'Portable mode: the time up to which today''s partition has a partial trigram index '
   '(null when none); journal_search splits substring searches there.';
 
-insert into vigil.portable_jobs (job, call, schedule_interval, config) values
-  ('journal_maintenance', 'vigil.journal_maintenance', interval '10 minutes',
-   '{"retention": "14 days", "days_ahead": 3, "trigram_index": true}')
-on conflict (job) do nothing;
+-- In TimescaleDB mode partitions and retention are TimescaleDB's business (policies below).
+select vigil._register_job('journal_maintenance', 'vigil.journal_maintenance',
+                           interval '10 minutes',
+                           '{"retention": "14 days", "days_ahead": 3, "trigram_index": true}');
 
 -- Today's partitions exist right after migrating.
 select vigil.journal_maintenance(now(), '{"trigram_index": false}');
@@ -278,8 +278,6 @@ begin
     end if;
     perform add_compression_policy('vigil.journal', interval '2 days', if_not_exists => true);
     perform add_retention_policy('vigil.journal', interval '14 days', if_not_exists => true);
-    -- Partitions and retention are TimescaleDB's business in this mode.
-    update vigil.portable_jobs set enabled = false where job = 'journal_maintenance';
   end if;
 end $$;
 
@@ -397,12 +395,6 @@ comment on function vigil.journal_ingest(timestamptz[], bytea[], text[], text[],
 
 -- ---------------------------------------------------------------------------------------
 -- Search
-
-create or replace function vigil._like_escape(p_text text) returns text
-language sql immutable
-as $$ select replace(replace(replace(p_text, '\', '\\'), '%', '\%'), '_', '\_') $$;
-comment on function vigil._like_escape(text) is
-  'Escapes \, % and _ so the text matches literally inside a LIKE/ILIKE pattern.';
 
 create or replace function vigil.journal_search(
   p_from      timestamptz default null,

@@ -20,11 +20,9 @@ on conflict (rule_id, key) do nothing;
 insert into vigil.alert_instances (rule_id, key, labels, state, since, value, value_text,
                                    reason, last_data_at, last_evaluated_at, last_notified_at,
                                    message, outbox_key)
-select r.id, 'service:' || s.id,
-       jsonb_build_object('service', s.name, 'host',
-                          substring(s.url from '^https?://(?:[^@/?#]*@)?(\[[^]]*\]|[^:/?#]+)')),
-       'firing', s.state_changed_at, 0, s.state, coalesce(s.last_error, 'down'),
-       s.last_checked_at, s.last_checked_at, s.state_changed_at,
+select r.id, 'service:' || s.id, vigil._service_labels(s), 'firing', s.state_changed_at, 0,
+       s.state, coalesce(s.last_error, 'down'), s.last_checked_at, s.last_checked_at,
+       s.state_changed_at,
        'Alert: ' || s.name || ' - down (' || coalesce(s.last_error, 'down') || ')',
        'service:' || s.id
   from vigil.services s

@@ -1,6 +1,14 @@
-"""alert rules: re-applies sql/10_outbox.sql sql/15_alerts.sql sql/20_jobs.sql
-sql/30_heartbeats.sql sql/70_uptime.sql sql/80_rules.sql (the alert-rule engine; the old
-table vigil.rules becomes a view of the built-in heartbeat rules, its values kept).
+"""alert rules, journal counts, series read-your-writes: after the hand-written
+0004/00_journal_counts.sql (drops vigil.journal_ingest and journal_ingest_staged, whose return
+type became vigil.journal_counts), re-applies sql/00_schema.sql sql/10_outbox.sql
+sql/15_alerts.sql sql/20_jobs.sql sql/30_heartbeats.sql sql/40_auth.sql sql/50_journal.sql
+sql/60_series.sql sql/70_uptime.sql sql/80_rules.sql sql/85_alerts_backfill.sql.
+
+The alert-rule engine (the old table vigil.rules becomes a view of the built-in heartbeat
+rules, its values kept; alerts open before the upgrade become firing instances, so their
+recovery is announced), TimescaleDB read-your-writes for backfilled series, the journal ingest
+counts as one type, and SQL helpers the files share instead of repeating code
+(vigil._comment_columns, _register_job, _outbox_heads, _forget_alerts_on_delete, ...).
 
 Revision ID: 0004
 Revises: 0003

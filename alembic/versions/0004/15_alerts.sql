@@ -7,7 +7,8 @@
 -- Exposes: tables vigil.alert_rules (tunable), alert_instances, alert_events, silences,
 -- maintenance_windows; the view vigil.rules (the heartbeat types, kept for existing SQL);
 -- vigil._compare(), _glob_like(), render_template(), maintenance_active(), _withheld(),
--- _alert_notify(), _instance_set(), instance_text(), silence_add(), silence_expire().
+-- _alert_notify(), _instance_set(), instance_text(), _forget_alerts_on_delete(), silence_add(),
+-- silence_expire().
 --
 -- Who decides. The built-in rules (builtin = true: ping, disk, uptime, vigil-jobs) are
 -- judged where their signal arrives, as fast as before: heartbeat reports at ingest and
@@ -92,66 +93,53 @@ comment on table vigil.alert_rules is
   'Alert rules, one row each; every column is tunable with UPDATE (new values apply from the '
   'next evaluation or report). builtin rows are the heartbeat, uptime and job rules that are '
   'judged where their signal arrives; they cannot be deleted, only tuned or disabled.';
-comment on column vigil.alert_rules.source is
-  'What the rule watches: heartbeat (metrics sent to /metric), series (numeric series), '
-  'uptime (HTTP checks), log (journal lines counted per host), job (Vigil''s own jobs).';
-comment on column vigil.alert_rules.metric_type is
-  'Built-in heartbeat rules only: the metric type (ping, disk) whose reports this rule '
-  'judges at ingest. A sender may only report types that have such a row.';
-comment on column vigil.alert_rules.match_host is
-  'heartbeat, log: host pattern (* matches anything); null = every host.';
-comment on column vigil.alert_rules.match_name is
-  'heartbeat: metric name pattern; series: the series name (pattern allowed); uptime: '
-  'service name pattern; log: systemd unit pattern. null = every name.';
-comment on column vigil.alert_rules.match_type is 'heartbeat: metric type pattern.';
-comment on column vigil.alert_rules.match_labels is
-  'series: labels the series must have (equality, {"host": "web-1"}); log: {"contains": '
-  '"text"} counts only lines containing the text, {"priority": 3} only lines of priority 3 '
-  'or more severe.';
-comment on column vigil.alert_rules.agg is
-  'How the window becomes one value: avg|min|max|last|count|sum|rate (per second, counter '
-  'resets handled). uptime: last = 1 up / 0 down, avg = share of ok checks, min/max = '
-  'response time in ms, count = failed checks. log: count of lines.';
-comment on column vigil.alert_rules.agg_window is 'The window the aggregate reads, back from now.';
-comment on column vigil.alert_rules.op is
-  'Fire when value <op> threshold. Built-in deadline rule (ping): null, fires on no data.';
-comment on column vigil.alert_rules.recover_op is
-  'Hysteresis: a firing instance recovers only when value <recover_op> recover_threshold '
-  '(e.g. fire > 90, recover < 80). null = recover when the fire condition no longer holds.';
-comment on column vigil.alert_rules.for_duration is
-  'The condition must hold this long (state pending) before the instance fires; 0 = at once.';
-comment on column vigil.alert_rules.keep_firing_for is
-  'The recovery condition must hold this long before a firing instance goes back to normal.';
-comment on column vigil.alert_rules.no_data is
-  'When the source has sent nothing for no_data_after: alert (fire), ok (back to normal) or '
-  'keep (state unchanged).';
-comment on column vigil.alert_rules.no_data_after is
-  'Silence of the source that counts as no data; null = agg_window. Built-in ping rule: the '
-  'default deadline for pings without a value (a ping''s integer value overrides it).';
-comment on column vigil.alert_rules.repeat_interval is
-  'Reminders while an instance stays firing, every repeat_interval; 0 = never.';
-comment on column vigil.alert_rules.group_wait is
-  'Notifications are held this long so that those due together go as one message; 0 = '
-  'each on its own at once.';
-comment on column vigil.alert_rules.alert_template is
-  'Text of the firing message with {rule} {instance} {value} {host} {name} {severity} '
-  '{reason} {since}; null = the default text.';
-comment on column vigil.alert_rules.ok_template is
-  'Text of the recovery message (same placeholders plus {duration}); null = the default.';
-comment on column vigil.alert_rules.depends_on is
-  'Name of a parent rule: while an instance of it with the same depends_on_labels is firing, '
-  'this rule''s notifications are withheld (suppressed), e.g. every check of a host while its '
-  'heartbeat is down.';
-comment on column vigil.alert_rules.depends_on_labels is
-  'Labels that must be equal between this rule''s instance and the parent''s (default host).';
-comment on column vigil.alert_rules.labels is
-  'Labels of the rule, e.g. {"team": "db"}: silences and maintenance windows match them as '
-  'they match the labels of the instance.';
-comment on column vigil.alert_rules.rule_group is
-  'A name to tune rules together, e.g. update ... set eval_interval = ''30 seconds'' where '
-  'rule_group = ''slow''.';
-comment on column vigil.alert_rules.eval_interval is 'How often vigil.evaluate_rules evaluates it.';
-comment on column vigil.alert_rules.next_eval_at is 'When the rule is next due for evaluation.';
+select vigil._comment_columns('vigil.alert_rules',
+  'source', 'What the rule watches: heartbeat (metrics sent to /metric), series (numeric series), '
+            'uptime (HTTP checks), log (journal lines counted per host), job (Vigil''s own jobs).',
+  'metric_type', 'Built-in heartbeat rules only: the metric type (ping, disk) whose reports this '
+                 'rule judges at ingest. A sender may only report types that have such a row.',
+  'match_host', 'heartbeat, log: host pattern (* matches anything); null = every host.',
+  'match_name', 'heartbeat: metric name pattern; series: the series name (pattern allowed); '
+                'uptime: service name pattern; log: systemd unit pattern. null = every name.',
+  'match_type', 'heartbeat: metric type pattern.',
+  'match_labels', 'series: labels the series must have (equality, {"host": "web-1"}); log: '
+                  '{"contains": "text"} counts only lines containing the text, {"priority": 3} '
+                  'only lines of priority 3 or more severe.',
+  'agg', 'How the window becomes one value: avg|min|max|last|count|sum|rate (per second, counter '
+         'resets handled). uptime: last = 1 up / 0 down, avg = share of ok checks, min/max = '
+         'response time in ms, count = failed checks. log: count of lines.',
+  'agg_window', 'The window the aggregate reads, back from now.',
+  'op', 'Fire when value <op> threshold. Built-in deadline rule (ping): null, fires on no data.',
+  'recover_op', 'Hysteresis: a firing instance recovers only when value <recover_op> '
+                'recover_threshold (e.g. fire > 90, recover < 80). null = recover when the fire '
+                'condition no longer holds.',
+  'for_duration', 'The condition must hold this long (state pending) before the instance fires; '
+                  '0 = at once.',
+  'keep_firing_for', 'The recovery condition must hold this long before a firing instance goes '
+                     'back to normal.',
+  'no_data', 'When the source has sent nothing for no_data_after: alert (fire), ok (back to '
+             'normal) or keep (state unchanged).',
+  'no_data_after', 'Silence of the source that counts as no data; null = agg_window. Built-in '
+                   'ping rule: the default deadline for pings without a value (a ping''s integer '
+                   'value overrides it).',
+  'repeat_interval', 'Reminders while an instance stays firing, every repeat_interval; 0 = never.',
+  'group_wait', 'Notifications are held this long so that those due together go as one message; '
+                '0 = each on its own at once.',
+  'alert_template', 'Text of the firing message with {rule} {instance} {value} {host} {name} '
+                    '{severity} {reason} {since}; null = the default text.',
+  'ok_template', 'Text of the recovery message (same placeholders plus {duration}); null = the '
+                 'default.',
+  'depends_on', 'Name of a parent rule: while an instance of it with the same depends_on_labels '
+                'is firing, this rule''s notifications are withheld (suppressed), e.g. every '
+                'check of a host while its heartbeat is down.',
+  'depends_on_labels', 'Labels that must be equal between this rule''s instance and the parent''s '
+                       '(default host).',
+  'labels', 'Labels of the rule, e.g. {"team": "db"}: silences and maintenance windows match them '
+            'as they match the labels of the instance.',
+  'rule_group', 'A name to tune rules together, e.g. update ... set eval_interval = '
+                '''30 seconds'' where rule_group = ''slow''.',
+  'eval_interval', 'How often vigil.evaluate_rules evaluates it.',
+  'next_eval_at', 'When the rule is next due for evaluation.');
 
 create index if not exists alert_rules_due_idx on vigil.alert_rules (next_eval_at)
   where enabled and not builtin;
@@ -307,22 +295,18 @@ create table if not exists vigil.alert_instances (
 comment on table vigil.alert_instances is
   'State per (rule, instance): normal, pending (condition holds, waiting for for_duration) or '
   'firing. Written by the evaluator and, for the built-in rules, where their signal arrives.';
-comment on column vigil.alert_instances.key is
-  'The instance within its rule: metric:<id>, service:<id>, series:<id>, host:<name>, '
-  'job:<name>.';
-comment on column vigil.alert_instances.labels is
-  'What the instance is, as labels (host, name, service, the series labels...): silences, '
-  'maintenance windows and dependencies match on them.';
-comment on column vigil.alert_instances.since is 'When the instance entered its state.';
-comment on column vigil.alert_instances.clearing_since is
-  'Firing instances: when the recovery condition started to hold (keep_firing_for).';
-comment on column vigil.alert_instances.last_notified_at is
-  'When the last firing or reminder notification was due (sent or withheld): reminders '
-  'follow every repeat_interval after it.';
-comment on column vigil.alert_instances.message is
-  'The text of the last firing notification (reminders repeat it).';
-comment on column vigil.alert_instances.outbox_key is
-  'The unit of delivery order of the instance''s messages (outbox.instance_key).';
+select vigil._comment_columns('vigil.alert_instances',
+  'key', 'The instance within its rule: metric:<id>, service:<id>, series:<id>, host:<name>, '
+         'job:<name>.',
+  'labels', 'What the instance is, as labels (host, name, service, the series labels...): '
+            'silences, maintenance windows and dependencies match on them.',
+  'since', 'When the instance entered its state.',
+  'clearing_since', 'Firing instances: when the recovery condition started to hold '
+                    '(keep_firing_for).',
+  'last_notified_at', 'When the last firing or reminder notification was due (sent or withheld): '
+                      'reminders follow every repeat_interval after it.',
+  'message', 'The text of the last firing notification (reminders repeat it).',
+  'outbox_key', 'The unit of delivery order of the instance''s messages (outbox.instance_key).');
 create index if not exists alert_instances_open_idx on vigil.alert_instances (rule_id, state)
   where state <> 'normal';
 
@@ -348,9 +332,9 @@ create table if not exists vigil.alert_events (
 comment on table vigil.alert_events is
   'Alert history: every change of state of every instance and every reminder, with its value, '
   'why, and whether a message was written (outbox_id) or withheld (withheld says why).';
-comment on column vigil.alert_events.withheld is
-  'Why no message was written: silenced, maintenance, suppressed by a parent, or pending '
-  '(pending changes are not announced).';
+select vigil._comment_columns('vigil.alert_events',
+  'withheld', 'Why no message was written: silenced, maintenance, suppressed by a parent, or '
+              'pending (pending changes are not announced).');
 create index if not exists alert_events_instance_idx on vigil.alert_events (rule_id, key, at desc);
 create index if not exists alert_events_at_idx on vigil.alert_events (at desc);
 
@@ -371,9 +355,10 @@ create table if not exists vigil.silences (
 comment on table vigil.silences is
   'Silences: while now() is in [starts_at, ends_at), notifications of matching instances are '
   'withheld (evaluation and history go on). A resolution after the silence ends is sent.';
-comment on column vigil.silences.rule_pattern is 'Rule name pattern (* matches anything); null = every rule.';
-comment on column vigil.silences.matchers is
-  'Labels the instance must have, e.g. {"host": "web-1"}; {} = every instance of the rules.';
+select vigil._comment_columns('vigil.silences',
+  'rule_pattern', 'Rule name pattern (* matches anything); null = every rule.',
+  'matchers', 'Labels the instance must have, e.g. {"host": "web-1"}; {} = every instance of the '
+              'rules.');
 create index if not exists silences_ends_idx on vigil.silences (ends_at);
 
 create table if not exists vigil.maintenance_windows (
@@ -400,11 +385,10 @@ comment on table vigil.maintenance_windows is
   'Recurring maintenance windows: on the given weekdays, from starts to ends wall-clock time in '
   'time_zone (DST-correct: 02:00-04:00 Europe/Berlin is 02:00-04:00 local in summer and '
   'winter), notifications of matching instances are withheld.';
-comment on column vigil.maintenance_windows.days is
-  'ISO weekdays the window starts on (1 = Monday .. 7 = Sunday); null = every day.';
-comment on column vigil.maintenance_windows.ends is
-  'Wall-clock end; at or before starts means the next day (22:00-02:00).';
-comment on column vigil.maintenance_windows.valid_from is 'The window applies from then (null = always).';
+select vigil._comment_columns('vigil.maintenance_windows',
+  'days', 'ISO weekdays the window starts on (1 = Monday .. 7 = Sunday); null = every day.',
+  'ends', 'Wall-clock end; at or before starts means the next day (22:00-02:00).',
+  'valid_from', 'The window applies from then (null = always).');
 
 create or replace function vigil._maintenance_check() returns trigger
 language plpgsql
@@ -464,7 +448,7 @@ comment on function vigil.short_interval(interval) is
 create or replace function vigil._glob_like(p_pattern text) returns text
 language sql immutable
 as $$
-  select replace(replace(replace(replace(p_pattern, '\', '\\'), '%', '\%'), '_', '\_'), '*', '%')
+  select replace(vigil._like_escape(p_pattern), '*', '%')
 $$;
 comment on function vigil._glob_like(text) is
   'A pattern with * (anything) as a LIKE pattern: name like vigil._glob_like(''web-*'').';
@@ -740,6 +724,29 @@ $$;
 comment on function vigil._forget_alert_instances() is
   'Trigger (after delete or truncate of a source table, arguments: key prefix, rule source): '
   'removes the alert instances and events of the deleted rows.';
+
+create or replace function vigil._forget_alerts_on_delete(p_table regclass, p_key_prefix text,
+                                                          p_source text)
+returns void
+language plpgsql
+as $$
+declare
+  v_trigger text := (select c.relname from pg_class c where c.oid = p_table) || '_forget_alerts';
+  v_call    text := format('vigil._forget_alert_instances(%L, %L)', p_key_prefix, p_source);
+begin
+  -- A truncate fires no row trigger: it gets a statement trigger of its own.
+  execute format('drop trigger if exists %I on %s', v_trigger, p_table);
+  execute format('create trigger %I after delete on %s for each row execute function %s',
+                 v_trigger, p_table, v_call);
+  execute format('drop trigger if exists %I on %s', v_trigger || '_truncate', p_table);
+  execute format('create trigger %I after truncate on %s for each statement execute function %s',
+                 v_trigger || '_truncate', p_table, v_call);
+end
+$$;
+comment on function vigil._forget_alerts_on_delete(regclass, text, text) is
+  'Creates (again) the triggers <table>_forget_alerts and <table>_forget_alerts_truncate that '
+  'remove, with vigil._forget_alert_instances, the alert instances of p_table''s deleted rows '
+  '(keys p_key_prefix:<id>, rules over p_source).';
 
 -- Silences and maintenance windows --------------------------------------------------------
 

@@ -3,7 +3,8 @@
 -- vigil.record_check(); whether a check is ok, when a service is down (after retries),
 -- the events and the outbox messages are decided here.
 -- Exposes: tables vigil.services (configurable), checks, service_events; vigil.service_add(),
--- service_remove(), claim_checks(), record_check(), check_lag(), service_uptime(); the view
+-- service_remove(), claim_checks(), record_check(), check_lag(), service_uptime(),
+-- _service_labels() (the labels of a service's alert instances); the view
 -- vigil.service_status; the job prune_checks (portable) or a retention policy (TimescaleDB).
 
 create table if not exists vigil.services (
@@ -48,36 +49,31 @@ create table if not exists vigil.services (
 comment on table vigil.services is
   'HTTP services the prober GETs every check_interval. Config columns can be updated with '
   'SQL; state and the counters are written only by vigil.record_check().';
-comment on column vigil.services.url is 'http:// or https:// URL that is fetched with GET.';
-comment on column vigil.services.check_interval is 'Time between two checks of an up service.';
-comment on column vigil.services.timeout is
-  'Whole check (connect, redirects, response) must finish within this time, else it fails.';
-comment on column vigil.services.expected_status is
-  'Status the final response must have; null = any status below 400.';
-comment on column vigil.services.body_contains is
-  'Substring the response body (first MiB) must contain; null = not checked.';
-comment on column vigil.services.allow_internal is
-  'Allow loopback, private and link-local addresses for the service''s own host only (not '
-  'for hosts reached by redirect); cloud metadata addresses are never allowed.';
-comment on column vigil.services.retries is
-  'Failed checks retried before the service is declared down: down after retries + 1 '
-  'consecutive failures.';
-comment on column vigil.services.retry_interval is
-  'Delay before re-checking a failing service that is not yet down (if shorter than '
-  'check_interval).';
-comment on column vigil.services.state is 'unknown (never checked), up or down.';
-comment on column vigil.services.consecutive_failures is 'Failed checks in a row so far.';
-comment on column vigil.services.failing_since is
-  'Time of the first failed check of the current streak: when a downtime starts.';
-comment on column vigil.services.next_check_at is
-  'When the service is due; a claim moves it past the timeout (the lease of a prober).';
-comment on column vigil.services.tick_count is 'Checks recorded since the service was added.';
-comment on column vigil.services.up_count is 'Checks that were ok.';
-comment on column vigil.services.down_count is 'Checks that failed.';
-comment on column vigil.services.response_ms_sum is
-  'Sum of recorded response times; average = response_ms_sum / response_count.';
-comment on column vigil.services.response_count is 'Checks that recorded a response time.';
-comment on column vigil.services.updated_at is 'Last change of the configuration columns.';
+select vigil._comment_columns('vigil.services',
+  'url', 'http:// or https:// URL that is fetched with GET.',
+  'check_interval', 'Time between two checks of an up service.',
+  'timeout', 'Whole check (connect, redirects, response) must finish within this time, else it '
+             'fails.',
+  'expected_status', 'Status the final response must have; null = any status below 400.',
+  'body_contains', 'Substring the response body (first MiB) must contain; null = not checked.',
+  'allow_internal', 'Allow loopback, private and link-local addresses for the service''s own host '
+                    'only (not for hosts reached by redirect); cloud metadata addresses are '
+                    'never allowed.',
+  'retries', 'Failed checks retried before the service is declared down: down after '
+             'retries + 1 consecutive failures.',
+  'retry_interval', 'Delay before re-checking a failing service that is not yet down (if shorter '
+                    'than check_interval).',
+  'state', 'unknown (never checked), up or down.',
+  'consecutive_failures', 'Failed checks in a row so far.',
+  'failing_since', 'Time of the first failed check of the current streak: when a downtime starts.',
+  'next_check_at', 'When the service is due; a claim moves it past the timeout (the lease of a '
+                   'prober).',
+  'tick_count', 'Checks recorded since the service was added.',
+  'up_count', 'Checks that were ok.',
+  'down_count', 'Checks that failed.',
+  'response_ms_sum', 'Sum of recorded response times; average = response_ms_sum / response_count.',
+  'response_count', 'Checks that recorded a response time.',
+  'updated_at', 'Last change of the configuration columns.');
 
 create index if not exists services_due_idx on vigil.services (next_check_at) where enabled;
 
@@ -94,11 +90,11 @@ create table if not exists vigil.checks (
 comment on table vigil.checks is
   'Every check of every service. A hypertable in TimescaleDB mode; pruned by retention '
   '(30 days by default) in both modes.';
-comment on column vigil.checks.at is 'When the check started.';
-comment on column vigil.checks.status_code is 'Final HTTP status (after redirects); null on error.';
-comment on column vigil.checks.response_ms is
-  'Milliseconds until the final response arrived; null when there was no response.';
-comment on column vigil.checks.error is 'Why the check failed (null when ok).';
+select vigil._comment_columns('vigil.checks',
+  'at', 'When the check started.',
+  'status_code', 'Final HTTP status (after redirects); null on error.',
+  'response_ms', 'Milliseconds until the final response arrived; null when there was no response.',
+  'error', 'Why the check failed (null when ok).');
 create index if not exists checks_service_at_idx on vigil.checks (service_id, at desc);
 create index if not exists checks_at_idx on vigil.checks (at);
 
@@ -120,7 +116,8 @@ create table if not exists vigil.service_events (
 comment on table vigil.service_events is
   'Uptime and downtime periods of a service. A flip closes the current event (date_ended) '
   'and opens a new one; date_ended is null while the event is current.';
-comment on column vigil.service_events.reason is 'Downtime: why the check that declared it failed.';
+select vigil._comment_columns('vigil.service_events',
+  'reason', 'Downtime: why the check that declared it failed.');
 create unique index if not exists service_events_current_key
   on vigil.service_events (service_id) where date_ended is null;
 create index if not exists service_events_service_idx on vigil.service_events (service_id, id desc);
@@ -201,12 +198,7 @@ comment on function vigil.service_remove(text) is
   'Removes the service of that name with its checks, events and alert instances (trigger '
   'services_forget_alerts); true when it existed.';
 
-drop trigger if exists services_forget_alerts on vigil.services;
-create trigger services_forget_alerts after delete on vigil.services
-  for each row execute function vigil._forget_alert_instances('service', 'uptime');
-drop trigger if exists services_forget_alerts_truncate on vigil.services;
-create trigger services_forget_alerts_truncate after truncate on vigil.services
-  for each statement execute function vigil._forget_alert_instances('service', 'uptime');
+select vigil._forget_alerts_on_delete('vigil.services', 'service', 'uptime');
 
 create or replace function vigil.claim_checks(p_limit integer, p_now timestamptz default now())
 returns table (id bigint, url text, timeout_seconds double precision,
@@ -238,6 +230,17 @@ as $$
 $$;
 comment on function vigil.check_lag(timestamptz) is
   'How long the most overdue enabled service has been waiting for its check (0 = on time).';
+
+create or replace function vigil._service_labels(p_service vigil.services) returns jsonb
+language sql immutable
+as $$
+  select jsonb_build_object('service', p_service.name,
+                            'host', substring(p_service.url
+                                              from '^https?://(?:[^@/?#]*@)?(\[[^]]*\]|[^:/?#]+)'))
+$$;
+comment on function vigil._service_labels(vigil.services) is
+  'The labels of a service''s alert instances: its name and the host of its URL (what '
+  'silences and dependencies match, e.g. the heartbeats of that host).';
 
 create or replace function vigil._check_failure(p_service vigil.services, p_status_code integer,
                                                 p_error text, p_body_matched boolean)
@@ -341,9 +344,7 @@ begin
   -- announced unless silenced, in maintenance or suppressed; ordered per service.
   select * into v_rule from vigil.alert_rules where name = 'uptime';
   perform vigil._instance_set(
-    v_rule, 'service:' || p_service_id,
-    jsonb_build_object('service', v_s.name,
-                       'host', substring(v_s.url from '^https?://(?:[^@/?#]*@)?(\[[^]]*\]|[^:/?#]+)')),
+    v_rule, 'service:' || p_service_id, vigil._service_labels(v_s),
     case v_new when 'down' then 'firing' else 'normal' end,
     case v_new when 'down' then 0 else 1 end, v_new, coalesce(v_reason, 'check ok'), p_at,
     vigil._rule_text(
@@ -412,11 +413,10 @@ $$;
 comment on function vigil.prune_checks(timestamptz, jsonb) is
   'Portable mode retention: deletes checks older than config.retention (default 30 days).';
 
-insert into vigil.portable_jobs (job, call, schedule_interval, config, enabled) values
-  ('prune_checks', 'vigil.prune_checks', interval '1 hour', '{"retention": "30 days"}',
-   not vigil.has_timescale())
-on conflict (job) do nothing;
+select vigil._register_job('prune_checks', 'vigil.prune_checks', interval '1 hour',
+                           '{"retention": "30 days"}');
 
+-- TimescaleDB mode: hypertable and retention policy (instead of prune_checks).
 do $$
 begin
   if vigil.has_timescale() then

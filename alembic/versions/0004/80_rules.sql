@@ -53,19 +53,41 @@ begin
   -- value null: nothing to judge (no point in the window, last included; not a number);
   -- last_at says when the source last sent anything (no-data detection).
   if p_rule.source = 'series' then
+    -- One grouped pass over the windows of all matched series (index range scans of
+    -- (series_id, at)); rate needs the points in order, per series.
     return query
+    with s as (
+      select x.id, x.name, x.labels from vigil.series x
+       where (case when v_exact then x.name = p_rule.match_name
+                   else x.name like vigil._glob_like(p_rule.match_name) end)
+         and x.labels @> p_rule.match_labels
+    ), a as (
+      select p.series_id,
+             case p_rule.agg
+               when 'avg' then avg(p.value) when 'min' then min(p.value)
+               when 'max' then max(p.value) when 'sum' then sum(p.value)
+               when 'count' then count(*)::double precision end as value,
+             max(p.at) as last_at, count(*) as n
+        from s join vigil.points p on p.series_id = s.id
+       where p.at > v_from and p.at <= p_now and p_rule.agg not in ('last', 'rate')
+       group by p.series_id
+    )
     select 'series:' || s.id, s.labels || jsonb_build_object('__name__', s.name),
-           case when p_rule.agg <> 'last' then a.value when l.at > v_from then l.value end,
-           null::text, coalesce(l.at, a.last_at)
-      from vigil.series s
+           case when p_rule.agg = 'rate' then r.value
+                when p_rule.agg = 'count' then coalesce(a.value, 0)
+                when p_rule.agg <> 'last' then a.value
+                when l.at > v_from then l.value end,
+           null::text, coalesce(a.last_at, r.last_at, l.at)
+      from s
+      left join a on a.series_id = s.id
+      left join lateral vigil._series_value(s.id, 'rate', v_from, p_now) r
+             on p_rule.agg = 'rate'
+      -- The newest point: the value of 'last', else only when the window is empty (when
+      -- did the series last send anything?); the condition gates the index probe.
       left join lateral (select p.value, p.at from vigil.points p
                           where p.series_id = s.id and p.at <= p_now
-                          order by p.at desc limit 1) l on true
-      left join lateral vigil._series_value(s.id, p_rule.agg, v_from, p_now) a
-             on p_rule.agg <> 'last'
-     where (case when v_exact then s.name = p_rule.match_name
-                 else s.name like vigil._glob_like(p_rule.match_name) end)
-       and s.labels @> p_rule.match_labels;
+                            and (p_rule.agg = 'last' or coalesce(a.n, r.n, 0) = 0)
+                          order by p.at desc limit 1) l on true;
   elsif p_rule.source = 'heartbeat' then
     return query
     select 'metric:' || m.id, jsonb_build_object('host', m.host, 'name', m.name, 'type', m.type),
@@ -85,9 +107,7 @@ begin
        and vigil._matches(m.type, p_rule.match_type);
   elsif p_rule.source = 'uptime' then
     return query
-    select 'service:' || s.id,
-           jsonb_build_object('service', s.name, 'host',
-             substring(s.url from '^https?://(?:[^@/?#]*@)?(\[[^]]*\]|[^:/?#]+)')),
+    select 'service:' || s.id, vigil._service_labels(s),
            case when p_rule.agg <> 'last' then c.value
                 when s.last_checked_at > v_from then
                   case s.state when 'up' then 1.0 when 'down' then 0.0 end end,
@@ -446,17 +466,6 @@ comment on view vigil.alert_history is
 
 -- Jobs -----------------------------------------------------------------------------------
 
-insert into vigil.portable_jobs (job, call, schedule_interval, config, enabled) values
-  ('evaluate_rules', 'vigil._job_evaluate_rules', interval '1 second', '{}',
-   not vigil.has_timescale())
-on conflict (job) do nothing;
-
-do $$
-begin
-  if vigil.has_timescale() then
-    if not exists (select from timescaledb_information.jobs
-                    where proc_schema = 'vigil' and proc_name = 'evaluate_rules_job') then
-      perform add_job('vigil.evaluate_rules_job', interval '2 seconds');
-    end if;
-  end if;
-end $$;
+select vigil._register_job('evaluate_rules', 'vigil._job_evaluate_rules', interval '1 second',
+                           p_timescale_job => 'vigil.evaluate_rules_job',
+                           p_timescale_every => interval '2 seconds');

@@ -32,8 +32,9 @@ create table if not exists vigil.series (
 comment on table vigil.series is
   'One numeric time series per (name, labels), e.g. (cpu_usage_idle, {"host": "web-1"}). '
   'Created on first write by vigil.series_ids().';
-comment on column vigil.series.labels is
-  'Label set as a JSON object of strings (Influx tags); part of the identity of the series.';
+select vigil._comment_columns('vigil.series',
+  'labels', 'Label set as a JSON object of strings (Influx tags); part of the identity of the '
+            'series.');
 create index if not exists series_labels_idx on vigil.series using gin (labels);
 
 create table if not exists vigil.points (
@@ -304,11 +305,11 @@ comment on function vigil.prune_series(timestamptz, jsonb) is
   'Portable job: retention per tier; config keys points, minute, hour, day (intervals; '
   'defaults 90 days, 90 days, 2 years, 10 years). Returns the rows deleted.';
 
-insert into vigil.portable_jobs (job, call, schedule_interval, config) values
-  ('refresh_series_rollups', 'vigil.refresh_series_rollups', interval '1 minute', '{}'),
-  ('prune_series', 'vigil.prune_series', interval '1 hour',
-   '{"points": "90 days", "minute": "90 days", "hour": "2 years", "day": "10 years"}')
-on conflict (job) do nothing;
+select vigil._register_job('refresh_series_rollups', 'vigil.refresh_series_rollups',
+                           interval '1 minute');
+select vigil._register_job('prune_series', 'vigil.prune_series', interval '1 hour',
+                           '{"points": "90 days", "minute": "90 days", "hour": "2 years", '
+                           '"day": "10 years"}');
 
 -- TimescaleDB mode: hypertable, continuous aggregates, refresh and retention policies.
 do $$
@@ -316,8 +317,6 @@ declare
   v_tier  record;
 begin
   if vigil.has_timescale() then
-    update vigil.portable_jobs set enabled = false
-     where job in ('refresh_series_rollups', 'prune_series');
     perform create_hypertable('vigil.points', 'at', chunk_time_interval => interval '1 day',
                               if_not_exists => true, migrate_data => true);
     perform add_retention_policy('vigil.points', interval '90 days', if_not_exists => true);
