@@ -45,6 +45,7 @@ from api.journal.formats.journald import parse_lines
 from api.journal.store import array_params, copy_rows
 from bench.common import VIGIL, bench_cluster, free_port, percentile, process, wait_http
 from vigil import tokens
+from vigil.db import one_row
 
 LOGHUB = Path(__file__).resolve().parents[2] / "shared" / "data" / "loghub"
 HOSTS = [f"node-{i:02d}" for i in range(8)]
@@ -329,11 +330,11 @@ def timescale_compression(lines: int) -> dict[str, float]:
                 entries = parse_lines(raw[start : start + 2000]).entries
                 conn.execute(QUERIES["journal_ingest_arrays"], array_params(entries))
             conn.execute("select compress_chunk(c) from show_chunks('vigil.journal') c")
-            row = conn.execute(
+            row = one_row(
+                conn,
                 "select sum(before_compression_total_bytes), sum(after_compression_total_bytes)"
-                " from hypertable_compression_stats('vigil.journal')"
-            ).fetchone()
-        assert row is not None
+                " from hypertable_compression_stats('vigil.journal')",
+            )
         before, after = float(row[0]), float(row[1])
         return {
             "TimescaleDB (PGlite) lines": float(lines),
@@ -358,13 +359,13 @@ def main() -> None:
         "--rounds", type=int, default=3, help="ingest rounds (raw COPY and API alternate)"
     )
     parser.add_argument("--runs", type=int, default=50, help="queries per search figure")
+    parser.add_argument("--only-compression", action="store_true")
     parser.add_argument(
         "--compression-lines",
         type=int,
         default=100_000,
         help="lines for the TimescaleDB compression ratio on PGlite (0: skip)",
     )
-    parser.add_argument("--only-compression", action="store_true")
     args = parser.parse_args()
     if args.only_compression:
         for name, value in timescale_compression(args.compression_lines).items():
@@ -437,16 +438,16 @@ def main() -> None:
                 conn.execute("select vigil.journal_maintenance(now(), '{}')")
                 figures["trigram index build, all closed days, s"] = time.perf_counter() - t
                 conn.execute("analyze vigil.journal")
-                sizes = conn.execute(
+                sizes = one_row(
+                    conn,
                     """select sum(pg_table_size(c.oid)) filter (where c.relkind = 'r'),
                               sum(pg_relation_size(c.oid)) filter (where c.relkind = 'i'
                                   and c.relname like '%%trgm'),
                               sum(pg_relation_size(c.oid)) filter (where c.relkind = 'i'
                                   and c.relname not like '%%trgm')
                          from pg_class c join pg_namespace n on n.oid = c.relnamespace
-                        where n.nspname = 'vigil' and c.relname like 'journal_p%%'"""
-                ).fetchone()
-                assert sizes is not None
+                        where n.nspname = 'vigil' and c.relname like 'journal_p%%'""",
+                )
                 figures["table MB"] = float(sizes[0] or 0) / 2**20
                 figures["trigram indexes MB"] = float(sizes[1] or 0) / 2**20
                 figures["btree indexes MB"] = float(sizes[2] or 0) / 2**20

@@ -1,8 +1,11 @@
-"""Durations as people type them (seconds, for now), validated in one place."""
+"""Durations as people type and read them: seconds validated in one place, and durations
+printed as the alert options and forms take them back (`5m`, `1h30m`)."""
 
 from __future__ import annotations
 
 import math
+from datetime import timedelta
+from decimal import Decimal
 
 DAY_SECONDS = 86_400.0
 
@@ -17,3 +20,28 @@ def positive_seconds(text: str, maximum: float = DAY_SECONDS) -> float:
     if not math.isfinite(value) or not 0 < value <= maximum:
         raise ValueError(f"{text!r} is not a number of seconds between 0 and {maximum:g}")
     return value
+
+
+def format_duration(value: timedelta | None) -> str | None:
+    """A duration as `vigil rules` options and the rule form take it: `5m`, `1h30m`, `2d`,
+    `0s`, `500ms`, `1.5s` (days, hours and minutes, then the seconds)."""
+    if value is None:
+        return None
+    micros = value // timedelta(microseconds=1)
+    if micros == 0:
+        return "0s"
+    sign = "-" if micros < 0 else ""
+    micros = abs(micros)
+    parts = []
+    for unit, size in (("d", 86_400_000_000), ("h", 3_600_000_000), ("m", 60_000_000)):
+        count, micros = divmod(micros, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    if micros:
+        if micros % 1_000_000 == 0:
+            parts.append(f"{micros // 1_000_000}s")
+        elif micros < 1_000_000 and micros % 1000 == 0:
+            parts.append(f"{micros // 1000}ms")
+        else:
+            parts.append(f"{Decimal(micros) / 1_000_000}s")
+    return sign + "".join(parts)

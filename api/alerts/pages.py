@@ -28,6 +28,8 @@ from api.alerts import QUERIES
 from api.auth.sessions import current_operator, operator_guard
 from api.core.db import http_error, pool_of, read_pool_of, status_of
 from api.core.pages import render
+from vigil import durations
+from vigil.rule_text import condition_tail
 
 SOURCES = ("series", "heartbeat", "uptime", "log")
 """The sources an operator's rule can watch (job is only the built-in vigil-jobs rule)."""
@@ -129,25 +131,9 @@ def parse_duration(text: str, what: str) -> timedelta:
 
 
 def format_duration(value: timedelta | None) -> str:
-    """A duration as the form takes it back: 0s, 45s, 5m, 1h30m, 2d, 1d2h."""
-    if value is None:
-        return ""
-    micros = round(value.total_seconds() * 1_000_000)
-    if micros == 0:
-        return "0s"
-    sign = "-" if micros < 0 else ""
-    micros = abs(micros)
-    seconds, rest = divmod(micros, 1_000_000)
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        count, seconds = divmod(seconds, size)
-        if count:
-            parts.append(f"{count}{unit}")
-    if seconds:
-        parts.append(f"{seconds}s")
-    if rest:
-        parts.append(f"{rest // 1000}ms" if rest % 1000 == 0 else f"{rest / 1e6:g}s")
-    return sign + "".join(parts)
+    """A duration as the form takes it back (as `vigil rules` prints it: 0s, 45s, 5m, 1h30m,
+    2d, 1d2h); empty for none."""
+    return durations.format_duration(value) or ""
 
 
 def parse_labels(text: str, what: str) -> dict[str, str]:
@@ -292,12 +278,7 @@ def condition_text(rule: Mapping[str, Any]) -> str:
         text = f"value {rule['op']} {threshold} or not a number"
     else:
         text = f"{rule['agg']} {format_duration(rule['agg_window'])} {rule['op']} {threshold}"
-    if rule["recover_op"] is not None:
-        text += f", recover {rule['recover_op']} {format_number(rule['recover_threshold'])}"
-    if rule["no_data"] != "keep" and not rule["builtin"]:
-        after = format_duration(rule["no_data_after"] or rule["agg_window"])
-        text += f", no data {after}: {rule['no_data']}"
-    return text
+    return text + condition_tail(rule, format_number)
 
 
 def watches_text(rule: Mapping[str, Any]) -> str:

@@ -9,39 +9,28 @@ from litestar.exceptions import ClientException, HTTPException
 from litestar.openapi.spec import OpenAPIType, Schema
 
 from api.auth.senders import require_sender
-from api.core.openapi import (
-    SENDER,
-    TEXT,
-    body,
-    documented,
-    nullable,
-    obj,
-    reply,
-    string,
-    text_error,
-    vigil_errors,
-)
+from api.core import openapi as oa
 from api.heartbeats.formats.metrics_sender import ReportError, parse_report
 from api.heartbeats.store import MetricWriter, RejectedReport, Report, WriterUnavailable
 
-REPORT = obj(
+REPORT = oa.obj(
     {
-        "host": string(min_length=1, max_length=255, examples=["web-1"]),
-        "name": string(min_length=1, max_length=255, examples=["backup"]),
-        "type": string(
+        "host": oa.string(min_length=1, max_length=255, examples=["web-1"]),
+        "name": oa.string(min_length=1, max_length=255, examples=["backup"]),
+        "type": oa.string(
             min_length=1,
             max_length=255,
             examples=["ping", "disk"],
             description="`ping` or `disk` (the types in `vigil.rules`)",
         ),
-        "timestamp": nullable(
+        "timestamp": oa.nullable(
             OpenAPIType.STRING,
             description="RFC 3339 with an offset, up to nanoseconds (truncated to microseconds); "
             'missing, `""`, `null` or year 1 (`0001-01-01T00:00:00Z`) mean now; at most 10 '
             "minutes in the future",
             examples=["2026-11-22T10:00:00.123456789+01:00"],
         ),
-        "value": nullable(
+        "value": oa.nullable(
             OpenAPIType.STRING,
             max_length=1024,
             description="ping: deadline in minutes (an integer, else the default of 5); disk: "
@@ -67,9 +56,9 @@ REPORT = obj(
     summary="A heartbeat ping or disk usage (metrics-sender)",
     description="The content type is not checked. A rejected request stores nothing.",
     tags=["heartbeats"],
-    security=SENDER,
-    operation_class=documented(
-        request_body=body(
+    security=oa.SENDER,
+    operation_class=oa.documented(
+        request_body=oa.body(
             {"application/json": REPORT},
             description="metrics-sender's report (`ping`, `dockerPing`, `disk`)",
             examples={
@@ -85,13 +74,13 @@ REPORT = obj(
             },
         ),
         responses={
-            200: reply(
+            200: oa.reply(
                 "The report is committed.",
-                string(const="ok"),
-                media_type=TEXT,
+                oa.string(const="ok"),
+                media_type=oa.TEXT,
                 examples={"ok": "ok"},
             ),
-            400: text_error(
+            400: oa.text_error(
                 400,
                 "Malformed JSON, a member of the wrong type or missing, a limit, an unknown type, "
                 "an unreadable timestamp or one more than 10 minutes in the future.",
@@ -103,7 +92,7 @@ REPORT = obj(
                 "2026-11-22T10:00:00.123456789+01:00)\n",
                 "400 timestamp is more than 10 minutes in the future; check the sender's clock\n",
             ),
-            **vigil_errors(401, 413, 503),
+            **oa.vigil_errors(401, 413, 503),
         },
     ),
 )

@@ -13,21 +13,8 @@ from litestar.exceptions import ClientException
 from litestar.openapi.spec import OpenAPIType, Schema
 
 from api.auth.senders import sender_guard
+from api.core import openapi as oa
 from api.core.db import pool_of
-from api.core.openapi import (
-    JSON,
-    SENDER,
-    array,
-    body,
-    documented,
-    integer,
-    nullable,
-    obj,
-    reply,
-    string,
-    text_error,
-    vigil_errors,
-)
 from api.journal.formats.journald import (
     Batch,
     BodyError,
@@ -59,16 +46,18 @@ class Outcome(msgspec.Struct):
 
 FIELD_VALUE = Schema(
     any_of=[
-        string(),
-        array(integer(minimum=0, maximum=255), description="bytes: text that is not UTF-8"),
-        array(Schema(type=[OpenAPIType.STRING, OpenAPIType.ARRAY]), description="a repeated field"),
+        oa.string(),
+        oa.array(oa.integer(minimum=0, maximum=255), description="bytes: text that is not UTF-8"),
+        oa.array(
+            Schema(type=[OpenAPIType.STRING, OpenAPIType.ARRAY]), description="a repeated field"
+        ),
         Schema(type=OpenAPIType.NULL, description="journalctl's stand-in for a large value"),
     ],
 )
-ENTRY = obj(
+ENTRY = oa.obj(
     {
         "__REALTIME_TIMESTAMP": Schema(
-            one_of=[string(pattern="^[0-9]+$"), integer()],
+            one_of=[oa.string(pattern="^[0-9]+$"), oa.integer()],
             description="microseconds since 1970, as journalctl writes it (a string of digits) "
             "or a number",
             examples=["1763805600000000"],
@@ -85,9 +74,9 @@ ENTRY = obj(
     description="One `journalctl -o json` line: a journald entry. Values are strings, arrays of "
     "byte numbers (journald's form for text that is not UTF-8) or arrays (repeated fields).",
 )
-METRICS_SENDER_BATCH = obj(
+METRICS_SENDER_BATCH = oa.obj(
     {
-        "logs": nullable(
+        "logs": oa.nullable(
             OpenAPIType.STRING,
             description="`journalctl -o json` lines; `null` is an empty batch",
         )
@@ -96,29 +85,29 @@ METRICS_SENDER_BATCH = obj(
     title="MetricsSenderBatch",
     description="metrics-sender's batch (one per minute, also empty).",
 )
-NDJSON = array(
+NDJSON = oa.array(
     ENTRY,
     title="JournalLines",
     description="NDJSON: `journalctl -o json` lines, one JournalEntry per line (each element "
     "here is one line); blank lines are ignored",
 )
-EXPORT = string(
+EXPORT = oa.string(
     title="JournalExport",
     description="The Journal Export Format: entries separated by a blank line; a field is "
     "`NAME=value` or `NAME`, a 64-bit little-endian length, the bytes and a newline",
 )
-OUTCOME = obj(
+OUTCOME = oa.obj(
     {
-        "accepted": integer(minimum=0, description="entries stored"),
-        "duplicated": integer(minimum=0, description="entries already stored, or repeated"),
-        "rejected": integer(minimum=0, description="entries refused, by reason in `reasons`"),
+        "accepted": oa.integer(minimum=0, description="entries stored"),
+        "duplicated": oa.integer(minimum=0, description="entries already stored, or repeated"),
+        "rejected": oa.integer(minimum=0, description="entries refused, by reason in `reasons`"),
         "reasons": Schema(
             type=OpenAPIType.OBJECT,
-            additional_properties=integer(minimum=1),
+            additional_properties=oa.integer(minimum=1),
             description="every rejected line counted by reason",
         ),
-        "rejected_lines": array(
-            obj({"line": integer(minimum=1), "reason": string()}),
+        "rejected_lines": oa.array(
+            oa.obj({"line": oa.integer(minimum=1), "reason": oa.string()}),
             max_items=20,
             description="the first 20 lines rejected while reading the body (1-based; for the "
             "export format, the entry number); not those refused by the retention window",
@@ -128,7 +117,7 @@ OUTCOME = obj(
 )
 EXPORT_EXAMPLE = "__REALTIME_TIMESTAMP=1763805600000000\n_HOSTNAME=web-1\nMESSAGE=hello\n\n"
 ENTRY_EXAMPLE = {"__REALTIME_TIMESTAMP": "1763805600000000", "_HOSTNAME": "web-1", "MESSAGE": "hi"}
-STORED = reply(
+STORED = oa.reply(
     "Every readable body: what was stored, duplicated and rejected (the valid lines are stored "
     "even when others are rejected).",
     OUTCOME,
@@ -149,7 +138,7 @@ EXPORT_ERROR = (
 
 # Every journal route takes a sender token; a body it reads is answered 200 with its Outcome.
 journal_post = partial(
-    post, guards=[sender_guard], status_code=200, tags=["journal"], security=SENDER
+    post, guards=[sender_guard], status_code=200, tags=["journal"], security=oa.SENDER
 )
 
 
@@ -215,10 +204,10 @@ async def _ingest_export(request: Request[Any, Any, Any]) -> Response[bytes]:
     description="A body that is one line holding a JSON object with a `logs` member is "
     "metrics-sender's form; any other body is read as NDJSON, except with the content type "
     f"`{EXPORT_TYPE}` (as on `/upload`).",
-    operation_class=documented(
-        request_body=body(
+    operation_class=oa.documented(
+        request_body=oa.body(
             {
-                JSON: Schema(any_of=[METRICS_SENDER_BATCH, ENTRY]),
+                oa.JSON: Schema(any_of=[METRICS_SENDER_BATCH, ENTRY]),
                 NDJSON_TYPE: NDJSON,
                 EXPORT_TYPE: EXPORT,
             },
@@ -226,21 +215,21 @@ async def _ingest_export(request: Request[Any, Any, Any]) -> Response[bytes]:
             "`journalctl -o export`",
             required=False,
             examples={
-                JSON: {"logs": msgspec.json.encode(ENTRY_EXAMPLE).decode() + "\n"},
+                oa.JSON: {"logs": msgspec.json.encode(ENTRY_EXAMPLE).decode() + "\n"},
                 NDJSON_TYPE: [ENTRY_EXAMPLE],
                 EXPORT_TYPE: EXPORT_EXAMPLE,
             },
         ),
         responses={
             200: STORED,
-            400: text_error(
+            400: oa.text_error(
                 400,
                 "`logs` is not a string; a broken export stream (the entries before it are "
                 "stored).",
                 '400 "logs" must be a string of journalctl -o json lines\n',
                 EXPORT_ERROR,
             ),
-            **vigil_errors(401, 413, 503),
+            **oa.vigil_errors(401, 413, 503),
         },
     ),
 )
@@ -264,8 +253,8 @@ async def post_journal(request: Request[Any, Any, Any]) -> Response[bytes]:
     description="Stored while it streams (every 5,000 entries), so there is no total size "
     "limit; one entry may not exceed `VIGIL_MAX_BODY_BYTES`. systemd-journal-upload sends no "
     "custom headers: give it `URL=http://HOST:8080/t/TOKEN`.",
-    operation_class=documented(
-        request_body=body(
+    operation_class=oa.documented(
+        request_body=oa.body(
             {EXPORT_TYPE: EXPORT},
             description="`journalctl -o export`, usually chunked",
             required=False,
@@ -273,7 +262,7 @@ async def post_journal(request: Request[Any, Any, Any]) -> Response[bytes]:
         ),
         responses={
             200: STORED,
-            400: text_error(
+            400: oa.text_error(
                 400,
                 "Another content type; a broken export stream or an entry over "
                 "`VIGIL_MAX_BODY_BYTES` (the entries before it are stored).",
@@ -281,7 +270,7 @@ async def post_journal(request: Request[Any, Any, Any]) -> Response[bytes]:
                 "journalctl -o json lines to /journal\n",
                 EXPORT_ERROR,
             ),
-            **vigil_errors(401, 503),
+            **oa.vigil_errors(401, 503),
         },
     ),
 )

@@ -26,31 +26,13 @@ from typing import Any
 import psycopg
 from litestar import MediaType, Request, Response, get, post
 from litestar.handlers import HTTPRouteHandler
-from litestar.openapi.spec import OpenAPIResponse, OpenAPIType, Parameter, Schema
+from litestar.openapi.spec import OpenAPIResponse, OpenAPIType, Schema
 from litestar.params import FromPath
 
 from api.auth.senders import influx_guard, sender_guard
+from api.core import openapi as oa
 from api.core.db import http_error, pool_of, status_of
 from api.core.decoding import MALFORMED
-from api.core.openapi import (
-    INFLUX,
-    JSON,
-    NOT_FOUND_TEXT,
-    SENDER,
-    TEXT,
-    array,
-    body,
-    documented,
-    header,
-    integer,
-    number,
-    obj,
-    path,
-    query,
-    reply,
-    string,
-    vigil_errors,
-)
 from api.series import QUERIES
 from api.series.formats.influx import parse_body
 from api.series.formats.json import PointParser, _point, parse_json_batch
@@ -73,10 +55,10 @@ GRANULARITY_STEP = {
 
 # --- OpenAPI (api/core/openapi.py) ---
 
-POINT = obj(
+POINT = oa.obj(
     {
-        "name": string(min_length=1, max_length=255, description="the series name"),
-        "value": number(description="finite"),
+        "name": oa.string(min_length=1, max_length=255, description="the series name"),
+        "value": oa.number(description="finite"),
         "timestamp": Schema(
             type=[OpenAPIType.STRING, OpenAPIType.NUMBER, OpenAPIType.NULL],
             description="RFC 3339 with an offset or `Z` (fraction up to nanoseconds, truncated to "
@@ -86,8 +68,8 @@ POINT = obj(
         ),
         "labels": Schema(
             type=[OpenAPIType.OBJECT, OpenAPIType.NULL],
-            additional_properties=string(max_length=255),
-            property_names=string(min_length=1, max_length=255),
+            additional_properties=oa.string(max_length=255),
+            property_names=oa.string(min_length=1, max_length=255),
             max_properties=32,
             description="at most 32; keys and values up to 255 characters. The series is "
             "(name, labels)",
@@ -98,27 +80,27 @@ POINT = obj(
     title="Point",
     description="One point of a numeric series. Other members are ignored.",
 )
-MESSAGE = obj({"message": string()}, title="Message")
+MESSAGE = oa.obj({"message": oa.string()}, title="Message")
 
 
 def _message_error(when: str, **messages: str) -> OpenAPIResponse:
     """A 400 in metrics-server's JSON: `{"message": ...}`, one example per message."""
-    return reply(when, MESSAGE, examples={key: {"message": m} for key, m in messages.items()})
+    return oa.reply(when, MESSAGE, examples={key: {"message": m} for key, m in messages.items()})
 
 
-SUMMARY = obj(
+SUMMARY = oa.obj(
     {
-        "accepted": integer(minimum=0, description="points stored"),
-        "rejected": integer(minimum=0),
-        "errors": array(
-            obj(
+        "accepted": oa.integer(minimum=0, description="points stored"),
+        "rejected": oa.integer(minimum=0),
+        "errors": oa.array(
+            oa.obj(
                 {
-                    "index": integer(
+                    "index": oa.integer(
                         minimum=0,
                         description="the point's position in the array, or the NDJSON line's "
                         "index (from 0; the message gives the line number)",
                     ),
-                    "message": string(),
+                    "message": oa.string(),
                 }
             ),
             max_items=20,
@@ -127,23 +109,23 @@ SUMMARY = obj(
     },
     title="BatchSummary",
 )
-NDJSON_POINTS = array(
+NDJSON_POINTS = oa.array(
     POINT,
     title="PointLines",
     description="NDJSON: one Point per line (each element here is one line); blank lines are "
     "ignored",
 )
-AVERAGES = obj(
+AVERAGES = oa.obj(
     {
-        "metricName": string(),
-        "granularity": string(enum=list(GRANULARITY_STEP)),
-        "startTime": string(format="date-time", description="startDate, 00:00 UTC"),
-        "endTime": string(format="date-time", description="endDate, 00:00 UTC"),
-        "data": array(
-            obj(
+        "metricName": oa.string(),
+        "granularity": oa.string(enum=list(GRANULARITY_STEP)),
+        "startTime": oa.string(format="date-time", description="startDate, 00:00 UTC"),
+        "endTime": oa.string(format="date-time", description="endDate, 00:00 UTC"),
+        "data": oa.array(
+            oa.obj(
                 {
-                    "timeFrame": string(format="date-time", description="the bucket's start"),
-                    "avg": number(),
+                    "timeFrame": oa.string(format="date-time", description="the bucket's start"),
+                    "avg": oa.number(),
                 }
             ),
             description="newest first",
@@ -151,25 +133,25 @@ AVERAGES = obj(
     },
     title="Averages",
 )
-DAY = string(
+DAY = oa.string(
     pattern="^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
     description="`YYYY-MM-DD`, read as UTC midnight",
     examples=["2024-02-01"],
 )
-LINE_PROTOCOL = string(
+LINE_PROTOCOL = oa.string(
     title="LineProtocol",
     description="`measurement[,tag=value...] field=value[,...] [timestamp]` lines; blank lines "
     "and `#` comments are skipped; a line without a timestamp is now. Every numeric field is "
     "stored as the series `<measurement>_<field>` with the tags as labels",
 )
-PRECISION = query(
+PRECISION = oa.query(
     "precision",
-    string(enum=["", "ns", "n", "us", "u", "ms", "s", "m", "h"]),
+    oa.string(enum=["", "ns", "n", "us", "u", "ms", "s", "m", "h"]),
     "The unit of the timestamps: `ns` (the default; also `n`), `us` (`u`), `ms`, `s`, `m`, `h`.",
 )
-GZIP = header(
+GZIP = oa.header(
     "Content-Encoding",
-    string(enum=["gzip", "identity"]),
+    oa.string(enum=["gzip", "identity"]),
     "`gzip`: the body is inflated (up to 16 times `VIGIL_MAX_BODY_BYTES`).",
 )
 INFLUX_WHOLE_BODY = (
@@ -180,19 +162,19 @@ LINE_EXAMPLE = "room,floor=1 temp=21.5 1763805600\n"
 
 
 def _influx_body() -> Any:
-    return body(
-        {TEXT: LINE_PROTOCOL},
+    return oa.body(
+        {oa.TEXT: LINE_PROTOCOL},
         description="InfluxDB line protocol, optionally gzip-compressed",
         required=False,
-        examples={TEXT: LINE_EXAMPLE},
+        examples={oa.TEXT: LINE_EXAMPLE},
     )
 
 
 # The metrics-server routes take a sender token; the InfluxDB routes take it also as Influx
 # clients send it.
-series_get = partial(get, guards=[sender_guard], tags=["series"], security=SENDER)
-series_post = partial(post, guards=[sender_guard], tags=["series"], security=SENDER)
-influx_post = partial(post, guards=[influx_guard], tags=["influx"], security=INFLUX)
+series_get = partial(get, guards=[sender_guard], tags=["series"], security=oa.SENDER)
+series_post = partial(post, guards=[sender_guard], tags=["series"], security=oa.SENDER)
+influx_post = partial(post, guards=[influx_guard], tags=["influx"], security=oa.INFLUX)
 
 
 async def store(request: Request[Any, Any, Any], batch: Batch) -> str | None:
@@ -219,18 +201,24 @@ def _invalid(message: str = INVALID_PAYLOAD) -> Response[dict[str, str]]:
     status_code=201,
     operation_id="postPoint",
     summary="One point (metrics-server)",
-    operation_class=documented(
-        request_body=body(
-            {JSON: POINT},
+    operation_class=oa.documented(
+        request_body=oa.body(
+            {oa.JSON: POINT},
             description="One point",
             examples={
-                JSON: {"timestamp": "2024-02-02T11:43:02.099Z", "name": "temperature", "value": 30}
+                oa.JSON: {
+                    "timestamp": "2024-02-02T11:43:02.099Z",
+                    "name": "temperature",
+                    "value": 30,
+                }
             },
         ),
         responses={
-            201: reply("Stored.", obj({"status": string(const="success")}, title="Success")),
+            201: oa.reply(
+                "Stored.", oa.obj({"status": oa.string(const="success")}, title="Success")
+            ),
             400: _message_error("The point is invalid.", invalid=INVALID_PAYLOAD),
-            **vigil_errors(401, 413, 503),
+            **oa.vigil_errors(401, 413, 503),
         },
     ),
 )
@@ -253,13 +241,13 @@ async def post_metric(request: Request[Any, Any, Any]) -> Response[dict[str, str
     description="A body that starts with `[` is a JSON array, any other NDJSON; the content "
     "type is not checked. Points are written with one binary COPY. An empty body is `200` with "
     "nothing accepted.",
-    operation_class=documented(
-        request_body=body(
-            {JSON: array(POINT), NDJSON_TYPE: NDJSON_POINTS},
+    operation_class=oa.documented(
+        request_body=oa.body(
+            {oa.JSON: oa.array(POINT), NDJSON_TYPE: NDJSON_POINTS},
             description="Points, each the object of `POST /v1/metrics`",
             required=False,
             examples={
-                JSON: [
+                oa.JSON: [
                     {"name": "load", "value": 0.7, "labels": {"host": "web-1"}},
                     {"name": "load", "value": 1.2, "timestamp": 1763805600},
                 ],
@@ -267,7 +255,7 @@ async def post_metric(request: Request[Any, Any, Any]) -> Response[dict[str, str
             },
         ),
         responses={
-            200: reply(
+            200: oa.reply(
                 "The counts and the first 20 errors; the valid points are stored.",
                 SUMMARY,
                 examples={
@@ -280,7 +268,7 @@ async def post_metric(request: Request[Any, Any, Any]) -> Response[dict[str, str
                     }
                 },
             ),
-            400: reply(
+            400: oa.reply(
                 "Every point was rejected (the same summary, nothing accepted), or the array is "
                 "not JSON.",
                 Schema(one_of=[SUMMARY, MESSAGE]),
@@ -288,7 +276,7 @@ async def post_metric(request: Request[Any, Any, Any]) -> Response[dict[str, str
                     "malformed": {"message": "malformed JSON array: Input data was truncated"}
                 },
             ),
-            **vigil_errors(401, 413, 503),
+            **oa.vigil_errors(401, 413, 503),
         },
     ),
 )
@@ -308,14 +296,14 @@ async def post_batch(request: Request[Any, Any, Any]) -> Response[dict[str, obje
     "/v1/metrics",
     operation_id="listSeriesNames",
     summary="The distinct series names, ascending (also at /v1/metrics/)",
-    operation_class=documented(
+    operation_class=oa.documented(
         responses={
-            200: reply(
+            200: oa.reply(
                 "The names.",
-                array(string()),
+                oa.array(oa.string()),
                 examples={"names": ["humidity", "temperature"]},
             ),
-            **vigil_errors(401, 503),
+            **oa.vigil_errors(401, 503),
         },
     ),
 )
@@ -344,15 +332,15 @@ def rfc3339(at: datetime) -> str:
     summary="Averages per bucket, newest first",
     description="Every bucket that starts from `start_date` 00:00 up to and including "
     "`end_date` 00:00 (UTC). All label sets of the name are averaged together.",
-    operation_class=documented(
+    operation_class=oa.documented(
         parameters=[
-            path("name", string(min_length=1), "The series name."),
-            path("granularity", string(enum=list(GRANULARITY_STEP)), "The bucket size."),
-            path("start_date", DAY, "The first bucket's day (`startDate`)."),
-            path("end_date", DAY, "The last day (`endDate`)."),
+            oa.path("name", oa.string(min_length=1), "The series name."),
+            oa.path("granularity", oa.string(enum=list(GRANULARITY_STEP)), "The bucket size."),
+            oa.path("start_date", DAY, "The first bucket's day (`startDate`)."),
+            oa.path("end_date", DAY, "The last day (`endDate`)."),
         ],
         responses={
-            200: reply(
+            200: oa.reply(
                 "The averages.",
                 AVERAGES,
                 examples={
@@ -371,13 +359,13 @@ def rfc3339(at: datetime) -> str:
                 startDate="Invalid startDate format",
                 endDate="Invalid endDate format",
             ),
-            404: reply(
+            404: oa.reply(
                 "No route: a name holding a `/` (sent as `%2F`) cannot be read here.",
-                NOT_FOUND_TEXT,
-                media_type=TEXT,
+                oa.NOT_FOUND_TEXT,
+                media_type=oa.TEXT,
                 examples={"not found": "404 Not Found\n"},
             ),
-            **vigil_errors(401, 503),
+            **oa.vigil_errors(401, 503),
         },
     ),
 )
@@ -423,8 +411,8 @@ async def averages(
     operation_id="ping",
     summary="Liveness (no token)",
     tags=["status"],
-    operation_class=documented(
-        responses={200: reply("Up.", obj({"status": string(const="up")}, title="Up"))}
+    operation_class=oa.documented(
+        responses={200: oa.reply("Up.", oa.obj({"status": oa.string(const="up")}, title="Up"))}
     ),
 )
 async def ping() -> dict[str, str]:
@@ -475,14 +463,27 @@ def _error(v2: bool, message: str) -> Response[Any]:
 
 
 INFLUX_ERROR = {
-    False: obj({"error": string()}, title="InfluxV1Error"),
-    True: obj({"code": string(const="invalid"), "message": string()}, title="InfluxV2Error"),
+    False: oa.obj({"error": oa.string()}, title="InfluxV1Error"),
+    True: oa.obj(
+        {"code": oa.string(const="invalid"), "message": oa.string()}, title="InfluxV2Error"
+    ),
 }
 
+INFLUX_QUERY = {
+    False: [
+        oa.query("db", oa.string(), "Accepted and ignored."),
+        oa.query("rp", oa.string(), "Accepted and ignored."),
+        oa.query("u", oa.string(), "The user name: ignored (the token is `p`)."),
+    ],
+    True: [
+        oa.query("org", oa.string(), "Accepted and ignored."),
+        oa.query("bucket", oa.string(), "Accepted and ignored."),
+    ],
+}
+"""The query parameters of a write besides precision: InfluxDB 1.x (False) and 2.x (True)."""
 
-def _influx_write(
-    path: str, *, v2: bool, operation_id: str, summary: str, parameters: list[Parameter]
-) -> HTTPRouteHandler:
+
+def _influx_write(path: str, *, v2: bool, operation_id: str, summary: str) -> HTTPRouteHandler:
     """POST `path`: InfluxDB line protocol, answered as InfluxDB 2.x (`v2`) or 1.x would."""
 
     async def write(request: Request[Any, Any, Any]) -> Response[Any]:
@@ -494,13 +495,13 @@ def _influx_write(
         status_code=200,  # the reply says: 204 or 400
         operation_id=operation_id,
         summary=summary,
-        operation_class=documented(
+        operation_class=oa.documented(
             request_body=_influx_body(),
-            parameters=[*parameters, PRECISION, GZIP],
+            parameters=[*INFLUX_QUERY[v2], PRECISION, GZIP],
             responses={
-                204: reply("Every line was stored."),
-                400: reply(INFLUX_WHOLE_BODY, INFLUX_ERROR[v2], examples={"partial": partial}),
-                **vigil_errors(401, 413, 503),
+                204: oa.reply("Every line was stored."),
+                400: oa.reply(INFLUX_WHOLE_BODY, INFLUX_ERROR[v2], examples={"partial": partial}),
+                **oa.vigil_errors(401, 413, 503),
             },
         ),
     )(write)
@@ -511,21 +512,12 @@ write_v1 = _influx_write(
     v2=False,
     operation_id="influxWriteV1",
     summary="InfluxDB 1.x write (Telegraf outputs.influxdb)",
-    parameters=[
-        query("db", string(), "Accepted and ignored."),
-        query("rp", string(), "Accepted and ignored."),
-        query("u", string(), "The user name: ignored (the token is `p`)."),
-    ],
 )
 write_v2 = _influx_write(
     "/api/v2/write",
     v2=True,
     operation_id="influxWriteV2",
     summary="InfluxDB 2.x write (Telegraf outputs.influxdb_v2, client libraries)",
-    parameters=[
-        query("org", string(), "Accepted and ignored."),
-        query("bucket", string(), "Accepted and ignored."),
-    ],
 )
 
 
@@ -536,21 +528,21 @@ write_v2 = _influx_write(
     summary="InfluxDB 1.x query: answered, does nothing",
     description="Telegraf sends `CREATE DATABASE` here first. Every query gets the same empty "
     "result; nothing is read or changed.",
-    operation_class=documented(
+    operation_class=oa.documented(
         parameters=[
-            query("q", string(), 'The query (e.g. `CREATE DATABASE "telegraf"`): ignored.'),
-            query("db", string(), "Ignored."),
-            query("u", string(), "The user name: ignored (the token is `p`)."),
+            oa.query("q", oa.string(), 'The query (e.g. `CREATE DATABASE "telegraf"`): ignored.'),
+            oa.query("db", oa.string(), "Ignored."),
+            oa.query("u", oa.string(), "The user name: ignored (the token is `p`)."),
         ],
         responses={
-            200: reply(
+            200: oa.reply(
                 "No results.",
-                obj(
-                    {"results": array(obj({"statement_id": integer(const=0)}))},
+                oa.obj(
+                    {"results": oa.array(oa.obj({"statement_id": oa.integer(const=0)}))},
                     title="InfluxQueryResult",
                 ),
             ),
-            **vigil_errors(401, 503),
+            **oa.vigil_errors(401, 503),
         },
     ),
 )

@@ -23,24 +23,8 @@ from litestar.params import FromPath
 
 from api.auth.senders import SenderAuth
 from api.auth.sessions import load_operator
+from api.core import openapi as oa
 from api.core.db import pool_of
-from api.core.openapi import (
-    NOT_FOUND_TEXT,
-    READER,
-    TEXT,
-    array,
-    documented,
-    integer,
-    nullable,
-    number,
-    obj,
-    path,
-    query,
-    reply,
-    string,
-    text_error_schema,
-    vigil_errors,
-)
 from api.uptime import QUERIES
 
 DEFAULT_LIMIT = 100
@@ -50,55 +34,55 @@ MAX_LIMIT = 1000
 # --- OpenAPI (api/core/openapi.py) ---
 
 INT64 = 2**63 - 1
-EVENT = obj(
+EVENT = oa.obj(
     {
-        "id": integer(minimum=1),
-        "event": string(enum=["uptime", "downtime"]),
-        "date_started": integer(description="Unix seconds"),
-        "date_ended": nullable(OpenAPIType.INTEGER, description="Unix seconds; null: ongoing"),
-        "created_at": integer(),
-        "updated_at": integer(),
+        "id": oa.integer(minimum=1),
+        "event": oa.string(enum=["uptime", "downtime"]),
+        "date_started": oa.integer(description="Unix seconds"),
+        "date_ended": oa.nullable(OpenAPIType.INTEGER, description="Unix seconds; null: ongoing"),
+        "created_at": oa.integer(),
+        "updated_at": oa.integer(),
     },
     title="ServiceEvent",
 )
-SERVICE = obj(
+SERVICE = oa.obj(
     {
-        "id": integer(minimum=1),
-        "name": string(),
-        "url": string(),
-        "created_at": integer(description="Unix seconds"),
-        "updated_at": integer(description="Unix seconds"),
-        "metric": obj(
+        "id": oa.integer(minimum=1),
+        "name": oa.string(),
+        "url": oa.string(),
+        "created_at": oa.integer(description="Unix seconds"),
+        "updated_at": oa.integer(description="Unix seconds"),
+        "metric": oa.obj(
             {
-                "data": obj(
+                "data": oa.obj(
                     {
-                        "tick_count": integer(minimum=0),
-                        "up_count": integer(minimum=0),
-                        "down_count": integer(minimum=0),
-                        "average_response_time_ms": number(
+                        "tick_count": oa.integer(minimum=0),
+                        "up_count": oa.integer(minimum=0),
+                        "down_count": oa.integer(minimum=0),
+                        "average_response_time_ms": oa.number(
                             minimum=0, description="the mean of the checks that got a response"
                         ),
-                        "uptime_percent": number(
+                        "uptime_percent": oa.number(
                             minimum=0, maximum=100, description="up / ticks x 100 (0 before any)"
                         ),
                     }
                 )
             }
         ),
-        "current_status": string(
+        "current_status": oa.string(
             enum=["up", "down", "unknown"], description="`unknown`: not checked yet"
         ),
-        "latest_event": obj({"data": Schema(one_of=[EVENT, Schema(type=OpenAPIType.NULL)])}),
+        "latest_event": oa.obj({"data": Schema(one_of=[EVENT, Schema(type=OpenAPIType.NULL)])}),
     },
     title="Service",
 )
 
 
 def _envelope(status: int, data: Schema, title: str) -> Schema:
-    return obj(
+    return oa.obj(
         {
-            "status": integer(const=status),
-            "status_desc": string(const=HTTPStatus(status).phrase),
+            "status": oa.integer(const=status),
+            "status_desc": oa.string(const=HTTPStatus(status).phrase),
             "data": data,
         },
         title=title,
@@ -114,30 +98,30 @@ def _error_reply(
 ) -> OpenAPIResponse:
     """An error in go-service-healthcheck's envelope (`error()`), one example per message;
     with `alternative`, also that schema as `text/plain` (one line of Vigil's own)."""
-    return reply(
+    return oa.reply(
         when,
-        obj(
+        oa.obj(
             {
-                "status": integer(const=status),
-                "status_desc": string(const=HTTPStatus(status).phrase),
-                "errors": array(string(), min_items=1),
+                "status": oa.integer(const=status),
+                "status_desc": oa.string(const=HTTPStatus(status).phrase),
+                "errors": oa.array(oa.string(), min_items=1),
             },
             title=f"Error{status}",
         ),
         examples={key: _error_body(status, m) for key, m in messages.items()},
-        alternatives=None if alternative is None else {TEXT: alternative},
+        alternatives=None if alternative is None else {oa.TEXT: alternative},
     )
 
 
-SERVICES = _envelope(200, obj({"services": obj({"data": array(SERVICE)})}), "Services")
+SERVICES = _envelope(200, oa.obj({"services": oa.obj({"data": oa.array(SERVICE)})}), "Services")
 EVENTS = _envelope(
     200,
-    obj(
+    oa.obj(
         {
-            "events": obj(
+            "events": oa.obj(
                 {
-                    "data": array(EVENT, description="newest first"),
-                    "next_before": nullable(
+                    "data": oa.array(EVENT, description="newest first"),
+                    "next_before": oa.nullable(
                         OpenAPIType.INTEGER,
                         description="the `before` of the next page; null on the last",
                     ),
@@ -152,7 +136,7 @@ DOWN = _error_reply(
     503,
     "The database is down: the envelope from the route, or the one line of text when it happens "
     "while checking the token.",
-    text_error_schema(503),
+    oa.text_error_schema(503),
     down=DATABASE_DOWN,
 )
 
@@ -166,7 +150,7 @@ async def reader_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRo
 
 
 # Every uptime route answers a signed-in operator or a sender token.
-uptime_get = partial(get, guards=[reader_guard], tags=["uptime"], security=READER)
+uptime_get = partial(get, guards=[reader_guard], tags=["uptime"], security=oa.READER)
 
 
 def envelope(status: int, **data: Any) -> Response[dict[str, Any]]:
@@ -213,8 +197,8 @@ def _service(row: tuple[Any, ...]) -> dict[str, Any]:
     "/v1/services",
     operation_id="listServices",
     summary="Every service with its counters and latest event",
-    operation_class=documented(
-        responses={200: reply("The services.", SERVICES), **vigil_errors(401), 503: DOWN}
+    operation_class=oa.documented(
+        responses={200: oa.reply("The services.", SERVICES), **oa.vigil_errors(401), 503: DOWN}
     ),
 )
 async def list_services(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
@@ -244,18 +228,18 @@ def _int_param(text: str | None, name: str, low: int, high: int) -> int | None:
     summary="A service's uptime and downtime events, newest first",
     description="Keyset paging: `before` is an event id; the reply's `next_before` is the "
     "`before` of the next page.",
-    operation_class=documented(
+    operation_class=oa.documented(
         parameters=[
-            path("service_id", integer(minimum=1, maximum=INT64), "The service's id."),
-            query(
+            oa.path("service_id", oa.integer(minimum=1, maximum=INT64), "The service's id."),
+            oa.query(
                 "limit",
-                integer(minimum=1, maximum=MAX_LIMIT, default=DEFAULT_LIMIT),
+                oa.integer(minimum=1, maximum=MAX_LIMIT, default=DEFAULT_LIMIT),
                 "Events per page.",
             ),
-            query("before", integer(minimum=1, maximum=INT64), "Events older than this id."),
+            oa.query("before", oa.integer(minimum=1, maximum=INT64), "Events older than this id."),
         ],
         responses={
-            200: reply("The events.", EVENTS),
+            200: oa.reply("The events.", EVENTS),
             400: _error_reply(
                 400,
                 "An id, `limit` or `before` that is not an integer in range.",
@@ -267,10 +251,10 @@ def _int_param(text: str | None, name: str, low: int, high: int) -> int | None:
                 404,
                 "No service with this id; or, as one line of text, no route: an id holding a "
                 "`/` (sent as `%2F`).",
-                NOT_FOUND_TEXT,
+                oa.NOT_FOUND_TEXT,
                 unknown="record not found",
             ),
-            **vigil_errors(401),
+            **oa.vigil_errors(401),
             503: DOWN,
         },
     ),

@@ -149,9 +149,12 @@ class DeadlineBackend(httpcore.NetworkBackend):
         host: str,
         port: int,
         timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
+        *args: typing.Any,
+        **kwargs: typing.Any,
     ) -> httpcore.NetworkStream:
+        """Resolves `host` and connects to its addresses in turn, each step cut to the time
+        left; httpcore's other arguments (local_address, socket_options) go to the inner
+        backend as given."""
         lookup = self._lookups.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
         try:
             addresses = lookup.result(self.left(timeout, httpcore.ConnectTimeout))
@@ -163,9 +166,7 @@ class DeadlineBackend(httpcore.NetworkBackend):
         for *_, address in addresses:  # in the resolver's order, as socket.create_connection
             try:
                 step = self.left(timeout, httpcore.ConnectTimeout)
-                stream = self._inner.connect_tcp(
-                    str(address[0]), port, step, local_address, socket_options
-                )
+                stream = self._inner.connect_tcp(str(address[0]), port, step, *args, **kwargs)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 error = exc
                 continue

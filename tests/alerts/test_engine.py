@@ -475,26 +475,24 @@ def test_four_concurrent_evaluators_make_each_transition_once(dsn: str) -> None:
 
 
 def test_heartbeat_and_uptime_signals_make_their_rules_due_at_once(db: Conn) -> None:
-    add_rule(
-        db,
-        "backup_size",
-        source="heartbeat",
-        match_name="backup*",
-        match_type="disk",
-        op="<",
-        threshold=10,
-        eval_interval=timedelta(hours=1),
-    )
-    add_rule(
-        db,
-        "shop_slow",
-        source="uptime",
-        match_name="shop",
-        agg="max",
-        op=">",
-        threshold=500,
-        eval_interval=timedelta(hours=1),
-    )
+    rules = {
+        "backup_size": {
+            "source": "heartbeat",
+            "match_name": "backup*",
+            "match_type": "disk",
+            "op": "<",
+            "threshold": 10,
+        },
+        "shop_slow": {
+            "source": "uptime",
+            "match_name": "shop",
+            "agg": "max",
+            "op": ">",
+            "threshold": 500,
+        },
+    }
+    for name, columns in rules.items():
+        add_rule(db, name, **columns, eval_interval=timedelta(hours=1))
     assert evaluate(db, secs(0)) == 0  # evaluated: next due in an hour
     ingest(db, "nas", "backup-db", "disk", "5", secs(10))
     sid = db.execute("select vigil.service_add('shop', 'https://shop.example/')").fetchone()

@@ -18,6 +18,12 @@ Conn = psycopg.Connection[tuple[object, ...]]
 pytestmark = pytest.mark.browser
 
 
+def report(conn: Conn, *metrics: tuple[str, str, str, str]) -> None:
+    """Reports each (host, name, type, value) as metrics-sender does, at the database's now."""
+    for metric in metrics:
+        conn.execute("select vigil.ingest_metric(%s, %s, %s, %s, now())", metric)
+
+
 def row_class(page: Any, text: str) -> str:
     return str(page.locator("#metrics tbody tr", has_text=text).get_attribute("class"))
 
@@ -54,13 +60,12 @@ def test_google_sign_in_refused_for_unknown_email(
 def test_dashboard_turns_red_on_alert_and_back(
     page: Any, api: ApiServer, dsn: str, conn: Conn
 ) -> None:
-    conn.execute("select vigil.ingest_metric('web-1', 'backup', 'ping', '60', now())")
-    conn.execute("select vigil.ingest_metric('db-1', 'disk /', 'disk', '42', now())")
+    report(conn, ("web-1", "backup", "ping", "60"), ("db-1", "disk /", "disk", "42"))
     login(page, api.url, dsn, "ann@example.com")
     assert row_class(page, "disk /") == "ok"
     screenshot(page, "dashboard-ok")
 
-    conn.execute("select vigil.ingest_metric('db-1', 'disk /', 'disk', '97', now())")
+    report(conn, ("db-1", "disk /", "disk", "97"))
     page.reload()
     first = page.locator("#metrics tbody tr").first
     assert "disk /" in first.inner_text()  # alerts first
@@ -69,7 +74,7 @@ def test_dashboard_turns_red_on_alert_and_back(
     assert bg not in ("rgba(0, 0, 0, 0)", "rgb(255, 255, 255)")
     screenshot(page, "dashboard-alert")
 
-    conn.execute("select vigil.ingest_metric('db-1', 'disk /', 'disk', '50', now())")
+    report(conn, ("db-1", "disk /", "disk", "50"))
     page.reload()
     assert row_class(page, "disk /") == "ok"
 
@@ -77,15 +82,13 @@ def test_dashboard_turns_red_on_alert_and_back(
 def test_auto_refresh_in_place_keeps_the_filter(
     page: Any, api: ApiServer, dsn: str, conn: Conn
 ) -> None:
-    conn.execute("select vigil.ingest_metric('db-1', 'disk /', 'disk', '42', now())")
-    conn.execute("select vigil.ingest_metric('web-1', 'disk /', 'disk', '10', now())")
+    report(conn, ("db-1", "disk /", "disk", "42"), ("web-1", "disk /", "disk", "10"))
     login(page, api.url, dsn, "ann@example.com")
     page.select_option("select[name=host]", "db-1")
     page.click("#filters button[type=submit]")
     page.wait_for_url("**/?host=db-1*")
     page.evaluate("document.body.dataset.marker = 'same-page'")
-    conn.execute("select vigil.ingest_metric('db-1', 'disk /', 'disk', '99', now())")
-    conn.execute("select vigil.ingest_metric('web-1', 'disk /', 'disk', '99', now())")
+    report(conn, ("db-1", "disk /", "disk", "99"), ("web-1", "disk /", "disk", "99"))
     page.wait_for_selector("#metrics tbody tr.alert", timeout=15_000)
     assert page.evaluate("document.body.dataset.marker") == "same-page"  # no reload
     rows = page.locator("#metrics tbody tr")
@@ -97,8 +100,7 @@ def test_auto_refresh_in_place_keeps_the_filter(
 
 
 def test_delete_with_confirmation(page: Any, api: ApiServer, dsn: str, conn: Conn) -> None:
-    conn.execute("select vigil.ingest_metric('web-1', 'backup', 'ping', '60', now())")
-    conn.execute("select vigil.ingest_metric('web-2', 'backup', 'ping', '60', now())")
+    report(conn, ("web-1", "backup", "ping", "60"), ("web-2", "backup", "ping", "60"))
     login(page, api.url, dsn, "ann@example.com")
     messages: list[str] = []
 
@@ -124,9 +126,12 @@ def test_delete_with_confirmation(page: Any, api: ApiServer, dsn: str, conn: Con
 def test_metric_page_shows_transitions_and_delivery(
     page: Any, api: ApiServer, dsn: str, conn: Conn
 ) -> None:
-    conn.execute("select vigil.ingest_metric('db-1', 'disk /', 'disk', '97', now())")
-    conn.execute("select vigil.ingest_metric('db-1', 'disk /', 'disk', '40', now())")
-    conn.execute("select vigil.ingest_metric('db-1', 'disk /', 'disk', '98', now())")
+    report(
+        conn,
+        ("db-1", "disk /", "disk", "97"),
+        ("db-1", "disk /", "disk", "40"),
+        ("db-1", "disk /", "disk", "98"),
+    )
     ids = [r[0] for r in conn.execute("select id from vigil.outbox order by id").fetchall()]
     conn.execute(
         "update vigil.outbox set status = 'delivered', delivered_at = now() where id = %s",
@@ -183,7 +188,7 @@ def test_tokens_create_once_and_revoke(page: Any, api: ApiServer, dsn: str, conn
 
 
 def test_csrf_less_post_is_rejected(page: Any, api: ApiServer, dsn: str, conn: Conn) -> None:
-    conn.execute("select vigil.ingest_metric('web-1', 'backup', 'ping', '60', now())")
+    report(conn, ("web-1", "backup", "ping", "60"))
     row = conn.execute("select id from vigil.metrics").fetchone()
     assert row is not None
     login(page, api.url, dsn, "ann@example.com")
@@ -208,8 +213,7 @@ def test_csrf_less_post_is_rejected(page: Any, api: ApiServer, dsn: str, conn: C
 
 
 def test_phone_and_dark_mode(browser: Any, api: ApiServer, dsn: str, conn: Conn) -> None:
-    conn.execute("select vigil.ingest_metric('db-1', 'disk /', 'disk', '97', now())")
-    conn.execute("select vigil.ingest_metric('web-1', 'nightly backup', 'ping', '1440', now())")
+    report(conn, ("db-1", "disk /", "disk", "97"), ("web-1", "nightly backup", "ping", "1440"))
     context = browser.new_context(
         viewport={"width": 390, "height": 844}, color_scheme="dark", is_mobile=True
     )

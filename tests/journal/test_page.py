@@ -116,14 +116,9 @@ def test_filters_and_keyset_paging(ny_page: Any, api: ApiServer, dsn: str, token
     assert '"CONTAINER_NAME": "pg"' in page.locator("#journal-rows .fields").first.inner_text()
     screenshot(page, "journal_filters")
     # keyset paging, 5 per page, while new lines arrive
+    first_page = ["disk FULL on /var", *(f"request {i:02d} ok" for i in (11, 10, 9, 8))]
     page.goto(api.url + "/journal?pageSize=5")
-    assert messages(page) == [
-        "disk FULL on /var",
-        "request 11 ok",
-        "request 10 ok",
-        "request 09 ok",
-        "request 08 ok",
-    ]
+    assert messages(page) == first_page
     send(api, token, [entry(30, "newer line arrived")])
     page.click("#page-older")
     assert messages(page) == [f"request {i:02d} ok" for i in (7, 6, 5, 4, 3)]
@@ -134,13 +129,7 @@ def test_filters_and_keyset_paging(ny_page: Any, api: ApiServer, dsn: str, token
     assert messages(page) == [f"request {i:02d} ok" for i in (7, 6, 5, 4, 3)]
     screenshot(page, "journal_paging")
     page.click("#page-newer")  # exactly the 5 lines above the page, not shifted by the new one
-    assert messages(page) == [
-        "disk FULL on /var",
-        "request 11 ok",
-        "request 10 ok",
-        "request 09 ok",
-        "request 08 ok",
-    ]
+    assert messages(page) == first_page
     page.click("#page-newer")  # the start: a full first page, with the line that arrived
     assert messages(page)[:2] == ["newer line arrived", "disk FULL on /var"]
     assert len(messages(page)) == 5

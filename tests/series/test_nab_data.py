@@ -34,18 +34,19 @@ def summary(text: str) -> tuple[str, int, datetime, float, float, float, float, 
     )
 
 
+def head(shape: datasets.NabShape) -> tuple[str, int, datetime, float]:
+    """The start of summary() for a file of that shape: header, rows, first timestamp and
+    usual interval (s)."""
+    return ("timestamp,value", shape.rows, shape.start, shape.step.total_seconds())
+
+
 @pytest.mark.parametrize("file", FILES)
 def test_generated_file_has_the_real_files_shape(file: str) -> None:
     shape = datasets.NAB_SHAPES[file]
     text = datasets.generated_nab_csv(file)
     assert text == datasets.generated_nab_csv(file)  # the same bytes on every run
     header, rows, first, step, low, high, mean, stdev = summary(text)
-    assert (header, rows, first, step) == (
-        "timestamp,value",
-        shape.rows,
-        shape.start,
-        shape.step.total_seconds(),
-    )
+    assert (header, rows, first, step) == head(shape)
     assert shape.low <= low and high <= shape.high
     assert mean == pytest.approx(shape.mean, rel=0.25)
     assert 0.5 < stdev / shape.stdev < 2
@@ -62,12 +63,7 @@ def test_recorded_shape_is_the_real_files(file: str) -> None:
     shape = datasets.NAB_SHAPES[file]
     text, real = datasets.nab_csv(file)
     header, rows, first, step, low, high, mean, stdev = summary(text)
-    assert (header, rows, first, step) == (
-        "timestamp,value",
-        shape.rows,
-        shape.start,
-        shape.step.total_seconds(),
-    )
+    assert (header, rows, first, step) == head(shape)
     if real:
         assert (low, high) == (shape.low, shape.high)
         assert (mean, stdev) == pytest.approx((shape.mean, shape.stdev), rel=1e-5)

@@ -18,11 +18,11 @@ from tests.support.sql import (
     outbox_texts,
     state,
 )
+from vigil.db import one_row
 
 
 def test_mode_view_explains_itself(db: Conn, mode: str) -> None:
-    row = db.execute("select mode, reason, server_version from vigil.mode").fetchone()
-    assert row is not None
+    row = one_row(db, "select mode, reason, server_version from vigil.mode")
     assert row[0] == ("timescaledb" if mode == "timescale" else "portable")
     assert len(str(row[1])) > 40 and row[2]
 
@@ -104,8 +104,7 @@ def test_tune_the_detector_interval(db: Conn, mode: str) -> None:
 
 def test_requeue_a_dead_letter(db: Conn) -> None:
     ingest(db, "h", "d", "disk", "99", T0)
-    row = db.execute("select id from vigil.outbox_claim('w', interval '1 minute', 10)").fetchone()
-    assert row is not None
+    row = one_row(db, "select id from vigil.outbox_claim('w', interval '1 minute', 10)")
     db.execute("select vigil.outbox_settle(%s, 'w', 'dead', 'Forbidden: bot was kicked')", row)
     assert db.execute("select delivery from vigil.outbox_status").fetchone() == (
         "dead letter: Forbidden: bot was kicked",
@@ -141,11 +140,11 @@ def test_change_retention(db: Conn, mode: str) -> None:
     if mode == "timescale":
         db.execute("select remove_retention_policy('vigil.metric_history')")
         db.execute("select add_retention_policy('vigil.metric_history', interval '30 days')")
-        row = db.execute(
+        row = one_row(
+            db,
             "select job_id, schedule_interval, config from timescaledb_information.jobs "
-            "where proc_name = 'policy_retention' and hypertable_name = 'metric_history'"
-        ).fetchone()
-        assert row is not None
+            "where proc_name = 'policy_retention' and hypertable_name = 'metric_history'",
+        )
         assert row[1:] == (timedelta(days=1), {"drop_after": "30 days", "hypertable_id": ANY})
         chunks = "select show_chunks('vigil.metric_history')"  # chunks and their ranges
         assert len(db.execute(chunks).fetchall()) == 2  # 7-day chunks, 40 days apart

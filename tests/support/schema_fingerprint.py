@@ -29,8 +29,9 @@ QUERIES: dict[str, str] = {
     "relations": """
         select c.relname, c.relkind::text, c.relpersistence::text,
                obj_description(c.oid, 'pg_class')
-          from pg_class c join pg_namespace n on n.oid = c.relnamespace
-         where n.nspname = %(schema)s and c.relkind in ('r', 'p', 'v', 'm', 'S', 'f', 'c')
+          from pg_class c
+         where c.relnamespace = %(schema)s::regnamespace
+           and c.relkind in ('r', 'p', 'v', 'm', 'S', 'f', 'c')
          order by 1""",
     "columns": """
         select c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
@@ -38,58 +39,51 @@ QUERIES: dict[str, str] = {
                col_description(c.oid, a.attnum)
           from pg_attribute a
           join pg_class c on c.oid = a.attrelid
-          join pg_namespace n on n.oid = c.relnamespace
           left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
-         where n.nspname = %(schema)s and a.attnum > 0 and not a.attisdropped
+         where c.relnamespace = %(schema)s::regnamespace and a.attnum > 0 and not a.attisdropped
            and c.relkind in ('r', 'p', 'v', 'm', 'f', 'c')
          order by 1, a.attnum""",
     "constraints": """
         select c.relname, k.conname, pg_get_constraintdef(k.oid, true),
                obj_description(k.oid, 'pg_constraint')
-          from pg_constraint k
-          join pg_class c on c.oid = k.conrelid
-          join pg_namespace n on n.oid = c.relnamespace
-         where n.nspname = %(schema)s
+          from pg_constraint k join pg_class c on c.oid = k.conrelid
+         where c.relnamespace = %(schema)s::regnamespace
          order by 1, 2""",
     "indexes": """
         select c.relname, pg_get_indexdef(i.indexrelid), obj_description(i.indexrelid, 'pg_class')
-          from pg_index i
-          join pg_class c on c.oid = i.indrelid
-          join pg_namespace n on n.oid = c.relnamespace
-         where n.nspname = %(schema)s
+          from pg_index i join pg_class c on c.oid = i.indrelid
+         where c.relnamespace = %(schema)s::regnamespace
          order by 1, 2""",
     "views": """
         select c.relname, regexp_replace(pg_get_viewdef(c.oid, true), %(ids)s, '\\1#', 'g')
-          from pg_class c join pg_namespace n on n.oid = c.relnamespace
-         where n.nspname = %(schema)s and c.relkind in ('v', 'm')
+          from pg_class c
+         where c.relnamespace = %(schema)s::regnamespace and c.relkind in ('v', 'm')
          order by 1""",
     "functions": """
         select p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
                p.prokind::text, pg_get_functiondef(p.oid),
                obj_description(p.oid, 'pg_proc')
-          from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-         where n.nspname = %(schema)s and p.prokind in ('f', 'p', 'w')
+          from pg_proc p
+         where p.pronamespace = %(schema)s::regnamespace and p.prokind in ('f', 'p', 'w')
          order by 1""",
     "aggregates": """
         select p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
                obj_description(p.oid, 'pg_proc')
-          from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-         where n.nspname = %(schema)s and p.prokind = 'a'
+          from pg_proc p
+         where p.pronamespace = %(schema)s::regnamespace and p.prokind = 'a'
          order by 1""",
     "triggers": """
         select c.relname, t.tgname,
                regexp_replace(pg_get_triggerdef(t.oid, true), %(ids)s, '\\1#', 'g')
-          from pg_trigger t
-          join pg_class c on c.oid = t.tgrelid
-          join pg_namespace n on n.oid = c.relnamespace
-         where n.nspname = %(schema)s and not t.tgisinternal
+          from pg_trigger t join pg_class c on c.oid = t.tgrelid
+         where c.relnamespace = %(schema)s::regnamespace and not t.tgisinternal
          order by 1, 2""",
     "types": """
         select t.typname, t.typtype::text, obj_description(t.oid, 'pg_type'),
                (select array_agg(e.enumlabel order by e.enumsortorder)
                   from pg_enum e where e.enumtypid = t.oid)
-          from pg_type t join pg_namespace n on n.oid = t.typnamespace
-         where n.nspname = %(schema)s and t.typtype in ('e', 'd')
+          from pg_type t
+         where t.typnamespace = %(schema)s::regnamespace and t.typtype in ('e', 'd')
          order by 1""",
     "schema": """
         select nspname, obj_description(oid, 'pg_namespace')

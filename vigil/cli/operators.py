@@ -17,7 +17,7 @@ import psycopg
 
 from vigil import QUERIES
 from vigil.cluster import database_url
-from vigil.db import Conn
+from vigil.db import Conn, fetch_bool
 from vigil.settings import Settings
 from vigil.tokens import secret_hash
 
@@ -37,8 +37,7 @@ def create_login_link(conn: Conn, email: str, minutes: int, base_url: str) -> st
 
 
 def add_user(conn: Conn, email: str) -> bool:
-    row = conn.execute(QUERIES["user_add"], (email,)).fetchone()
-    return bool(row and row[0])
+    return fetch_bool(conn, QUERIES["user_add"], (email,))
 
 
 def first_user(conn: Conn, settings: Settings) -> str:
@@ -76,8 +75,7 @@ def cmd_user(settings: Settings, args: argparse.Namespace) -> int:
                 return 2
             print(f"{args.email.strip().lower()} {'added' if added else 'was allowed already'}")
         elif args.action == "remove":
-            row = conn.execute(QUERIES["user_remove"], (args.email,)).fetchone()
-            if not row or not row[0]:
+            if not fetch_bool(conn, QUERIES["user_remove"], (args.email,)):
                 print(f"no user {args.email!r}", file=sys.stderr)
                 return 1
             print(f"{args.email.strip().lower()} removed; their sessions are ended")

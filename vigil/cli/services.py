@@ -11,6 +11,7 @@ import psycopg
 
 from vigil import QUERIES
 from vigil.cluster import database_url
+from vigil.db import fetch_bool
 from vigil.durations import positive_seconds
 from vigil.settings import Settings
 
@@ -73,8 +74,7 @@ def cmd_service(settings: Settings, args: argparse.Namespace) -> int:
         if args.action == "add":
             return _add(conn, args)
         if args.action == "remove":
-            row = conn.execute(QUERIES["service_remove"], (args.name,)).fetchone()
-            if not row or not row[0]:
+            if not fetch_bool(conn, QUERIES["service_remove"], (args.name,)):
                 print(f"no service named {args.name!r}", file=sys.stderr)
                 return 1
             print(f"service {args.name!r} removed with its checks and events")

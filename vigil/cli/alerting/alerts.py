@@ -14,17 +14,18 @@ import psycopg
 
 from vigil.cli.alerting import QUERIES
 from vigil.cli.alerting.common import (
-    CliError,
+    NO_RULE,
     Conn,
     Handler,
     OneLineParser,
     Row,
     ago,
     fetch,
-    iso,
+    jsonable,
     number,
     print_json,
     reader_gone,
+    require,
     run_with_connection,
     table,
     utc,
@@ -37,25 +38,9 @@ CLEAR_SCREEN = "\x1b[H\x1b[2J"
 
 
 def alert_json(row: Row) -> dict[str, Any]:
-    """An instance for scripts: `vigil alerts --json`, `vigil rules show --json`."""
-    return {
-        "rule": row["rule"],
-        "instance": row["instance"],
-        "instance_text": row["instance_text"],
-        "state": row["state"],
-        "since": iso(row["since"]),
-        "value": row["value"],
-        "value_text": row["value_text"],
-        "silenced": row["silenced"],
-        "suppressed": row["suppressed"],
-        "withheld": row["withheld"],
-        "reason": row["reason"],
-        "severity": row["severity"],
-        "source": row["source"],
-        "key": row["key"],
-        "last_evaluated_at": iso(row["last_evaluated_at"]),
-        "last_data_at": iso(row["last_data_at"]),
-    }
+    """An instance for scripts: `vigil alerts --json`, `vigil rules show --json` (the columns
+    of alert_list)."""
+    return jsonable(row)
 
 
 def marks(row: Row) -> str:
@@ -108,33 +93,10 @@ def _list(conn: Conn, args: argparse.Namespace) -> int:
 
 def _history(conn: Conn, args: argparse.Namespace) -> int:
     if args.rule is not None:
-        row = conn.execute(QUERIES["rule_exists"], (args.rule,)).fetchone()
-        if not row or not row[0]:
-            raise CliError(f'no rule named "{args.rule}" (see `vigil rules list`)')
+        require(conn, QUERIES["rule_exists"], (args.rule,), NO_RULE.format(name=args.rule))
     rows = fetch(conn, QUERIES["alert_history"], {"rule": args.rule, "limit": args.limit})
     if args.json:
-        print_json(
-            [
-                {
-                    "id": r["id"],
-                    "at": iso(r["at"]),
-                    "rule": r["rule"],
-                    "instance": r["instance"],
-                    "instance_text": r["instance_text"],
-                    "kind": r["kind"],
-                    "from_state": r["from_state"],
-                    "to_state": r["to_state"],
-                    "value": r["value"],
-                    "value_text": r["value_text"],
-                    "reason": r["reason"],
-                    "withheld": r["withheld"],
-                    "outbox_id": r["outbox_id"],
-                    "message_status": r["message_status"],
-                    "message": r["message"],
-                }
-                for r in rows
-            ]
-        )
+        print_json([jsonable(r) for r in rows])  # the query's columns are the JSON fields
         return 0
     if not rows:
         print("no alert history yet")

@@ -18,11 +18,14 @@ import psycopg
 from psycopg.rows import dict_row
 
 from vigil.cluster import database_url
+from vigil.db import fetch_bool
+from vigil.durations import format_duration
 from vigil.settings import Settings
 
 Conn = psycopg.Connection[Any]
 Row = dict[str, Any]
 Handler = Callable[[Settings, argparse.Namespace], int]
+Action = Callable[[Conn, argparse.Namespace], int]
 
 DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+")
 DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
@@ -53,6 +56,13 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"vigil: {message} (see `{self.prog} --help`)\n")
+
+
+def add_command(subparsers: Any, name: str, help: str) -> Any:
+    """`vigil NAME ACTION ...`: a command made of actions (`args.action`, one required), each
+    a subcommand with one-line usage errors; returns what its actions are added to."""
+    command = subparsers.add_parser(name, help=help)
+    return command.add_subparsers(dest="action", required=True, parser_class=OneLineParser)
 
 
 # The check and unique constraints of sql/15_alerts.sql in the words of the command line.
@@ -99,6 +109,8 @@ CONSTRAINTS: dict[str, str] = {
         "--from and --to must differ (an end at or before the start is on the next day)"
     ),
 }
+
+NO_RULE = 'no rule named "{name}" (see `vigil rules list`)'
 
 REFUSAL_CLASSES = ("22", "23")
 """SQLSTATE classes that refuse the input: data exceptions (22023 raised by the engine's
@@ -147,6 +159,17 @@ def run_with_connection(
         return reader_gone()
 
 
+def subcommands(actions: Mapping[str, Action]) -> Handler:
+    """The handler of a command whose subcommands (`args.action`) each run on a connection
+    of their own (run_with_connection)."""
+
+    def handle(settings: Settings, args: argparse.Namespace) -> int:
+        action = actions[args.action]
+        return run_with_connection(settings, args, lambda conn: action(conn, args))
+
+    return handle
+
+
 def reader_gone() -> int:
     """stdout's reader went away (`vigil alerts --json | head`): end quietly, as `cat` does;
     stdout then points at /dev/null so that the interpreter's final flush cannot fail."""
@@ -163,6 +186,30 @@ def fetch(conn: Conn, query: str, params: Sequence[Any] | Mapping[str, Any] = ()
     """The rows of a named query as dicts."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(query, params).fetchall()
+
+
+def require(
+    conn: Conn, query: str, params: Sequence[Any] | Mapping[str, Any], missing: str
+) -> None:
+    """Runs a statement that answers true (a row, a name, an id) when it found what it names;
+    refuses with `missing` when it did not."""
+    if not fetch_bool(conn, query, params):
+        raise CliError(missing)
+
+
+def statement_action(query: str, missing: str, done: str, **fixed: object) -> Action:
+    """A command that is one statement: run with the command's arguments as `%(name)s`
+    parameters (`fixed` adds values), it prints `done`, or refuses with `missing` when the
+    statement found nothing. Both messages are formatted with the same values:
+    `rule {name!r} deleted`."""
+
+    def action(conn: Conn, args: argparse.Namespace) -> int:
+        values = {**vars(args), **fixed}
+        require(conn, query, values, missing.format_map(values))
+        print(done.format_map(values))
+        return 0
+
+    return action
 
 
 # Parsing ------------------------------------------------------------------------------
@@ -194,28 +241,14 @@ def duration_arg(text: str) -> timedelta:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def format_duration(value: timedelta | None) -> str | None:
-    """A duration as the options take it: `5m`, `1h30m`, `2d`, `0s`, `500ms`, `1.5s`."""
-    if value is None:
-        return None
-    micros = value // timedelta(microseconds=1)
-    if micros == 0:
-        return "0s"
-    sign = "-" if micros < 0 else ""
-    micros = abs(micros)
-    parts = []
-    for unit, size in (("d", 86_400_000_000), ("h", 3_600_000_000), ("m", 60_000_000)):
-        count, micros = divmod(micros, size)
-        if count:
-            parts.append(f"{count}{unit}")
-    if micros:
-        if micros % 1_000_000 == 0:
-            parts.append(f"{micros // 1_000_000}s")
-        elif micros < 1_000_000 and micros % 1000 == 0:
-            parts.append(f"{micros // 1000}ms")
-        else:
-            parts.append(f"{Decimal(micros) / 1_000_000}s")
-    return sign + "".join(parts)
+def duration_option(group: Any, flag: str, help: str | None = None, **kwargs: Any) -> None:
+    """An option that takes a duration (parse_duration), on a parser or an argument group."""
+    group.add_argument(flag, type=duration_arg, metavar="DURATION", help=help, **kwargs)
+
+
+def label_option(group: Any, help: str | None = None) -> None:
+    """--label KEY=VALUE, repeatable: labels that alert instances must have."""
+    group.add_argument("--label", type=label_arg, action="append", metavar="KEY=VALUE", help=help)
 
 
 def label_arg(text: str) -> tuple[str, str]:
@@ -318,3 +351,17 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
 
 def print_json(value: object) -> None:
     print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def jsonable(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """An object for scripts (--json), as docs/alerts.md promises: times ISO 8601 in UTC,
+    durations as the options take them ("5m"), every other value as it is."""
+    return {key: _json_value(value) for key, value in fields.items()}
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    return value

@@ -2,8 +2,9 @@
 -- vigil/cli/alerting/__init__.py). The engine itself is SQL: sql/15_alerts.sql, 80_rules.sql.
 
 -- name: rule_list
--- Every rule with its numbers of firing and pending instances, built-in rules first
--- (next_eval_at: null until first evaluated; it starts as -infinity).
+-- Every rule (name null) or the rule of that name, with its numbers of firing and pending
+-- instances, built-in rules first (next_eval_at: null until first evaluated; it starts as
+-- -infinity).
 select r.id, r.name, r.source, r.builtin, r.metric_type, r.match_host, r.match_name,
        r.match_type, r.match_labels, r.agg, r.agg_window, r.op, r.threshold, r.recover_op,
        r.recover_threshold, r.for_duration, r.keep_firing_for, r.no_data, r.no_data_after,
@@ -16,23 +17,8 @@ select r.id, r.name, r.source, r.builtin, r.metric_type, r.match_host, r.match_n
        (select count(*) from vigil.alert_instances i
          where i.rule_id = r.id and i.state = 'pending') as pending
   from vigil.alert_rules r
+ where %(name)s::text is null or r.name = %(name)s
  order by r.builtin desc, r.name;
-
--- name: rule_get
--- One rule by name with its numbers of firing and pending instances (as rule_list).
-select r.id, r.name, r.source, r.builtin, r.metric_type, r.match_host, r.match_name,
-       r.match_type, r.match_labels, r.agg, r.agg_window, r.op, r.threshold, r.recover_op,
-       r.recover_threshold, r.for_duration, r.keep_firing_for, r.no_data, r.no_data_after,
-       r.severity, r.labels, r.repeat_interval, r.group_wait, r.alert_template,
-       r.ok_template, r.depends_on, r.depends_on_labels, r.rule_group, r.eval_interval,
-       r.enabled, r.description, r.created_by, r.created_at, r.updated_at,
-       case when isfinite(r.next_eval_at) then r.next_eval_at end as next_eval_at,
-       (select count(*) from vigil.alert_instances i
-         where i.rule_id = r.id and i.state = 'firing') as firing,
-       (select count(*) from vigil.alert_instances i
-         where i.rule_id = r.id and i.state = 'pending') as pending
-  from vigil.alert_rules r
- where r.name = %s;
 
 -- name: rule_exists
 -- Whether a rule of that name exists (depends_on names one).
@@ -75,12 +61,12 @@ update vigil.alert_rules
 
 -- name: rule_set_enabled
 -- `vigil rules enable|disable`; one row when the rule exists.
-update vigil.alert_rules set enabled = %s where name = %s returning name;
+update vigil.alert_rules set enabled = %(enabled)s where name = %(name)s returning name;
 
 -- name: rule_delete
 -- `vigil rules delete`: the rule with its instances and history (a built-in rule raises
 -- 42501); one row when it existed.
-delete from vigil.alert_rules where name = %s returning name;
+delete from vigil.alert_rules where name = %(name)s returning name;
 
 -- name: rule_test
 -- `vigil rules test`: the rule evaluated now, rolled back (nothing written, nobody told).
@@ -91,9 +77,10 @@ select instance, vigil.instance_text(instance) as instance_text, value, last_at,
 -- name: alert_list
 -- `vigil alerts`, `vigil rules show` and `vigil alerts observe`: instances (of one rule, or
 -- null: all) that are firing or pending, plus - with recent - those that changed in the
--- last day, or - with all - every one; firing first, then pending, newest change first.
-select a.rule, a.source, a.severity, a.key, a.instance, a.instance_text, a.state, a.since,
-       a.value, a.value_text, a.reason, a.withheld, a.silenced, a.suppressed,
+-- last day, or - with all - every one; firing first, then pending, newest change first. Its
+-- columns, in order, are the fields of `--json`.
+select a.rule, a.instance, a.instance_text, a.state, a.since, a.value, a.value_text,
+       a.silenced, a.suppressed, a.withheld, a.reason, a.severity, a.source, a.key,
        a.last_evaluated_at, a.last_data_at
   from vigil.alerts a
  where (%(rule)s::text is null or a.rule = %(rule)s)
@@ -101,10 +88,10 @@ select a.rule, a.source, a.severity, a.key, a.instance, a.instance_text, a.state
  order by a.state <> 'firing', a.state <> 'pending', a.since desc, a.rule, a.key;
 
 -- name: alert_history
--- `vigil alerts history`: the newest changes and reminders (of one rule, or null: all).
-select h.id, h.at, h.rule, h.key, h.instance, h.instance_text, h.kind, h.from_state,
-       h.to_state, h.value, h.value_text, h.reason, h.withheld, h.outbox_id,
-       h.message_status, h.message
+-- `vigil alerts history`: the newest changes and reminders (of one rule, or null: all); its
+-- columns, in order, are the fields of `--json`.
+select h.id, h.at, h.rule, h.instance, h.instance_text, h.kind, h.from_state, h.to_state,
+       h.value, h.value_text, h.reason, h.withheld, h.outbox_id, h.message_status, h.message
   from vigil.alert_history h
  where %(rule)s::text is null or h.rule = %(rule)s
  order by h.at desc, h.id desc
@@ -117,18 +104,20 @@ select vigil.silence_add(%s, %s, %s, %s, %s, coalesce(%s::timestamptz, now()));
 
 -- name: silence_list
 -- `vigil silence list`: active and upcoming silences (all: expired ones too) with their
--- state now: active first, then upcoming, then expired; by start.
-select s.id, s.rule_pattern, s.matchers, s.starts_at, s.ends_at, s.comment, s.author,
-       s.created_at,
+-- state now: active first, then upcoming, then expired; by start. Its columns, in order,
+-- are the fields of `--json`.
+select s.id,
        case when s.starts_at > now() then 'upcoming'
-            when s.ends_at > now() then 'active' else 'expired' end as state
+            when s.ends_at > now() then 'active' else 'expired' end as state,
+       s.rule_pattern as rule, s.matchers as labels, s.starts_at, s.ends_at, s.comment,
+       s.author, s.created_at
   from vigil.silences s
  where %(all)s or s.ends_at > now()
  order by s.ends_at <= now(), s.starts_at > now(), s.starts_at, s.id;
 
 -- name: silence_expire
 -- `vigil silence expire`: ends the silence now; true when it was active or upcoming.
-select vigil.silence_expire(%s, now());
+select vigil.silence_expire(%(id)s, now());
 
 -- name: maintenance_add
 -- `vigil maintenance add`: name, rule pattern, label matchers, ISO weekdays (null: every
@@ -148,4 +137,4 @@ select w.id, w.name, w.rule_pattern, w.matchers, w.days, w.starts, w.ends, w.tim
 
 -- name: maintenance_delete
 -- `vigil maintenance delete`; one row when the window existed.
-delete from vigil.maintenance_windows where name = %s returning id;
+delete from vigil.maintenance_windows where name = %(name)s returning id;

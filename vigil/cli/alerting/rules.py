@@ -15,27 +15,30 @@ from psycopg.types.json import Jsonb
 
 from vigil.cli.alerting import QUERIES
 from vigil.cli.alerting.common import (
+    NO_RULE,
     CliError,
     Conn,
     Handler,
-    OneLineParser,
     Row,
-    duration_arg,
+    add_command,
+    duration_option,
     fetch,
     finite_float,
-    format_duration,
-    iso,
-    label_arg,
+    jsonable,
+    label_option,
     labels,
     matchers_text,
     number,
     os_user,
     print_json,
-    run_with_connection,
+    require,
+    statement_action,
+    subcommands,
     table,
     utc,
 )
-from vigil.settings import Settings
+from vigil.durations import format_duration
+from vigil.rule_text import condition_tail
 
 AGGS = ("avg", "min", "max", "last", "count", "sum", "rate")
 OPS = {
@@ -249,9 +252,9 @@ def _tuning(conn: Conn, args: argparse.Namespace) -> dict[str, Any]:
     if parent is not None:
         if parent == args.name:
             raise CliError("a rule cannot depend on itself")
-        row = conn.execute(QUERIES["rule_exists"], (parent,)).fetchone()
-        if not row or not row[0]:
-            raise CliError(f'--depends-on: no rule named "{parent}" (see `vigil rules list`)')
+        require(
+            conn, QUERIES["rule_exists"], (parent,), "--depends-on: " + NO_RULE.format(name=parent)
+        )
     if getattr(args, "disabled", False):
         changes["enabled"] = False
     return changes
@@ -332,7 +335,7 @@ def _edit(conn: Conn, args: argparse.Namespace) -> int:
 def _lock(conn: Conn, name: str) -> Row:
     rows = fetch(conn, QUERIES["rule_lock"], (name,))
     if not rows:
-        raise CliError(f'no rule named "{name}" (see `vigil rules list`)')
+        raise CliError(NO_RULE.format(name=name))
     return rows[0]
 
 
@@ -346,14 +349,14 @@ def _write(conn: Conn, name: str, changes: dict[str, Any]) -> Row:
 
 
 def _get(conn: Conn, name: str) -> Row:
-    rows = fetch(conn, QUERIES["rule_get"], (name,))
+    rows = fetch(conn, QUERIES["rule_list"], {"name": name})
     if not rows:
-        raise CliError(f'no rule named "{name}" (see `vigil rules list`)')
+        raise CliError(NO_RULE.format(name=name))
     return rows[0]
 
 
 def _list(conn: Conn, args: argparse.Namespace) -> int:
-    rows = fetch(conn, QUERIES["rule_list"])
+    rows = fetch(conn, QUERIES["rule_list"], {"name": None})
     if args.json:
         print_json([rule_json(r) for r in rows])
         return 0
@@ -419,36 +422,24 @@ def _show(conn: Conn, args: argparse.Namespace) -> int:
     return 0
 
 
-def _set_enabled(conn: Conn, args: argparse.Namespace, enabled: bool) -> int:
-    if not conn.execute(QUERIES["rule_set_enabled"], (enabled, args.name)).fetchone():
-        raise CliError(f'no rule named "{args.name}" (see `vigil rules list`)')
-    print(f"rule {args.name!r} {'enabled' if enabled else 'disabled'}")
-    return 0
-
-
-def _delete(conn: Conn, args: argparse.Namespace) -> int:
-    if not conn.execute(QUERIES["rule_delete"], (args.name,)).fetchone():
-        raise CliError(f'no rule named "{args.name}" (see `vigil rules list`)')
-    print(f"rule {args.name!r} deleted with its instances and history")
-    return 0
-
-
 def _test(conn: Conn, args: argparse.Namespace) -> int:
     rule = _get(conn, args.name)
     rows = fetch(conn, QUERIES["rule_test"], (args.name,))
     if args.json:
         print_json(
             [
-                {
-                    "instance": r["instance"],
-                    "instance_text": r["instance_text"],
-                    "value": r["value"],
-                    "last_at": iso(r["last_at"]),
-                    "state": r["state"],
-                    "would_be": r["would_be"],
-                    "change": r["would_be"] != r["state"],
-                    "reason": r["reason"],
-                }
+                jsonable(
+                    {
+                        "instance": r["instance"],
+                        "instance_text": r["instance_text"],
+                        "value": r["value"],
+                        "last_at": r["last_at"],
+                        "state": r["state"],
+                        "would_be": r["would_be"],
+                        "change": r["would_be"] != r["state"],
+                        "reason": r["reason"],
+                    }
+                )
                 for r in rows
             ]
         )
@@ -533,58 +524,55 @@ def condition_text(row: Row) -> str:
         text = f"last {row['op']} {threshold}"
     else:
         text = f"{row['agg']}({format_duration(row['agg_window'])}) {row['op']} {threshold}"
-    if row["recover_op"] is not None:
-        text += f", recover {row['recover_op']} {number(row['recover_threshold'])}"
-    if row["no_data"] != "keep" and not row["builtin"]:
-        after = format_duration(row["no_data_after"] or row["agg_window"])
-        text += f", no data for {after}: {row['no_data']}"
-    return text
+    return text + condition_tail(row, number, "no data for")
 
 
 def rule_json(row: Row) -> dict[str, Any]:
     """A rule for scripts (`rules list --json`, `rules show --json`): option names where an
     option sets the column, durations as the options take them ("5m"), times ISO 8601."""
-    return {
-        "id": row["id"],
-        "name": row["name"],
-        "source": row["source"],
-        "builtin": row["builtin"],
-        "enabled": row["enabled"],
-        "watches": watches_text(row),
-        "condition": condition_text(row),
-        "metric_type": row["metric_type"],
-        "match_host": row["match_host"],
-        "match_name": row["match_name"],
-        "match_type": row["match_type"],
-        "match_labels": row["match_labels"],
-        "agg": row["agg"],
-        "window": format_duration(row["agg_window"]),
-        "op": row["op"],
-        "threshold": row["threshold"],
-        "recover_op": row["recover_op"],
-        "recover_threshold": row["recover_threshold"],
-        "for": format_duration(row["for_duration"]),
-        "keep_firing_for": format_duration(row["keep_firing_for"]),
-        "no_data": row["no_data"],
-        "no_data_after": format_duration(row["no_data_after"]),
-        "severity": row["severity"],
-        "labels": row["labels"],
-        "repeat": format_duration(row["repeat_interval"]),
-        "group_wait": format_duration(row["group_wait"]),
-        "eval_interval": format_duration(row["eval_interval"]),
-        "group": row["rule_group"],
-        "depends_on": row["depends_on"],
-        "depends_on_labels": row["depends_on_labels"],
-        "message": row["alert_template"],
-        "ok_message": row["ok_template"],
-        "description": row["description"],
-        "created_by": row["created_by"],
-        "created_at": iso(row["created_at"]),
-        "updated_at": iso(row["updated_at"]),
-        "next_eval_at": iso(row["next_eval_at"]),
-        "firing": row["firing"],
-        "pending": row["pending"],
-    }
+    return jsonable(
+        {
+            "id": row["id"],
+            "name": row["name"],
+            "source": row["source"],
+            "builtin": row["builtin"],
+            "enabled": row["enabled"],
+            "watches": watches_text(row),
+            "condition": condition_text(row),
+            "metric_type": row["metric_type"],
+            "match_host": row["match_host"],
+            "match_name": row["match_name"],
+            "match_type": row["match_type"],
+            "match_labels": row["match_labels"],
+            "agg": row["agg"],
+            "window": row["agg_window"],
+            "op": row["op"],
+            "threshold": row["threshold"],
+            "recover_op": row["recover_op"],
+            "recover_threshold": row["recover_threshold"],
+            "for": row["for_duration"],
+            "keep_firing_for": row["keep_firing_for"],
+            "no_data": row["no_data"],
+            "no_data_after": row["no_data_after"],
+            "severity": row["severity"],
+            "labels": row["labels"],
+            "repeat": row["repeat_interval"],
+            "group_wait": row["group_wait"],
+            "eval_interval": row["eval_interval"],
+            "group": row["rule_group"],
+            "depends_on": row["depends_on"],
+            "depends_on_labels": row["depends_on_labels"],
+            "message": row["alert_template"],
+            "ok_message": row["ok_template"],
+            "description": row["description"],
+            "created_by": row["created_by"],
+            "created_at": row["created_at"],
+            "updated_at": row["updated_at"],
+            "next_eval_at": row["next_eval_at"],
+            "firing": row["firing"],
+            "pending": row["pending"],
+        }
+    )
 
 
 # Parser ---------------------------------------------------------------------------------
@@ -601,13 +589,7 @@ def add_rule_options(parser: argparse.ArgumentParser, edit: bool) -> None:
     source.add_argument("--heartbeat", action="store_true", help="metrics sent to /metric")
     source.add_argument("--uptime", action="store_true", help="the services' HTTP checks")
     source.add_argument("--log", action="store_true", help="journal lines, counted per host")
-    what.add_argument(
-        "--label",
-        type=label_arg,
-        action="append",
-        metavar="KEY=VALUE",
-        help="series: a label the series must have (repeat for more)",
-    )
+    label_option(what, "series: a label the series must have (repeat for more)")
     what.add_argument("--host", dest="m_host", metavar="PATTERN", help="heartbeat, log: host")
     what.add_argument("--name", dest="m_name", metavar="PATTERN", help="heartbeat: metric name")
     what.add_argument("--type", dest="m_type", metavar="PATTERN", help="heartbeat: metric type")
@@ -645,53 +627,30 @@ def add_rule_options(parser: argparse.ArgumentParser, edit: bool) -> None:
     cond.add_argument(
         "--agg", choices=AGGS, help="how the window becomes one value (default last; log: count)"
     )
-    cond.add_argument(
-        "--window", type=duration_arg, metavar="DURATION", help="read back from now (default 5m)"
-    )
+    duration_option(cond, "--window", "read back from now (default 5m)")
 
     timing = parser.add_argument_group("timing (durations: 30s, 5m, 2h, 1d, 1h30m; 0 = none)")
-    timing.add_argument(
-        "--for",
-        dest="for_duration",
-        type=duration_arg,
-        metavar="DURATION",
-        help="pending this long before firing (default 0)",
+    duration_option(
+        timing, "--for", "pending this long before firing (default 0)", dest="for_duration"
     )
-    timing.add_argument(
-        "--keep-firing-for",
-        type=duration_arg,
-        metavar="DURATION",
-        help="recovered this long before back to normal (default 0)",
+    duration_option(
+        timing, "--keep-firing-for", "recovered this long before back to normal (default 0)"
     )
-    timing.add_argument(
-        "--repeat",
-        type=duration_arg,
-        metavar="DURATION",
-        help="remind every DURATION while firing (default 0: never)",
-    )
+    duration_option(timing, "--repeat", "remind every DURATION while firing (default 0: never)")
     timing.add_argument(
         "--no-data",
         choices=("alert", "ok", "keep"),
         help="when the source is silent: fire, recover or keep the state (default keep)",
     )
-    timing.add_argument(
-        "--no-data-after",
-        type=duration_arg,
-        metavar="DURATION",
-        help="silence that counts as no data (default: the window)",
+    duration_option(
+        timing, "--no-data-after", "silence that counts as no data (default: the window)"
     )
-    timing.add_argument(
+    duration_option(
+        timing,
         "--group-wait",
-        type=duration_arg,
-        metavar="DURATION",
-        help="hold notifications to send those due together as one (default 2s, at most 10m)",
+        "hold notifications to send those due together as one (default 2s, at most 10m)",
     )
-    timing.add_argument(
-        "--eval-interval",
-        type=duration_arg,
-        metavar="DURATION",
-        help="how often it is evaluated (default 10s)",
-    )
+    duration_option(timing, "--eval-interval", "how often it is evaluated (default 10s)")
 
     notify = parser.add_argument_group("notifications (an empty TEXT clears)")
     notify.add_argument("--severity", choices=("info", "warning", "critical"))
@@ -720,26 +679,30 @@ def add_rule_options(parser: argparse.ArgumentParser, edit: bool) -> None:
         notify.add_argument("--disabled", action="store_true", help="add it disabled")
 
 
-def cmd_rules(settings: Settings, args: argparse.Namespace) -> int:
-    actions = {
+cmd_rules = subcommands(
+    {
         "add": _add,
         "edit": _edit,
         "list": _list,
         "show": _show,
-        "enable": lambda conn, a: _set_enabled(conn, a, True),
-        "disable": lambda conn, a: _set_enabled(conn, a, False),
-        "delete": _delete,
+        "enable": statement_action(
+            QUERIES["rule_set_enabled"], NO_RULE, "rule {name!r} enabled", enabled=True
+        ),
+        "disable": statement_action(
+            QUERIES["rule_set_enabled"], NO_RULE, "rule {name!r} disabled", enabled=False
+        ),
+        "delete": statement_action(
+            QUERIES["rule_delete"], NO_RULE, "rule {name!r} deleted with its instances and history"
+        ),
         "test": _test,
     }
-    action = actions[args.action]
-    return run_with_connection(settings, args, lambda conn: action(conn, args))
+)
 
 
 def register(subparsers: Any) -> dict[str, Handler]:
-    rules = subparsers.add_parser(
-        "rules", help="alert rules: list, show, add, edit, enable, disable, delete, test"
+    actions = add_command(
+        subparsers, "rules", "alert rules: list, show, add, edit, enable, disable, delete, test"
     )
-    actions = rules.add_subparsers(dest="action", required=True, parser_class=OneLineParser)
     listing = actions.add_parser("list", help="every rule with its firing and pending counts")
     listing.add_argument("--json", action="store_true", help="a JSON list of rule objects")
     show = actions.add_parser("show", help="one rule: every setting and its instances")

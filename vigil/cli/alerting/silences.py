@@ -16,23 +16,23 @@ from vigil.cli.alerting.common import (
     CliError,
     Conn,
     Handler,
-    OneLineParser,
     Row,
-    duration_arg,
+    add_command,
+    duration_option,
     fetch,
-    format_duration,
-    iso,
-    label_arg,
+    jsonable,
+    label_option,
     labels,
     matchers_text,
     os_user,
     parse_time,
     print_json,
-    run_with_connection,
+    statement_action,
+    subcommands,
     table,
     utc,
 )
-from vigil.settings import Settings
+from vigil.durations import format_duration
 
 DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DAYS = tuple(name[:3] for name in DAY_NAMES)  # ISO weekdays 1..7
@@ -104,24 +104,10 @@ def _silence_add(conn: Conn, args: argparse.Namespace) -> int:
     return 0
 
 
-def silence_json(row: Row) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "state": row["state"],
-        "rule": row["rule_pattern"],
-        "labels": row["matchers"],
-        "starts_at": iso(row["starts_at"]),
-        "ends_at": iso(row["ends_at"]),
-        "comment": row["comment"],
-        "author": row["author"],
-        "created_at": iso(row["created_at"]),
-    }
-
-
 def _silence_list(conn: Conn, args: argparse.Namespace) -> int:
     rows = fetch(conn, QUERIES["silence_list"], {"all": args.all})
     if args.json:
-        print_json([silence_json(r) for r in rows])
+        print_json([jsonable(r) for r in rows])  # the query's columns are the JSON fields
     elif not rows:
         print("no silences" if args.all else "no active or upcoming silences")
     else:
@@ -132,8 +118,8 @@ def _silence_list(conn: Conn, args: argparse.Namespace) -> int:
                     (
                         r["id"],
                         r["state"],
-                        r["rule_pattern"] or "*",
-                        matchers_text(r["matchers"]),
+                        r["rule"] or "*",
+                        matchers_text(r["labels"]),
                         utc(r["starts_at"]),
                         utc(r["ends_at"]),
                         r["author"],
@@ -146,17 +132,17 @@ def _silence_list(conn: Conn, args: argparse.Namespace) -> int:
     return 0
 
 
-def _silence_expire(conn: Conn, args: argparse.Namespace) -> int:
-    row = conn.execute(QUERIES["silence_expire"], (args.id,)).fetchone()
-    if not row or not row[0]:
-        raise CliError(f"no active or upcoming silence {args.id} (see `vigil silence list`)")
-    print(f"silence {args.id} expired")
-    return 0
-
-
-def cmd_silence(settings: Settings, args: argparse.Namespace) -> int:
-    action = {"add": _silence_add, "list": _silence_list, "expire": _silence_expire}[args.action]
-    return run_with_connection(settings, args, lambda conn: action(conn, args))
+cmd_silence = subcommands(
+    {
+        "add": _silence_add,
+        "list": _silence_list,
+        "expire": statement_action(
+            QUERIES["silence_expire"],
+            "no active or upcoming silence {id} (see `vigil silence list`)",
+            "silence {id} expired",
+        ),
+    }
+)
 
 
 # Maintenance windows ----------------------------------------------------------------------
@@ -193,22 +179,24 @@ def _maintenance_add(conn: Conn, args: argparse.Namespace) -> int:
 
 
 def maintenance_json(row: Row) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "name": row["name"],
-        "days": [DAYS[d - 1] for d in row["days"]] if row["days"] else None,
-        "from": clock_text(row["starts"]),
-        "to": clock_text(row["ends"]),
-        "time_zone": row["time_zone"],
-        "rule": row["rule_pattern"],
-        "labels": row["matchers"],
-        "open_now": row["open_now"],
-        "valid_from": iso(row["valid_from"]),
-        "valid_until": iso(row["valid_until"]),
-        "comment": row["comment"],
-        "author": row["author"],
-        "created_at": iso(row["created_at"]),
-    }
+    return jsonable(
+        {
+            "id": row["id"],
+            "name": row["name"],
+            "days": [DAYS[d - 1] for d in row["days"]] if row["days"] else None,
+            "from": clock_text(row["starts"]),
+            "to": clock_text(row["ends"]),
+            "time_zone": row["time_zone"],
+            "rule": row["rule_pattern"],
+            "labels": row["matchers"],
+            "open_now": row["open_now"],
+            "valid_from": row["valid_from"],
+            "valid_until": row["valid_until"],
+            "comment": row["comment"],
+            "author": row["author"],
+            "created_at": row["created_at"],
+        }
+    )
 
 
 def _maintenance_list(conn: Conn, args: argparse.Namespace) -> int:
@@ -250,27 +238,23 @@ def _maintenance_list(conn: Conn, args: argparse.Namespace) -> int:
     return 0
 
 
-def _maintenance_delete(conn: Conn, args: argparse.Namespace) -> int:
-    if not conn.execute(QUERIES["maintenance_delete"], (args.name,)).fetchone():
-        raise CliError(f'no maintenance window named "{args.name}"')
-    print(f"maintenance window {args.name!r} deleted")
-    return 0
-
-
-def cmd_maintenance(settings: Settings, args: argparse.Namespace) -> int:
-    action = {
+cmd_maintenance = subcommands(
+    {
         "add": _maintenance_add,
         "list": _maintenance_list,
-        "delete": _maintenance_delete,
-    }[args.action]
-    return run_with_connection(settings, args, lambda conn: action(conn, args))
+        "delete": statement_action(
+            QUERIES["maintenance_delete"],
+            'no maintenance window named "{name}"',
+            "maintenance window {name!r} deleted",
+        ),
+    }
+)
 
 
 def register(subparsers: Any) -> dict[str, Handler]:
-    silence = subparsers.add_parser(
-        "silence", help="withhold notifications for a while: add, list, expire"
+    actions = add_command(
+        subparsers, "silence", "withhold notifications for a while: add, list, expire"
     )
-    actions = silence.add_subparsers(dest="action", required=True, parser_class=OneLineParser)
     add = actions.add_parser(
         "add",
         help="add a silence; prints its id as the last line",
@@ -280,14 +264,8 @@ def register(subparsers: Any) -> dict[str, Handler]:
     add.add_argument(
         "--rule", metavar="NAME_OR_PATTERN", help="rules by name, * matches anything (default all)"
     )
-    add.add_argument(
-        "--label",
-        type=label_arg,
-        action="append",
-        metavar="KEY=VALUE",
-        help="instances with this label, e.g. host=web-1 (repeat for more)",
-    )
-    add.add_argument("--for", dest="duration", type=duration_arg, required=True, metavar="DURATION")
+    label_option(add, "instances with this label, e.g. host=web-1 (repeat for more)")
+    duration_option(add, "--for", dest="duration", required=True)
     add.add_argument("--comment", required=True, metavar="TEXT", help="why (1-500 characters)")
     add.add_argument("--author", metavar="NAME", help="who (default: your login name)")
     add.add_argument("--start", metavar="ISO", help="when it starts, ISO 8601 (default now)")
@@ -297,10 +275,9 @@ def register(subparsers: Any) -> dict[str, Handler]:
     expire = actions.add_parser("expire", help="end a silence now (kept as history)")
     expire.add_argument("id", type=int)
 
-    window = subparsers.add_parser(
-        "maintenance", help="recurring maintenance windows: add, list, delete"
+    wactions = add_command(
+        subparsers, "maintenance", "recurring maintenance windows: add, list, delete"
     )
-    wactions = window.add_subparsers(dest="action", required=True, parser_class=OneLineParser)
     wadd = wactions.add_parser(
         "add",
         help="add a recurring window",
@@ -318,7 +295,7 @@ def register(subparsers: Any) -> dict[str, Handler]:
     )
     wadd.add_argument("--tz", default="UTC", metavar="ZONE", help="IANA time zone (default UTC)")
     wadd.add_argument("--rule", metavar="PATTERN", help="rules by name, * matches anything")
-    wadd.add_argument("--label", type=label_arg, action="append", metavar="KEY=VALUE")
+    label_option(wadd)
     wadd.add_argument("--comment", metavar="TEXT")
     wadd.add_argument("--author", metavar="NAME", help="who (default: your login name)")
     wlist = wactions.add_parser("list", help="every window, and whether it is open now")
