@@ -49,28 +49,74 @@ as $$
 declare
   v_from  timestamptz := p_now - p_rule.agg_window;
   v_exact boolean := strpos(coalesce(p_rule.match_name, '*'), '*') = 0;
+  v_m0    timestamptz;     -- the whole minutes of the window: [v_m0, v_m1) from the rollup
+  v_m1    timestamptz;
+  v_stale tstzmultirange;  -- TimescaleDB mode: minutes logged as changed since refreshed
 begin
   -- value null: nothing to judge (no point in the window, last included; not a number);
   -- last_at says when the source last sent anything (no-data detection).
   if p_rule.source = 'series' then
-    -- One grouped pass over the windows of all matched series (index range scans of
-    -- (series_id, at)); rate needs the points in order, per series.
+    -- Windowed aggregates read the minute rollup for the whole minutes of the window and
+    -- raw points only at its edges (the partial first minute; from the rollup's watermark,
+    -- at most a minute or two, to now), like vigil.series_averages; buckets that received
+    -- points since their rollup was computed (a backfill) are read raw, so the value equals
+    -- a direct aggregate over the raw points. Each part is an index range scan per series.
+    -- last: one index probe; rate needs the points in order: the window, raw.
+    v_m0 := date_trunc('minute', v_from, 'UTC') + interval '1 minute';
+    if vigil.has_timescale() then
+      -- The continuous aggregate is real-time up to now; stale below its watermark is what
+      -- TimescaleDB logged (vigil._series_dirty), the same ranges for every series.
+      v_m1 := greatest(date_trunc('minute', p_now, 'UTC'), v_m0);
+      v_stale := vigil._series_dirty('minute', v_m0, v_m1);
+    else
+      select greatest(least(date_trunc('minute', p_now, 'UTC'), w.materialized_until), v_m0)
+        into v_m1 from vigil.series_watermarks w where w.tier = 'minute';
+      v_m1 := coalesce(v_m1, v_m0);
+    end if;
     return query
     with s as (
       select x.id, x.name, x.labels from vigil.series x
        where (case when v_exact then x.name = p_rule.match_name
                    else x.name like vigil._glob_like(p_rule.match_name) end)
          and x.labels @> p_rule.match_labels
-    ), a as (
-      select p.series_id,
-             case p_rule.agg
-               when 'avg' then avg(p.value) when 'min' then min(p.value)
-               when 'max' then max(p.value) when 'sum' then sum(p.value)
-               when 'count' then count(*)::double precision end as value,
-             max(p.at) as last_at, count(*) as n
+    ), st as (
+      -- Stale minutes per series: portable mode's invalidation log, or TimescaleDB's.
+      select i.series_id,
+             range_agg(tstzrange(date_trunc('minute', i.lo, 'UTC'),
+                                 date_trunc('minute', i.hi, 'UTC') + interval '1 minute')) as r
+        from vigil.points_invalidations i
+       where v_stale is null and i.series_id in (select id from s)
+         and i.hi >= v_m0 and i.lo < v_m1
+       group by i.series_id
+      union all
+      select s.id, v_stale from s where v_stale is not null and not isempty(v_stale)
+    ), parts as (
+      select r.series_id, r.n, r.total, r.min_value, r.max_value, null::timestamptz as at
+        from s join vigil.points_minute r on r.series_id = s.id
+        left join st on st.series_id = r.series_id
+       where r.bucket >= v_m0 and r.bucket < v_m1 and not coalesce(st.r @> r.bucket, false)
+      union all
+      select p.series_id, 1, p.value, p.value, p.value, p.at
         from s join vigil.points p on p.series_id = s.id
-       where p.at > v_from and p.at <= p_now and p_rule.agg not in ('last', 'rate')
-       group by p.series_id
+       where p.at > v_from and p.at < v_m0 and p.at <= p_now
+      union all
+      select p.series_id, 1, p.value, p.value, p.value, p.at
+        from s join vigil.points p on p.series_id = s.id
+       where p.at >= v_m1 and p.at <= p_now
+      union all
+      select p.series_id, 1, p.value, p.value, p.value, p.at
+        from st join vigil.points p on p.series_id = st.series_id
+       where p.at >= v_m0 and p.at < v_m1 and st.r @> date_trunc('minute', p.at, 'UTC')
+    ), a as (
+      select x.series_id,
+             case p_rule.agg
+               when 'avg' then sum(x.total) / nullif(sum(x.n), 0) when 'min' then min(x.min_value)
+               when 'max' then max(x.max_value) when 'sum' then sum(x.total)
+               when 'count' then sum(x.n)::double precision end as value,
+             max(x.at) as last_at, sum(x.n) as n
+        from parts x
+       where p_rule.agg not in ('last', 'rate')
+       group by x.series_id
     )
     select 'series:' || s.id, s.labels || jsonb_build_object('__name__', s.name),
            case when p_rule.agg = 'rate' then r.value
@@ -82,11 +128,11 @@ begin
       left join a on a.series_id = s.id
       left join lateral vigil._series_value(s.id, 'rate', v_from, p_now) r
              on p_rule.agg = 'rate'
-      -- The newest point: the value of 'last', else only when the window is empty (when
-      -- did the series last send anything?); the condition gates the index probe.
+      -- The newest point: the value of 'last', else only when the edges of the window had
+      -- none (when did the series last send anything?); the condition gates the probe.
       left join lateral (select p.value, p.at from vigil.points p
                           where p.series_id = s.id and p.at <= p_now
-                            and (p_rule.agg = 'last' or coalesce(a.n, r.n, 0) = 0)
+                            and (p_rule.agg = 'last' or (a.last_at is null and r.last_at is null))
                           order by p.at desc limit 1) l on true;
   elsif p_rule.source = 'heartbeat' then
     return query
