@@ -126,8 +126,8 @@ begin
            null::text, coalesce(a.last_at, r.last_at, l.at)
       from s
       left join a on a.series_id = s.id
-      left join lateral vigil._series_value(s.id, 'rate', v_from, p_now) r
-             on p_rule.agg = 'rate'
+      left join lateral (select * from vigil._series_value(s.id, 'rate', v_from, p_now)
+                          where p_rule.agg = 'rate') r on true
       -- The newest point: the value of 'last', else only when the edges of the window had
       -- none (when did the series last send anything?); the condition gates the probe.
       left join lateral (select p.value, p.at from vigil.points p
@@ -281,6 +281,7 @@ begin
            case when o.key is not null then o.last_at
                 when p_rule.agg = 'count' then p_now else i.last_data_at end as last_at,
            coalesce(i.state, 'normal') as old_state, i.since, i.pending_since, i.clearing_since,
+           i.key is null as is_new,
            o.key is null and p_rule.agg <> 'count' as gone,
            coalesce(o.key is null and i.state = 'normal'
                     and i.last_data_at < p_now - interval '1 day', false) as forgotten
@@ -301,20 +302,24 @@ begin
      cross join lateral vigil._rule_next(p_rule, c.old_state, j.breach, j.recovered,
                                          c.pending_since, c.clearing_since, p_now) n
      where not c.forgotten
-  ), up as (
-    insert into vigil.alert_instances as i (rule_id, key, labels, state, since, pending_since,
-                                            clearing_since, value, value_text, reason,
-                                            last_data_at, last_evaluated_at, outbox_key)
+  ), ins as (
+    -- New instances; then the existing ones, updated in place (cheaper than an upsert).
+    insert into vigil.alert_instances (rule_id, key, labels, state, since, pending_since,
+                                       clearing_since, value, value_text, reason,
+                                       last_data_at, last_evaluated_at, outbox_key)
     select p_rule.id, s.key, s.labels, s.new_state, p_now, s.new_pending, s.new_clearing,
            s.value, s.value_text, s.reason, s.last_at, p_now, 'rule:' || p_rule.id || ':' || s.key
       from stepped s
-    on conflict (rule_id, key) do update
-      set labels = excluded.labels, state = excluded.state,
-          since = case when i.state <> excluded.state then excluded.since else i.since end,
-          pending_since = excluded.pending_since, clearing_since = excluded.clearing_since,
-          value = excluded.value, value_text = excluded.value_text, reason = excluded.reason,
-          last_data_at = coalesce(excluded.last_data_at, i.last_data_at),
-          last_evaluated_at = excluded.last_evaluated_at, outbox_key = excluded.outbox_key
+     where s.is_new
+  ), upd as (
+    update vigil.alert_instances i
+       set labels = s.labels, state = s.new_state,
+           since = case when i.state <> s.new_state then p_now else i.since end,
+           pending_since = s.new_pending, clearing_since = s.new_clearing,
+           value = s.value, value_text = s.value_text, reason = s.reason,
+           last_data_at = coalesce(s.last_at, i.last_data_at), last_evaluated_at = p_now
+      from stepped s
+     where not s.is_new and i.rule_id = p_rule.id and i.key = s.key
   ), gone as (
     delete from vigil.alert_instances i
      using cur c where c.forgotten and i.rule_id = p_rule.id and i.key = c.key
