@@ -2,9 +2,10 @@
 
 1. Evaluation time per tick for 1k, 10k and 100k (rule x instance) pairs: rules "avg over
    5 minutes > threshold" over series with a point every 10 s, in the steady state (no
-   change of state, the common case), with the minute rollup refreshed as its job does. Each round also times the ceiling: the one query that
-   reads the same windows (the data the rules need, nothing judged or written), alternating,
-   and reports min/median/max of evaluation / ceiling.
+   change of state, the common case), with the minute rollup refreshed as its job does.
+   Each round also times the ceiling: the one query that reads the same windows from the raw
+   points (the data the rules need, nothing judged or written), alternating, and reports
+   min/median/max of evaluation / ceiling.
 2. Breach -> Telegram request, with a real `vigil notifier` process (portable mode: it runs
    vigil.evaluate_rules every VIGIL_TICK_SECONDS; the rule's eval_interval is 10 s): a
    windowed series rule (target <= eval interval + 2 s) and the ingest-time disk rule
