@@ -2,9 +2,9 @@
 -- observes now, the state machine per instance, reminders, the evaluation job, and the
 -- views of the alerts and their history.
 -- Exposes: vigil.rule_observations(), _rule_judge(), _rule_next(), evaluate_rule(),
--- evaluate_rules(),
--- rule_test(), evaluate_rules_job; the views vigil.alerts, alert_history; the job
--- evaluate_rules (portable) or evaluate_rules_job (TimescaleDB).
+-- evaluate_rules(), rule_test(), prune_alert_events(); the views vigil.alerts and
+-- alert_history; the jobs evaluate_rules and prune_alert_events (portable) or
+-- evaluate_rules_job and prune_alert_events_job (TimescaleDB).
 --
 -- Cost. Nothing scans a whole table per tick: a series is read through its (series_id, at)
 -- index over the rule's window only (last: one index probe), a heartbeat metric from its
@@ -520,3 +520,29 @@ comment on view vigil.alert_history is
 select vigil._register_job('evaluate_rules', 'vigil._job_evaluate_rules', interval '1 second',
                            p_timescale_job => 'vigil.evaluate_rules_job',
                            p_timescale_every => interval '2 seconds');
+
+create or replace function vigil.prune_alert_events(p_now timestamptz, p_config jsonb)
+returns integer
+language sql
+as $$
+  select vigil._delete_expired('vigil.alert_events', 'at', p_now,
+                               coalesce((p_config ->> 'retention')::interval, '180 days'))
+$$;
+comment on function vigil.prune_alert_events(timestamptz, jsonb) is
+  'Retention of the alert history: deletes alert events older than config.retention (default '
+  '180 days); the instances and their current state stay.';
+
+create or replace procedure vigil.prune_alert_events_job(job_id integer, config jsonb)
+language plpgsql
+as $$
+begin
+  perform vigil.prune_alert_events(now(), coalesce(config, '{}'));
+end
+$$;
+comment on procedure vigil.prune_alert_events_job(integer, jsonb) is
+  'TimescaleDB job wrapper around vigil.prune_alert_events(now(), config).';
+
+select vigil._register_job('prune_alert_events', 'vigil.prune_alert_events', interval '1 hour',
+                           '{"retention": "180 days"}',
+                           p_timescale_job => 'vigil.prune_alert_events_job',
+                           p_timescale_every => interval '1 hour');

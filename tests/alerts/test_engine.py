@@ -578,3 +578,25 @@ def test_windows_read_through_the_rollup_equal_the_raw_points(db: Conn) -> None:
             for agg, v in zip(("avg", "min", "max", "sum", "count"), raw, strict=True)
         }
     )
+
+
+def test_alert_history_is_pruned_after_its_retention(db: Conn) -> None:
+    add_rule(db, "old", agg_window=timedelta(hours=1))
+    point(db, "old", 2000, secs(0))
+    evaluate(db, secs(1))
+    assert db.execute("select count(*) from vigil.alert_events").fetchone() == (1,)
+    pruned = db.execute(
+        'select vigil.prune_alert_events(%s, \'{"retention": "30 days"}\')',
+        (secs(1) + timedelta(days=29),),
+    ).fetchone()
+    assert pruned == (0,)
+    pruned = db.execute(
+        "select vigil.prune_alert_events(%s, '{}')", (secs(1) + timedelta(days=181),)
+    ).fetchone()
+    assert pruned == (1,)
+    assert state(db, "old") == "firing"  # the instance and its state stay
+    jobs = db.execute(
+        "select count(*) from vigil.jobs where job = 'prune_alert_events' "
+        "or call = 'vigil.prune_alert_events_job'"
+    ).fetchone()
+    assert jobs == (1,)
