@@ -4,8 +4,9 @@ instances (the view vigil.alerts) and their history (vigil.alert_history)."""
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
-import time
+import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -138,8 +139,12 @@ def observe(url: str, interval: float, count: int | None) -> int:
     conn: Conn | None = None
     frames = 0
     clear = sys.stdout.isatty()
+    # Ctrl-C (SIGINT) ends the loop between frames: never in the middle of a query, where
+    # an interrupt would leave the connection to be cancelled and closed under a load.
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
-        while True:
+        while not stop.is_set():
             try:
                 if conn is None:
                     conn = psycopg.connect(url, autocommit=True, connect_timeout=5)
@@ -161,8 +166,7 @@ def observe(url: str, interval: float, count: int | None) -> int:
             frames += 1
             if count is not None and frames >= count:
                 return 0
-            time.sleep(interval)
-    except KeyboardInterrupt:
+            stop.wait(interval)
         return 0
     except BrokenPipeError:
         return reader_gone()
