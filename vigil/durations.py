@@ -4,10 +4,23 @@ printed as the alert options and forms take them back (`5m`, `1h30m`)."""
 from __future__ import annotations
 
 import math
+import re
 from datetime import timedelta
 from decimal import Decimal
 
 DAY_SECONDS = 86_400.0
+
+DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+")
+DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+UNIT_SECONDS: dict[str, Decimal] = {
+    "ms": Decimal("0.001"),
+    "s": Decimal(1),
+    "m": Decimal(60),
+    "h": Decimal(3600),
+    "d": Decimal(86400),
+    "w": Decimal(604800),
+}
+DURATION_EXAMPLES = "e.g. 30s, 5m, 2h, 1d or 1h30m"
 
 
 def positive_seconds(text: str, maximum: float = DAY_SECONDS) -> float:
@@ -20,6 +33,24 @@ def positive_seconds(text: str, maximum: float = DAY_SECONDS) -> float:
     if not math.isfinite(value) or not 0 < value <= maximum:
         raise ValueError(f"{text!r} is not a number of seconds between 0 and {maximum:g}")
     return value
+
+
+def parse_duration(text: str) -> timedelta:
+    """`30s`, `5m`, `2h`, `1d`, `1w`, `500ms` and sums such as `1h30m`; `0` is zero. A number
+    without a unit is refused (minutes or seconds? say which); ValueError otherwise."""
+    value = text.strip()
+    if value == "0":
+        return timedelta(0)
+    if not DURATION.fullmatch(value):
+        raise ValueError(f"{text!r} is not a duration ({DURATION_EXAMPLES})")
+    seconds = sum(
+        (Decimal(n) * UNIT_SECONDS[unit] for n, unit in DURATION_PART.findall(value)),
+        Decimal(0),
+    )
+    try:
+        return timedelta(seconds=float(seconds))
+    except OverflowError:
+        raise ValueError(f"{text!r} is too long a duration") from None
 
 
 def format_duration(value: timedelta | None) -> str | None:

@@ -9,7 +9,6 @@ with a readable message and a 4xx; only an unavailable database is a 503."""
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -102,10 +101,6 @@ CONSTRAINT_MESSAGES = {
 }
 """Check and unique constraints of sql/15_alerts.sql as operators read them."""
 
-_DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|min|sec|s|m|h|d|w)?)+")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|min|sec|s|m|h|d|w)?")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400,
-                 "w": 604800, "": 1}  # fmt: skip
 MAX_DURATION = timedelta(days=3660)
 
 
@@ -117,17 +112,20 @@ class FormError(ValueError):
 
 
 def parse_duration(text: str, what: str) -> timedelta:
-    """30s, 5m, 2h, 1d, 1w, 1h30m, 500ms or a number of seconds; FormError otherwise."""
+    """What `vigil rules` takes (vigil.durations.parse_duration), typed more loosely: spaces
+    and capitals ignored, a bare number is seconds; FormError otherwise."""
     compact = text.strip().lower().replace(" ", "")
-    if not _DURATION.fullmatch(compact):
-        raise FormError(f"{what}: {text.strip()!r} is not a duration such as 30s, 5m, 2h or 1d.")
-    seconds = sum(
-        float(number) * _UNIT_SECONDS[unit or ""]
-        for number, unit in _DURATION_PART.findall(compact)
-    )
-    if not math.isfinite(seconds) or seconds > MAX_DURATION.total_seconds():
+    if compact.replace(".", "", 1).isdigit():
+        compact += "s"
+    try:
+        value = durations.parse_duration(compact)
+    except ValueError:
+        raise FormError(
+            f"{what}: {text.strip()!r} is not a duration ({durations.DURATION_EXAMPLES})."
+        ) from None
+    if value > MAX_DURATION:
         raise FormError(f"{what}: at most {MAX_DURATION.days} days.")
-    return timedelta(seconds=seconds)
+    return value
 
 
 def format_duration(value: timedelta | None) -> str:

@@ -19,9 +19,9 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from tests.support.processes import VIGIL, vigil_env
-from vigil.cli.alerting.common import CliError, parse_duration
+from vigil.cli.alerting.common import CliError
 from vigil.cli.alerting.silences import days_text, parse_clock, parse_days
-from vigil.durations import format_duration
+from vigil.durations import format_duration, parse_duration
 
 Conn = psycopg.Connection[tuple[object, ...]]
 

@@ -7,11 +7,9 @@ import argparse
 import getpass
 import json
 import os
-import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any, NoReturn
 
 import psycopg
@@ -19,25 +17,13 @@ from psycopg.rows import dict_row
 
 from vigil.cluster import database_url
 from vigil.db import fetch_bool
-from vigil.durations import format_duration
+from vigil.durations import format_duration, parse_duration
 from vigil.settings import Settings
 
 Conn = psycopg.Connection[Any]
 Row = dict[str, Any]
 Handler = Callable[[Settings, argparse.Namespace], int]
 Action = Callable[[Conn, argparse.Namespace], int]
-
-DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+")
-DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-UNIT_SECONDS: dict[str, Decimal] = {
-    "ms": Decimal("0.001"),
-    "s": Decimal(1),
-    "m": Decimal(60),
-    "h": Decimal(3600),
-    "d": Decimal(86400),
-    "w": Decimal(604800),
-}
-DURATION_EXAMPLES = "e.g. 30s, 5m, 2h, 1d or 1h30m"
 
 
 class CliError(Exception):
@@ -213,24 +199,6 @@ def statement_action(query: str, missing: str, done: str, **fixed: object) -> Ac
 
 
 # Parsing ------------------------------------------------------------------------------
-
-
-def parse_duration(text: str) -> timedelta:
-    """`30s`, `5m`, `2h`, `1d`, `1w`, `500ms` and sums such as `1h30m`; `0` is zero. A number
-    without a unit is refused (minutes or seconds? say which)."""
-    value = text.strip()
-    if value == "0":
-        return timedelta(0)
-    if not DURATION.fullmatch(value):
-        raise ValueError(f"{text!r} is not a duration ({DURATION_EXAMPLES})")
-    seconds = sum(
-        (Decimal(n) * UNIT_SECONDS[unit] for n, unit in DURATION_PART.findall(value)),
-        Decimal(0),
-    )
-    try:
-        return timedelta(seconds=float(seconds))
-    except OverflowError:
-        raise ValueError(f"{text!r} is too long a duration") from None
 
 
 def duration_arg(text: str) -> timedelta:
