@@ -13,33 +13,28 @@
 -- due by their own eval_interval (alert_rules_due_idx), reminders by the firing instances
 -- only (alert_instances_open_idx).
 
-create or replace function vigil._series_value(p_series_id bigint, p_agg text,
-                                               p_from timestamptz, p_to timestamptz)
+create or replace function vigil._series_rate(p_series_id bigint, p_from timestamptz,
+                                              p_to timestamptz)
 returns table (value double precision, last_at timestamptz, n bigint)
 language sql stable
 as $$
+  -- Per second over the points in (p_from, p_to], in order; a drop is a counter reset, so
+  -- the increase after it is the new value itself (as Prometheus' rate()).
   with w as (
     select p.at, p.value, p.value - lag(p.value) over (order by p.at) as delta
       from vigil.points p
      where p.series_id = p_series_id and p.at > p_from and p.at <= p_to
   )
-  select case p_agg
-           when 'avg' then avg(w.value) when 'min' then min(w.value)
-           when 'max' then max(w.value) when 'sum' then sum(w.value)
-           when 'count' then count(*)::double precision
-           -- per second over the points in the window; a drop is a counter reset, so the
-           -- increase after it is the new value itself (as Prometheus' rate()).
-           when 'rate' then case when count(*) >= 2 and max(w.at) > min(w.at) then
-             sum(case when w.delta >= 0 then w.delta else w.value end)
-               filter (where w.delta is not null)
-             / extract(epoch from max(w.at) - min(w.at)) end
-         end,
+  select case when count(*) >= 2 and max(w.at) > min(w.at) then
+           sum(case when w.delta >= 0 then w.delta else w.value end)
+             filter (where w.delta is not null)
+           / extract(epoch from max(w.at) - min(w.at)) end,
          max(w.at), count(*)
     from w
 $$;
-comment on function vigil._series_value(bigint, text, timestamptz, timestamptz) is
-  'One series aggregated over (p_from, p_to]: avg|min|max|sum|count|rate, the last point time '
-  'and the number of points (an index range scan of the window only).';
+comment on function vigil._series_rate(bigint, timestamptz, timestamptz) is
+  'The per-second rate of one series over (p_from, p_to] (counter resets handled), its last '
+  'point time and number of points: an index range scan of the window only.';
 
 create or replace function vigil.rule_observations(p_rule vigil.alert_rules, p_now timestamptz)
 returns table (key text, labels jsonb, value double precision, value_text text,
@@ -126,7 +121,7 @@ begin
            null::text, coalesce(a.last_at, r.last_at, l.at)
       from s
       left join a on a.series_id = s.id
-      left join lateral (select * from vigil._series_value(s.id, 'rate', v_from, p_now)
+      left join lateral (select * from vigil._series_rate(s.id, v_from, p_now)
                           where p_rule.agg = 'rate') r on true
       -- The newest point: the value of 'last', else only when the edges of the window had
       -- none (when did the series last send anything?); the condition gates the probe.
