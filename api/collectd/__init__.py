@@ -1,0 +1,1 @@
+"""collectd's write_http plugin (POST /collectd): value lists stored as numeric series."""

@@ -1,0 +1,1 @@
+"""Pure parsers of the push check wire formats (no I/O)."""

@@ -1,0 +1,1 @@
+"""Push checks: Healthchecks-compatible pings, Uptime Kuma pushes, `vigil check`."""
