@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint assets bench clean-data
+.PHONY: run test lint assets bench bench-peers clean-data
 
 $(STAMP): pyproject.toml package-lock.json api/series/_fastpoints.c
 	scripts/ensure-system-deps run
@@ -31,6 +31,7 @@ lint: $(STAMP)
 test: $(STAMP) assets
 	scripts/ensure-system-deps test
 	cd tools/pglite && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --silent; }  # TimescaleDB lane
+	cd tests/receivers/node && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --silent; }  # winston-loki
 	$(MAKE) lint
 	$(BIN)/pytest -q --cov --cov-report=term:skip-covered
 	$(BIN)/python -m tests.support.coverage_summary --fail-under-lines 94
@@ -42,6 +43,11 @@ bench: $(STAMP) assets
 	$(BIN)/python bench/journal.py
 	$(BIN)/python -m bench.prober
 	$(BIN)/python bench/rules.py
+	$(BIN)/python bench/remote_write.py
+
+# Vigil beside VictoriaMetrics (Debian package, installed if missing): same data, ratios.
+bench-peers: $(STAMP)
+	$(BIN)/python bench/peers.py --timescale 1000,10000
 
 clean-data:
 	-$(BIN)/python -c 'from vigil.cluster import embedded_cluster; from vigil.settings import Settings; embedded_cluster(Settings.from_env()).stop()'

@@ -17,16 +17,23 @@ from api.auth import pages as auth_pages
 from api.auth.headers import SecurityHeaders
 from api.auth.senders import SenderAuth, TokenPathPrefix
 from api.auth.sessions import EXCEPTION_HANDLERS as PAGE_EXCEPTION_HANDLERS
+from api.collectd import routes as collectd_routes
 from api.core import health, openapi
 from api.core.bodies import LargeBodies
 from api.core.db import pool_lifespan
 from api.core.errors import EXCEPTION_HANDLERS
+from api.core.head import HeadAsGet, own_head_paths
 from api.core.pages import template_config
 from api.heartbeats import pages as heartbeat_pages
 from api.heartbeats import routes as heartbeat_routes
 from api.heartbeats.store import writer_lifespan
 from api.journal import pages as journal_pages
 from api.journal import routes as journal_routes
+from api.loki import routes as loki_routes
+from api.pings import routes as ping_routes
+from api.promwrite import routes as promwrite_routes
+from api.requests import pages as request_pages
+from api.requests import routes as request_routes
 from api.series import pages as series_pages
 from api.series import routes as series_routes
 from api.uptime import pages as uptime_pages
@@ -48,8 +55,14 @@ FEATURE_ROUTES: tuple[Sequence[ControllerRouterHandler], ...] = (
     journal_pages.ROUTES,
     series_routes.ROUTES,
     series_pages.ROUTES,
+    collectd_routes.ROUTES,
+    promwrite_routes.ROUTES,
+    loki_routes.ROUTES,
     uptime_routes.ROUTES,
     uptime_pages.ROUTES,
+    ping_routes.ROUTES,
+    request_routes.ROUTES,
+    request_pages.ROUTES,
     alert_pages.ROUTES,
 )
 
@@ -115,5 +128,6 @@ def create_litestar(settings: Settings) -> Litestar:
 
 def create_app(settings: Settings | None = None) -> ASGIApp:
     """The ASGI app uvicorn serves: Litestar behind the token path-prefix rewrite, with
-    large bodies taking turns (api.core.bodies)."""
-    return LargeBodies(TokenPathPrefix(create_litestar(settings or Settings.from_env())))
+    large bodies taking turns (api.core.bodies), HEAD answered wherever GET is (api.core.head)."""
+    app = create_litestar(settings or Settings.from_env())
+    return LargeBodies(HeadAsGet(TokenPathPrefix(app), own_head_paths(app)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import statistics
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.datasets import SHARED_DATA_ENV, nab_csv, nab_dir, parse_nab_csv
 from vigil.cluster import Cluster
 from vigil.migrate import upgrade
 
@@ -74,3 +76,69 @@ def percentile(values: list[float], q: float) -> float:
     if len(values) == 1:
         return values[0]
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def ensure_debian_package(binary: str, package: str) -> str:
+    """The path of `binary`, installing the Debian `package` with apt-get when it is missing
+    (with sudo unless root), as scripts/ensure-system-deps does."""
+    path = shutil.which(binary)
+    if path is None:
+        print(f"installing the Debian package {package} (for {binary})", flush=True)
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run([*sudo, "apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(
+            [*sudo, "apt-get", "install", "-y", "-qq", "--no-install-recommends", package],
+            check=True,
+            env=env,
+        )
+        path = shutil.which(binary)
+    if path is None:
+        raise SystemExit(f"{binary} not found on PATH after installing {package}")
+    return path
+
+
+def require_nab(files: tuple[str, ...], allow_generated: bool) -> None:
+    """Exits with how to get the real NAB files when one is missing, unless allow_generated
+    (then the data is generated in their shape, with a note)."""
+    for file in files:
+        nab_values(file, allow_generated)
+
+
+def nab_values(file: str, allow_generated: bool = False) -> list[float]:
+    """The values of a real NAB file from ${SHARED_DATA_ENV}/nab (default ../shared/data/nab
+    beside the checkout); exits with how to get them, unless allow_generated (then values of
+    the same shape, with a note)."""
+    text, real = nab_csv(file)
+    if not real:
+        where = nab_dir() / file
+        if not allow_generated:
+            raise SystemExit(
+                f"NAB data not found: {where}. Put the Numenta Anomaly Benchmark files "
+                f"(https://github.com/numenta/NAB, data/*/{file} and its siblings) in a "
+                f"directory nab/ and set {SHARED_DATA_ENV} to its parent, or pass "
+                "--allow-generated for values of the same shape."
+            )
+        print(f"note: {where} is absent; using generated values of its shape", flush=True)
+    return [v for _, v in parse_nab_csv(text)]
+
+
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """User + system CPU time of a process (Linux /proc), with its reaped children's."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(f) for f in fields[11 : 15 if children else 13])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu_seconds(data: Path) -> float:
+    """CPU time of a PostgreSQL server: postmaster, live and exited backends, helpers."""
+    postmaster = int((data / "postmaster.pid").read_text().split()[0])
+    total = cpu_seconds(postmaster, children=True)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == postmaster:
+                total += cpu_seconds(int(stat.parent.name))
+        except (OSError, ValueError):
+            continue
+    return total

@@ -22,7 +22,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import VIGIL, bench_cluster, free_port, process, wait_http
+from bench.common import VIGIL, bench_cluster, ensure_debian_package, free_port, process, wait_http
 from vigil import tokens
 
 WRK_SCRIPT = """
@@ -47,16 +47,7 @@ end
 
 
 def ensure_wrk() -> str:
-    path = shutil.which("wrk")
-    if path is None:
-        subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "wrk"],
-            check=True,
-            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-        )
-        path = shutil.which("wrk")
-    assert path is not None
-    return path
+    return ensure_debian_package("wrk", "wrk")
 
 
 def run_wrk(wrk: str, url: str, script: Path, seconds: int) -> tuple[float, int, int]:

@@ -16,7 +16,9 @@ min/median/max over rounds. Per number of series:
   forced flush and merge;
 - bytes per point after all deferred work: Vigil's growth of pg_total_relation_size over
   every table (series, points, rollups, their indexes and TOAST; TimescaleDB chunks
-  included), VictoriaMetrics' data and indexdb directories after a forced flush and merge.
+  included), VictoriaMetrics' data and indexdb directories after a forced flush and merge;
+  and Vigil's "in use" figure after VACUUM FULL (portable mode: the emptied hot table and
+  rollups keep their pages for the next day's points, which a one-off load overstates).
 
 Then one series of a year of 10-second points (nyc_taxi values, cycled), loaded the same way
 into both: hourly averages over the year, Vigil's `GET /v1/metrics/NAME/hour/START/END`
@@ -192,6 +194,7 @@ class Load:
     parts: str = ""
     deferred_per_m: float = 0.0
     bytes_per_point: float = 0.0
+    live_bytes_per_point: float = 0.0  # after VACUUM FULL: the space the data keeps in use
 
 
 class Vigil:
@@ -269,6 +272,11 @@ class Vigil:
                 )
                 out.bytes_per_point = (relation_bytes(dsn) - size0) / points
                 self.last_breakdown = breakdown(dsn)
+                # The emptied hot table and rollups keep their pages (reused by the next
+                # day's points); what the data itself occupies is measured after VACUUM FULL.
+                with psycopg.connect(dsn, autocommit=True) as conn:
+                    conn.execute("vacuum full")
+                out.live_bytes_per_point = (relation_bytes(dsn) - size0) / points
             return out
 
     @contextlib.contextmanager
@@ -401,6 +409,7 @@ class VictoriaMetrics:
                 self.settle(base, data, points)
                 out.deferred_per_m = (cpu_seconds(proc.pid) - cpu0) / points * 1e6
                 out.bytes_per_point = dir_bytes(data) / points
+                out.live_bytes_per_point = out.bytes_per_point
             return out
 
     @contextlib.contextmanager
@@ -520,6 +529,7 @@ class TimescaleVigil:
             f"deferred: PostgreSQL {pg / points * 1e6:.2f} + the command {cli / points * 1e6:.2f}"
         )
         out.bytes_per_point = (relation_bytes(self.dsn) - size0) / points
+        out.live_bytes_per_point = out.bytes_per_point  # TimescaleDB: compressed chunks
         self.last_breakdown = breakdown(self.dsn)
         return out
 
@@ -578,7 +588,7 @@ def bench_size(
         f"({len(sliced)} batches; encoded in {time.perf_counter() - t0:.1f} s)",
         flush=True,
     )
-    rate_t, rate_s, cpu_t, cpu_s, deferred, size = (Figures() for _ in range(6))
+    rate_t, rate_s, cpu_t, cpu_s, deferred, size, live = (Figures() for _ in range(7))
     for rnd in range(rounds):
         systems: list[Vigil | VictoriaMetrics] = [vigil, vm] if rnd % 2 == 0 else [vm, vigil]
         for system in systems:
@@ -588,6 +598,7 @@ def bench_size(
             for fig, value in (
                 (rate_t, a.rate), (rate_s, b.rate), (cpu_t, a.cpu_per_m), (cpu_s, b.cpu_per_m),
                 (deferred, a.deferred_per_m), (size, a.bytes_per_point),
+                (live, a.live_bytes_per_point),
             ):  # fmt: skip
                 (fig.vigil if mine else fig.vm).append(value)
             parts = f" ({a.parts})" if a.parts else ""
@@ -595,7 +606,7 @@ def bench_size(
                 f"  round {rnd + 1} {system.name:>5}: sliced by time {a.rate:>10,.0f} points/s,"
                 f" {a.cpu_per_m:5.2f} CPU s/M{parts}; by series {b.rate:>10,.0f} points/s,"
                 f" {b.cpu_per_m:5.2f} CPU s/M; deferred {a.deferred_per_m:5.2f} CPU s/M;"
-                f" {a.bytes_per_point:6.2f} B/point",
+                f" {a.bytes_per_point:6.2f} B/point ({a.live_bytes_per_point:.2f} in use)",
                 flush=True,
             )
     print(f"  {n:,} series, medians over {rounds} rounds (ratio Vigil/VM per round):")
@@ -605,6 +616,7 @@ def bench_size(
     print(cpu_s.line("CPU per M points, by series", "s", ".2f"))
     print(deferred.line("deferred work per M points", "s", ".2f"))
     print(size.line("bytes per point after deferred", "B", ".2f"))
+    print(live.line("bytes per point in use (VACUUM FULL)", "B", ".2f"))
     top = ", ".join(f"{name} {b / 1e6:.1f} MB" for name, b in vigil.last_breakdown)
     print(f"  Vigil's largest tables (last round): {top}")
     return size.vm

@@ -1,7 +1,7 @@
 """Prober benchmark: how many services one `vigil prober` checks at a 15 s interval without
 falling behind, and the check-to-alert latency.
 
-    .venv/bin/python -m bench.prober [--max-services 2000] [--seconds 40]
+    .venv/bin/python bench/prober.py [--max-services 2000] [--seconds 40]
 
 Everything is local: a private PostgreSQL cluster, a real `vigil prober` process, and a
 minimal asyncio HTTP target (a separate process) answering every path with 200, or 500
@@ -27,7 +27,11 @@ from pathlib import Path
 import httpx
 import psycopg
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # a script, or -m
+
 from bench.common import VIGIL, bench_cluster, free_port, percentile, process
+
+ROOT = Path(__file__).resolve().parent.parent
 
 INTERVAL = 15
 
@@ -59,7 +63,7 @@ async def _serve(port: int) -> None:
 
 
 def run_target(port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "bench.prober", "--serve", str(port)])
+    return subprocess.Popen([sys.executable, "-m", "bench.prober", "--serve", str(port)], cwd=ROOT)
 
 
 def add_services(conn: psycopg.Connection[tuple[object, ...]], base: str, n: int) -> None:

@@ -39,7 +39,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from api.core.timestamps import unix_us as datetime_us
 from api.series.formats.points import Batch
 from api.series.store import copy_payload
-from bench.common import VIGIL, bench_cluster, free_port, process, wait_http
+from bench.common import (
+    VIGIL,
+    bench_cluster,
+    cpu_seconds,
+    free_port,
+    process,
+    require_nab,
+    server_cpu_seconds,
+    wait_http,
+)
 from tests.series.cases import nab_series
 from vigil import tokens
 
@@ -298,27 +307,6 @@ def bench_ingest(dsn: str, data: Path, args: argparse.Namespace, log: Path) -> N
         )
 
 
-def cpu_seconds(pid: int, children: bool = False) -> float:
-    """User + system CPU time of a process (Linux /proc), with its reaped children's."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = sum(int(f) for f in fields[11 : 15 if children else 13])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def server_cpu_seconds(data: Path) -> float:
-    """CPU time of a PostgreSQL server: postmaster, live and exited backends, helpers."""
-    postmaster = int((data / "postmaster.pid").read_text().split()[0])
-    total = cpu_seconds(postmaster, children=True)
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[1]) == postmaster:
-                total += cpu_seconds(int(stat.parent.name))
-        except (OSError, ValueError):
-            continue
-    return total
-
-
 def timed(conn: psycopg.Connection[tuple[object, ...]], sql: str, params: tuple[object, ...],
           runs: int) -> tuple[float, int]:  # fmt: skip
     times, rows = [], 0
@@ -397,7 +385,12 @@ def main() -> int:
     )
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument("--skip-query", action="store_true")
+    parser.add_argument(
+        "--allow-generated", action="store_true",
+        help="values of NAB's shape when the real files are absent",
+    )  # fmt: skip
     args = parser.parse_args()
+    require_nab(NAB_FILES, args.allow_generated)
     log = Path(tempfile.mkdtemp(prefix="vigil-bench-series-log-")) / "api.log"
     print(f"bench/series.py --scale {args.scale} on {os.cpu_count()} CPUs; api log: {log}")
     with bench_cluster() as cluster:

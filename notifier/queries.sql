@@ -52,8 +52,8 @@ insert into vigil.chat_migrations (old_chat_id, new_chat_id) values (%s, %s)
                                             migrated_at = now();
 
 -- name: run_alert_jobs
--- Portable mode's detection tick: the due jobs among the given ones.
-select vigil.run_due_jobs(p_only => %s);
+-- Portable mode's detection tick: the due alert jobs (vigil._alert_jobs()).
+select vigil.run_due_jobs(p_only => vigil._alert_jobs());
 
 -- name: detect
 -- Portable mode: the detector, run at the moment the earliest ping deadline passes.
@@ -64,5 +64,5 @@ select vigil.detect();
 select extract(epoch from vigil.next_deadline() - clock_timestamp())::float8;
 
 -- name: run_maintenance_job
--- Portable mode's maintenance: one due job other than the given ones; how many ran (0 or 1).
-select vigil.run_due_jobs(p_skip => %s, p_limit => 1);
+-- Portable mode's maintenance: one due job other than the alert jobs; how many ran (0 or 1).
+select vigil.run_due_jobs(p_skip => vigil._alert_jobs(), p_limit => 1);

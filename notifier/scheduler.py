@@ -2,9 +2,9 @@
 notifier process drives the due jobs of vigil.jobs itself.
 
 Two loops, each on its own connection, so that slow maintenance never delays an alert:
-- detection: every VIGIL_TICK_SECONDS vigil.run_due_jobs for ALERT_JOBS (the ping detector
-  and the alert-rule evaluator), and a wake-up exactly at the next ping deadline
-  (vigil.next_deadline);
+- detection: every VIGIL_TICK_SECONDS vigil.run_due_jobs for the alert jobs listed by
+  vigil._alert_jobs() (the ping detector and the alert-rule evaluator), and a wake-up
+  exactly at the next ping deadline (vigil.next_deadline);
 - maintenance: every other due job (retention, partitions, index builds, rollups), one
   job per transaction.
 In TimescaleDB mode both loops return at once: the database schedules these itself.
@@ -18,9 +18,6 @@ import time
 from notifier import QUERIES
 from vigil.db import Conn, mode
 from vigil.settings import Settings
-
-# Jobs the detection loop runs; every other portable job runs on the maintenance loop.
-ALERT_JOBS = ["detect", "evaluate_rules"]
 
 
 class PortableScheduler:
@@ -37,7 +34,7 @@ class PortableScheduler:
         while not self.stop.is_set():
             now = time.monotonic()
             if now >= next_tick:
-                conn.execute(QUERIES["run_alert_jobs"], (ALERT_JOBS,))
+                conn.execute(QUERIES["run_alert_jobs"])
                 next_tick = now + self.settings.tick_seconds
             elif next_deadline is not None and now >= next_deadline:
                 conn.execute(QUERIES["detect"])
@@ -54,11 +51,11 @@ class PortableScheduler:
         return time.monotonic() + max(float(row[0]), 0.0) + 0.005
 
     def maintain(self, conn: Conn) -> None:
-        """Every due job except ALERT_JOBS, one job per transaction."""
+        """Every due job except the alert jobs (vigil._alert_jobs()), one job per transaction."""
         if mode(conn)[0] != "portable":
             return
         while not self.stop.wait(self.settings.tick_seconds):
             while not self.stop.is_set():
-                row = conn.execute(QUERIES["run_maintenance_job"], (ALERT_JOBS,)).fetchone()
+                row = conn.execute(QUERIES["run_maintenance_job"]).fetchone()
                 if not row or not row[0]:
                     break

@@ -220,15 +220,29 @@ async def claim(pool: AsyncConnectionPool, limit: int, now: datetime | None = No
     return [Due(int(r[0]), str(r[1]), float(r[2]), bool(r[3]), r[4], str(r[5])) for r in rows]
 
 
+_last_states: dict[int, str] = {}
+"""The state of each service after this process's previous check of it: a change, and a
+service first seen not up, are logged at INFO; a check that changes nothing at DEBUG."""
+
+
 async def check(pool: AsyncConnectionPool, clients: Clients, due: Due) -> str | None:
     outcome = await probe(clients, due)
     state = await record(pool, due, outcome)
     problem = outcome.error or (
         f"HTTP {outcome.status_code}" if (outcome.status_code or 0) >= 400 else None
     )
-    if problem or state != "up":
-        shown = problem or f"HTTP {outcome.status_code}"
-        log.info("service %r: %s (state %s)", due.name, shown, state)
+    if state is None:  # removed while it was being checked
+        _last_states.pop(due.id, None)
+        return state
+    previous = _last_states.get(due.id)
+    _last_states[due.id] = state
+    shown = problem or f"HTTP {outcome.status_code}"
+    if previous is None and state != "up":
+        log.info("service %r: %s (%s)", due.name, state, shown)
+    elif previous is not None and state != previous:
+        log.info("service %r: %s -> %s (%s)", due.name, previous, state, shown)
+    elif problem or state != "up":
+        log.debug("service %r: %s (state %s)", due.name, shown, state)
     return state
 
 

@@ -4,8 +4,9 @@
 -- vigil.run_due_jobs. vigil._register_job does both sides of a job.
 -- Exposes: tables vigil.job_heartbeats and vigil.portable_jobs; vigil._heartbeat(),
 -- vigil.check_stalls() (stall alerts through the outbox), vigil.run_due_jobs(),
--- vigil._register_job(), the portable retention helper vigil._delete_expired(), and the
--- view vigil.jobs.
+-- vigil._register_job(), the portable retention helper vigil._delete_expired(), the
+-- view vigil.jobs, and maintenance on demand: vigil.maintenance_jobs(),
+-- vigil.run_maintenance_job() (`vigil jobs run`).
 
 create table if not exists vigil.job_heartbeats (
   job              text primary key,
@@ -219,3 +220,85 @@ end $$;
 comment on view vigil.jobs is
   'Every Vigil job with its schedule and last run: TimescaleDB jobs and policies in TimescaleDB '
   'mode, vigil.portable_jobs in portable mode.';
+
+-- ---------------------------------------------------------------------------------------
+-- Maintenance jobs on demand (`vigil jobs run`)
+
+create or replace function vigil._alert_jobs() returns text[]
+language sql immutable
+as $$ select array['detect', 'evaluate_rules', 'vigil.detect_job', 'vigil.evaluate_rules_job'] $$;
+comment on function vigil._alert_jobs() is
+  'The jobs that evaluate alerts (portable job names and their TimescaleDB procedures): run '
+  'by the notifier''s alert loop on every tick, or by TimescaleDB every few seconds. Every '
+  'other registered job is maintenance.';
+
+create or replace function vigil.maintenance_jobs(p_now timestamptz default now())
+returns table (job text, job_id integer, schedule_interval interval, enabled boolean,
+               due boolean)
+language plpgsql stable
+as $$
+begin
+  if not vigil.has_timescale() then
+    return query
+      select p.job, null::integer, p.schedule_interval, p.enabled,
+             p.enabled and p.next_run_at <= p_now
+        from vigil.portable_jobs p
+       where p.job <> all (vigil._alert_jobs())
+       order by 3, 1;
+  else
+    -- A policy is named after its kind and hypertable: "refresh_continuous_aggregate
+    -- points_hour", "compression journal"; a job procedure by its name.
+    return query
+      select case when j.proc_name like 'policy\_%' and j.hypertable_name is not null
+                  then substr(j.proc_name, 8) || ' ' || j.hypertable_name
+                  else j.proc_name::text end,
+             j.job_id, j.schedule_interval, j.scheduled,
+             j.scheduled and (s.next_start is null or s.next_start <= p_now)
+        from timescaledb_information.jobs j
+        left join timescaledb_information.job_stats s using (job_id)
+       where (j.proc_schema = 'vigil' or j.hypertable_schema = 'vigil')
+         and (j.proc_schema || '.' || j.proc_name) <> all (vigil._alert_jobs())
+       order by 3, 1;
+  end if;
+end
+$$;
+comment on function vigil.maintenance_jobs(timestamptz) is
+  'The maintenance jobs of the active mode (rollup refresh, compression, retention, '
+  'partitions, index builds, packing: every registered job but vigil._alert_jobs()), most '
+  'frequent first, and whether each is due at p_now. Portable mode: vigil.portable_jobs '
+  '(job_id null); TimescaleDB mode: Vigil''s policies and job procedures, run with '
+  'CALL run_job(job_id). `vigil jobs run` runs them.';
+
+create or replace function vigil.run_maintenance_job(p_job text, p_now timestamptz default now())
+returns text
+language plpgsql
+as $$
+declare
+  v_job vigil.portable_jobs;
+begin
+  select * into v_job from vigil.portable_jobs
+   where job = p_job and job <> all (vigil._alert_jobs())
+     for update;
+  if not found then
+    raise exception 'no portable maintenance job named %', p_job
+      using errcode = 'invalid_parameter_value',
+            hint = 'select job from vigil.maintenance_jobs() lists them';
+  end if;
+  begin
+    execute format('select %s($1, $2)', v_job.call::regproc) using p_now, v_job.config;
+  exception when others then
+    update vigil.portable_jobs
+       set next_run_at = p_now + schedule_interval, last_error = sqlerrm
+     where job = p_job;
+    return sqlerrm;
+  end;
+  update vigil.portable_jobs
+     set next_run_at = p_now + schedule_interval, last_error = null
+   where job = p_job;
+  return null;
+end
+$$;
+comment on function vigil.run_maintenance_job(text, timestamptz) is
+  'Portable mode: runs the maintenance job p_job now, due or not (waiting for a run of it '
+  'in progress), and schedules its next run as vigil.run_due_jobs would; returns null on '
+  'success, else the error (also kept in last_error; the job''s own work is rolled back).';

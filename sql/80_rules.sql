@@ -22,8 +22,8 @@ as $$
   -- the increase after it is the new value itself (as Prometheus' rate()).
   with w as (
     select p.at, p.value, p.value - lag(p.value) over (order by p.at) as delta
-      from vigil.points p
-     where p.series_id = p_series_id and p.at > p_from and p.at <= p_to
+      from vigil.series_points(p_series_id, p_from, p_to + interval '1 microsecond') p
+     where p.at > p_from
   )
   select case when count(*) >= 2 and max(w.at) > min(w.at) then
            sum(case when w.delta >= 0 then w.delta else w.value end)
@@ -46,6 +46,7 @@ declare
   v_exact boolean := strpos(coalesce(p_rule.match_name, '*'), '*') = 0;
   v_m0    timestamptz;     -- the whole minutes of the window: [v_m0, v_m1) from the rollup
   v_m1    timestamptz;
+  v_e0    timestamptz;     -- the end of the window's partial first minute
   v_stale tstzmultirange;  -- TimescaleDB mode: minutes logged as changed since refreshed
 begin
   -- value null: nothing to judge (no point in the window, last included; not a number);
@@ -58,12 +59,16 @@ begin
     -- a direct aggregate over the raw points. Each part is an index range scan per series.
     -- last: one index probe; rate needs the points in order: the window, raw.
     v_m0 := date_trunc('minute', v_from, 'UTC') + interval '1 minute';
+    v_e0 := v_m0;
     if vigil.has_timescale() then
       -- The continuous aggregate is real-time up to now; stale below its watermark is what
       -- TimescaleDB logged (vigil._series_dirty), the same ranges for every series.
       v_m1 := greatest(date_trunc('minute', p_now, 'UTC'), v_m0);
       v_stale := vigil._series_dirty('minute', v_m0, v_m1);
     else
+      -- Before the packed boundary there is no minute rollup: that part is read raw (its
+      -- points count like the rollup's, without a time of their own).
+      select greatest(v_m0, k.until) into v_m0 from vigil.points_packed_until k;
       select greatest(least(date_trunc('minute', p_now, 'UTC'), w.materialized_until), v_m0)
         into v_m1 from vigil.series_watermarks w where w.tier = 'minute';
       v_m1 := coalesce(v_m1, v_m0);
@@ -91,9 +96,9 @@ begin
         left join st on st.series_id = r.series_id
        where r.bucket >= v_m0 and r.bucket < v_m1 and not coalesce(st.r @> r.bucket, false)
       union all
-      select p.series_id, 1, p.value, p.value, p.value, p.at
-        from s join vigil.points p on p.series_id = s.id
-       where p.at > v_from and p.at < v_m0 and p.at <= p_now
+      select s.id, 1, p.value, p.value, p.value, case when p.at < v_e0 then p.at end
+        from s cross join lateral vigil.series_points(s.id, v_from, v_m0) p
+       where p.at > v_from and p.at <= p_now
       union all
       select p.series_id, 1, p.value, p.value, p.value, p.at
         from s join vigil.points p on p.series_id = s.id
@@ -125,10 +130,9 @@ begin
                           where p_rule.agg = 'rate') r on true
       -- The newest point: the value of 'last', else only when the edges of the window had
       -- none (when did the series last send anything?); the condition gates the probe.
-      left join lateral (select p.value, p.at from vigil.points p
-                          where p.series_id = s.id and p.at <= p_now
-                            and (p_rule.agg = 'last' or (a.last_at is null and r.last_at is null))
-                          order by p.at desc limit 1) l on true;
+      left join lateral (select p.value, p.at from vigil._series_last(s.id, p_now) p
+                          where p_rule.agg = 'last' or (a.last_at is null and r.last_at is null))
+                l on true;
   elsif p_rule.source = 'heartbeat' then
     return query
     select 'metric:' || m.id, jsonb_build_object('host', m.host, 'name', m.name, 'type', m.type),

@@ -19,5 +19,9 @@ def run_process(main: Callable[[Settings], None]) -> int:
         print(f"vigil: {exc}", file=sys.stderr)
         return 2
     configure_logging()
-    main(settings)
+    try:
+        main(settings)
+    except KeyboardInterrupt:  # Ctrl+C on a role run alone (`vigil api`): no traceback
+        print("vigil: interrupted", file=sys.stderr)
+        return 130
     return 0

@@ -22,6 +22,12 @@ select vigil.token_revoke(%s);
 select id, name, created_at, last_used_at, revoked_at
   from vigil.tokens order by revoked_at is not null, name, id desc limit %s;
 
+-- name: token_active
+-- Whether the active token of that name has that hash (the kept quickstart token); no
+-- last-used mark, unlike vigil.token_check.
+select exists (select from vigil.api_tokens
+                where name = %s and token_hash = %s and revoked_at is null);
+
 -- name: user_add
 -- Allows an email to sign in; true when it was new.
 select vigil.user_add(%s);
@@ -60,3 +66,11 @@ select s.id, s.name, s.state, s.uptime_percent, s.average_response_time_ms,
        extract(epoch from s.check_interval), s.enabled, v.url, v.allow_internal,
        v.last_error from vigil.service_status s join vigil.services v using (id)
  order by s.name;
+
+-- name: maintenance_jobs
+-- The maintenance jobs of the active mode: name, TimescaleDB job id, every, enabled, due now.
+select job, job_id, schedule_interval, enabled, due from vigil.maintenance_jobs();
+
+-- name: run_maintenance_job
+-- Portable mode: runs one maintenance job now; null on success, else its error.
+select vigil.run_maintenance_job(%s);

@@ -101,6 +101,8 @@ class Settings:
     # Uptime prober.
     prober_concurrency: int
     prober_tick_seconds: float
+    # Push checks: bytes of a ping's body that are kept (Ping-Body-Limit).
+    ping_body_limit: int
 
     @property
     def telegram_configured(self) -> bool:
@@ -153,6 +155,7 @@ class Settings:
             admin_email=_read(env, "VIGIL_ADMIN_EMAIL"),
             prober_concurrency=_int(env, "VIGIL_PROBER_CONCURRENCY", 100, 1),
             prober_tick_seconds=_float(env, "VIGIL_PROBER_TICK_SECONDS", 0.5, 0.05),
+            ping_body_limit=_int(env, "VIGIL_PING_BODY_LIMIT", 10_000, 0),
         )
         _check_operator_settings(settings)
         if settings.poll_seconds > 5:

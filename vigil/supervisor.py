@@ -7,7 +7,10 @@ state of every role in a small JSON file that /health reads.
   minute. Every restart is logged and counted.
 - An optional watched resource (the embedded PostgreSQL) is checked every few seconds and
   started again when it is down, counted like a role.
-- On SIGTERM/SIGINT every child gets SIGTERM, then SIGKILL after a grace period.
+- On SIGTERM/SIGINT every child gets SIGTERM, then SIGKILL after a grace period. Each
+  child runs in its own process group, so the terminal's Ctrl+C (SIGINT to the foreground
+  group) reaches the supervisor only and the children stop once, in order, without a
+  traceback each.
 The status file (VIGIL_RUN_STATUS in the children's environment) is replaced atomically,
 so a reader never sees half of it.
 """
@@ -119,7 +122,8 @@ class Supervisor:
         return 0
 
     def _start(self, role: Role) -> None:
-        role.process = subprocess.Popen(role.argv, env=self.env)
+        # process_group=0: out of the terminal's group, see the module's docstring.
+        role.process = subprocess.Popen(role.argv, env=self.env, process_group=0)
         role.started = time.monotonic()
         role.started_at = _now()
         role.restart_at = None

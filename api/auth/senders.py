@@ -1,10 +1,13 @@
 """Sender authentication for the ingest routes.
 
-A token travels as `Authorization: Bearer TOKEN`, or as a path prefix `/t/TOKEN/...`
-for senders that can only be given a URL (metrics-sender, systemd-journal-upload);
-TokenPathPrefix turns the prefix into the header before routing, so there is one
-check. Valid token hashes are cached for a few seconds: a revocation takes effect
-within CACHE_SECONDS.
+A token travels as `Authorization: Bearer TOKEN`, as the password of Basic auth (the user
+name is ignored; collectd, rsyslog, Loki and Prometheus clients), or as a path prefix
+`/t/TOKEN/...` for senders that can only be given a URL (metrics-sender,
+systemd-journal-upload); TokenPathPrefix turns the prefix into the header before routing, so
+there is one check. Every 401 carries `WWW-Authenticate: Basic realm="vigil"` (CHALLENGE):
+clients such as collectd's write_http send their user and password only after that challenge.
+Valid token hashes are cached for a few seconds: a revocation takes effect within
+CACHE_SECONDS.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from vigil.settings import Settings
 from vigil.tokens import secret_hash
 
 CACHE_SECONDS = 5.0
+CHALLENGE = {"WWW-Authenticate": 'Basic realm="vigil"'}
+"""The header of every sender 401 (RFC 9110 requires a challenge; libcurl-based senders that
+negotiate auth, such as collectd's write_http, send Basic credentials only after it)."""
 
 
 class TokenPathPrefix:
@@ -56,9 +62,7 @@ class SenderAuth:
         self._valid_until: dict[bytes, float] = {}
 
     async def check(self, connection: ASGIConnection[Any, Any, Any, Any]) -> None:
-        header = connection.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        await self.check_token(connection, token if scheme.lower() in ("bearer", "token") else "")
+        await self.check_token(connection, header_token(connection))
 
     async def check_token(self, connection: ASGIConnection[Any, Any, Any, Any], token: str) -> None:
         """Checks a token however it travelled (empty = none was sent)."""
@@ -69,7 +73,8 @@ class SenderAuth:
                 return
             raise NotAuthorizedException(
                 detail="missing API token: send 'Authorization: Bearer TOKEN' or post to "
-                "/t/TOKEN/<route>; create one with `vigil token create NAME`"
+                "/t/TOKEN/<route>; create one with `vigil token create NAME`",
+                headers=CHALLENGE,
             )
         digest = secret_hash(token.strip())
         now = time.monotonic()
@@ -79,7 +84,7 @@ class SenderAuth:
             row = await (await conn.execute(QUERIES["token_check"], (digest,))).fetchone()
         if not row or row[0] is None:
             self._valid_until.pop(digest, None)
-            raise NotAuthorizedException(detail="invalid or revoked API token")
+            raise NotAuthorizedException(detail="invalid or revoked API token", headers=CHALLENGE)
         if len(self._valid_until) > 10_000:
             self._valid_until.clear()
         self._valid_until[digest] = now + CACHE_SECONDS
@@ -96,13 +101,12 @@ async def sender_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRo
     await require_sender(connection)
 
 
-def influx_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
-    """The token as InfluxDB clients send it: `Authorization: Token X` (v2, Telegraf),
-    `Bearer X`, Basic auth with the token as password (v1 username/password), or the v1
-    query parameters `?p=X` / `?u=NAME&p=X`."""
+def header_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """The token of the Authorization header: `Bearer X`, `Token X` (Influx v2, Telegraf), or
+    Basic auth with the token as the password (any user name); empty when there is none."""
     header = connection.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
-    if scheme.lower() in ("bearer", "token") and value.strip():
+    if scheme.lower() in ("bearer", "token"):
         return value
     if scheme.lower() == "basic" and value.strip():
         try:
@@ -110,7 +114,13 @@ def influx_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
         except (ValueError, UnicodeDecodeError):
             return ""
         return decoded.partition(":")[2]
-    return str(connection.query_params.get("p") or "")
+    return ""
+
+
+def influx_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """The token as InfluxDB clients send it: the header forms of header_token (Basic is the
+    v1 username/password), or the v1 query parameters `?p=X` / `?u=NAME&p=X`."""
+    return header_token(connection).strip() or str(connection.query_params.get("p") or "")
 
 
 async def influx_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:

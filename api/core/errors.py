@@ -1,5 +1,6 @@
 """How errors leave the API: one line of text a sender's log can show, and every
-database error mapped by api.core.db.http_error wherever a route did not handle it."""
+database error mapped by api.core.db.http_error wherever a route did not handle it. A
+browser asking for a missing page gets it as an HTML page in the site's style instead."""
 
 from __future__ import annotations
 
@@ -11,11 +12,20 @@ from litestar.exceptions import HTTPException
 from litestar.types import ExceptionHandler
 
 from api.core.db import http_error
+from api.core.pages import render
 
 
-def plain_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[str]:
-    """Errors as one line of text a sender's log can show."""
+def wants_html(request: Request[Any, Any, Any]) -> bool:
+    """Whether the client prefers HTML to text: a browser (`Accept: text/html,...`), not
+    curl, httpx or a sender (`*/*`, or no Accept), which keep the one line of text."""
+    return request.accept.best_match([MediaType.TEXT, MediaType.HTML]) == MediaType.HTML
+
+
+def plain_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """Errors as one line of text a sender's log can show; a 404 as a page for browsers."""
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    if exc.status_code == 404 and wants_html(request):
+        return render(request, "errors/404.html", status_code=404, detail=detail)
     return Response(
         f"{exc.status_code} {detail}\n",
         status_code=exc.status_code,

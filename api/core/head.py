@@ -3,21 +3,43 @@ would be (status and headers, Content-Length included), without the body (RFC 91
 
 Litestar answers 405 to HEAD on a GET route, and uptime monitors and load balancers probe
 with HEAD (`curl -I`); this ASGI wrapper around the app turns the request into
-a GET and drops the body of its response.
+a GET and drops the body of its response. A path with a HEAD handler of its own (Influx's
+`HEAD /ping`, answered 204) keeps it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from litestar import Litestar
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 
+def own_head_paths(app: Litestar) -> frozenset[str]:
+    """The paths whose routes answer HEAD themselves."""
+    return frozenset(route.path for route in app.routes if "HEAD" in route.methods)
+
+
+def _route_path(path: str) -> str:
+    """The path the app routes: without a `/t/TOKEN` prefix (api/auth/senders.py)."""
+    if path.startswith("/t/"):
+        parts = path.split("/", 3)
+        return "/" + parts[3] if len(parts) == 4 else "/"
+    return path
+
+
 class HeadAsGet:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, own_head: Iterable[str] = ()) -> None:
         self.app = app
+        self.own_head = frozenset(own_head)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP or scope.get("method") != "HEAD":
+        if (
+            scope["type"] != ScopeType.HTTP
+            or scope.get("method") != "HEAD"
+            or _route_path(scope["path"]) in self.own_head
+        ):
             await self.app(scope, receive, send)
             return
 

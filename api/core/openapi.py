@@ -48,7 +48,9 @@ SECURITY_SCHEMES: dict[str, SecurityScheme] = {
         scheme="bearer",
         description=(
             "A sender token (`vigil token create NAME`): `Authorization: Bearer TOKEN` (the "
-            "scheme `Token` is accepted too). Clients that only take a base URL put the token "
+            "scheme `Token` is accepted too), or Basic auth with the token as the password (any "
+            'user name; every 401 carries `WWW-Authenticate: Basic realm="vigil"`). Clients '
+            "that only take a base URL put the token "
             "in the path instead, in front of the route: `http://HOST:8080/t/TOKEN/metric`; "
             "the prefix becomes this header before routing and never reaches a log. With "
             "`VIGIL_ALLOW_TOKENLESS_LOOPBACK=true`, requests from 127.0.0.1/::1 need none."
@@ -285,8 +287,9 @@ DESCRIPTION = """\
 Every request Vigil accepts from senders, and what it answers; docs/compatibility.md in the
 repository says the same with examples for each sender.
 
-**Tokens.** Every route except `/ping` and `/health` needs a sender token
-(`vigil token create NAME`): `Authorization: Bearer TOKEN`, or a path prefix in front of the
+**Tokens.** Every route except `/ping`, `/ready` and `/health` needs a sender token
+(`vigil token create NAME`): `Authorization: Bearer TOKEN`, Basic auth with the token as the
+password, or a path prefix in front of the
 route for clients that only take a base URL: `http://HOST:8080/t/TOKEN/metric`. The InfluxDB
 routes also take the token as Influx clients send it (`Token`, Basic, `?p=`). `/v1/services`
 also answers a signed-in operator.
@@ -306,6 +309,7 @@ TAGS = [
     Tag(name="influx", description="InfluxDB 1.x / 2.x line protocol (Telegraf, client "
         "libraries)"),
     Tag(name="uptime", description="The go-service-healthcheck API"),
+    Tag(name="requests", description="Web access logs: common, combined, nginx JSON"),
     Tag(name="status", description="Liveness and health"),
 ]  # fmt: skip
 

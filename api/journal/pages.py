@@ -1,6 +1,6 @@
 """The journal browser (GET /journal) and its live tail (GET /journal/tail).
 
-Filters are query parameters (`start`, `end` as 2006-01-02T15:04, `page`,
+Filters are query parameters (`start`, `end` as YYYY-MM-DDTHH:MM, `page`,
 `pageSize`, `container`, `host`, `filter`) plus `unit`, `priority`, `order`
 (newest|oldest), `tz` (the viewer's IANA zone for start/end, filled in by journal.js) and
 the keyset cursors `after` / `before` (`<ISO time>,<id>`). `page` is accepted for old
@@ -108,7 +108,7 @@ def _local_time(value: str, zone: ZoneInfo | None, label: str, end: bool) -> dat
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise FilterError(f"{label} must look like 2006-01-02T15:04") from None
+        raise FilterError(f"{label} must be YYYY-MM-DDTHH:MM, e.g. 2026-03-01T14:30") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=zone or UTC)
     if end and len(value) <= 16:  # a whole minute is inclusive

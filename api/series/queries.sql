@@ -6,6 +6,10 @@
 -- ord is the key's 1-based position.
 select ord, id from vigil.series_ids(%s::text[], %s::jsonb[]);
 
+-- name: series_forgotten
+-- Changes whenever series were deleted: the API's series-id cache is valid while it does not.
+select case when is_called then last_value else 0 end from vigil.series_forgotten;
+
 -- name: points_copy
 -- The points of a batch, binary COPY: (series_id int8, at timestamptz, value float8).
 copy vigil.points (series_id, at, value) from stdin (format binary);

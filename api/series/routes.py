@@ -5,7 +5,8 @@ plus batches and InfluxDB line protocol.
 - GET  /v1/metrics/                distinct names, ascending
 - GET  /v1/metrics/{name}/{granularity}/{startDate}/{endDate}   averages, newest first
 - POST /v1/metrics/batch           JSON array or NDJSON of points, written with COPY
-- GET  /ping                       {"status":"up"}
+- GET  /ping                       {"status":"up"} (InfluxDB's 204 to a client not accepting JSON)
+- HEAD /ping, GET /ready           InfluxDB clients' liveness and readiness calls
 - POST /write?db=X&precision=s     InfluxDB 1.x line protocol (db accepted and ignored)
 - POST /api/v2/write?org=O&bucket=B&precision=s   InfluxDB 2.x (org/bucket ignored)
 - POST /query                      1.x: answers CREATE DATABASE etc. with no results
@@ -21,18 +22,20 @@ from __future__ import annotations
 import zlib
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import psycopg
-from litestar import MediaType, Request, Response, get, post
+from litestar import MediaType, Request, Response, get, head, post
 from litestar.handlers import HTTPRouteHandler
-from litestar.openapi.spec import OpenAPIResponse, OpenAPIType, Schema
+from litestar.openapi.spec import OpenAPIHeader, OpenAPIResponse, OpenAPIType, Schema
 from litestar.params import FromPath
 
 from api.auth.senders import influx_guard, sender_guard
 from api.core import openapi as oa
 from api.core.db import http_error, pool_of, status_of
 from api.core.decoding import MALFORMED
+from api.core.health import HEALTH_SQL
 from api.series import QUERIES
 from api.series.formats.influx import parse_body
 from api.series.formats.json import PointParser, _point, parse_json_batch
@@ -405,18 +408,127 @@ async def averages(
     )
 
 
+# --- Liveness and readiness, also as InfluxDB clients call them (docs/compatibility.md) ---
+
+try:
+    VIGIL_VERSION = version("vigil")
+except PackageNotFoundError:  # run from a checkout that was not pip-installed
+    VIGIL_VERSION = "0.0.0"
+INFLUX_HEADERS = {"X-Influxdb-Version": f"vigil-{VIGIL_VERSION}", "X-Influxdb-Build": "OSS"}
+"""On every /ping reply: Influx clients read the server's version (`version()`) and build
+(`build()`, where `Cloud` would change their behaviour) from these headers."""
+STARTED = datetime.now(UTC)
+INFLUX_REPLY_HEADERS = {
+    name: OpenAPIHeader(schema=oa.string(examples=[value]), description="as InfluxDB sends it")
+    for name, value in INFLUX_HEADERS.items()
+}
+
+
+def _influx_reply(description: str, schema: Schema | None = None) -> OpenAPIResponse:
+    reply = oa.reply(description, schema)
+    reply.headers = dict(INFLUX_REPLY_HEADERS)
+    return reply
+
+
 @get(
     "/ping",
     media_type=MediaType.JSON,
     operation_id="ping",
-    summary="Liveness (no token)",
+    summary="Liveness (no token): metrics-server's reply, or InfluxDB's 204",
+    description='`GET /ping` answers `200 {"status":"up"}` as metrics-server did; a client '
+    "that does not accept JSON (the InfluxDB 1.x Python client sends only "
+    "`Accept: application/x-msgpack`) gets InfluxDB's `204` instead. Both carry InfluxDB's "
+    "version headers.",
     tags=["status"],
     operation_class=oa.documented(
-        responses={200: oa.reply("Up.", oa.obj({"status": oa.string(const="up")}, title="Up"))}
+        responses={
+            200: _influx_reply("Up.", oa.obj({"status": oa.string(const="up")}, title="Up")),
+            204: _influx_reply("Up (a client that does not accept JSON)."),
+        }
     ),
 )
-async def ping() -> dict[str, str]:
-    return {"status": "up"}
+async def ping(request: Request[Any, Any, Any]) -> Response[Any]:
+    accept = request.headers.get("accept", "").strip()
+    if accept and request.accept.best_match([MediaType.JSON]) is None:
+        return Response(None, status_code=204, headers=INFLUX_HEADERS)
+    return Response({"status": "up"}, headers=INFLUX_HEADERS)
+
+
+@head(
+    "/ping",
+    operation_id="pingHead",
+    summary="Liveness (no token), as InfluxDB answers `HEAD /ping`",
+    tags=["status"],
+    status_code=204,
+    operation_class=oa.documented(responses={204: _influx_reply("Up.")}),
+)
+async def ping_head() -> Response[None]:
+    return Response(None, status_code=204, headers=INFLUX_HEADERS)
+
+
+READY_TIMEOUT = 2.0
+"""Seconds /ready waits for a database connection (probes time out quickly; /health waits 5)."""
+READY = oa.obj(
+    {
+        "status": oa.string(enum=["ready", "unready"]),
+        "started": oa.string(format="date-time", description="when this API process started"),
+        "up": oa.string(description="for how long, as a Go duration (e.g. `754.021s`)"),
+        "message": oa.string(description="unready: why"),
+    },
+    required=["status", "started", "up"],
+    title="Ready",
+    description="InfluxDB 2.x's readiness reply.",
+)
+
+
+@get(
+    "/ready",
+    media_type=MediaType.JSON,
+    operation_id="ready",
+    summary="Readiness (no token), in InfluxDB's shape",
+    description="Ready when the database answers within 2 s (as `GET /health` does within 5).",
+    tags=["status"],
+    operation_class=oa.documented(
+        responses={
+            200: oa.reply(
+                "Ready.",
+                READY,
+                examples={
+                    "ready": {
+                        "status": "ready",
+                        "started": "2026-11-22T10:00:00.123456Z",
+                        "up": "754.021s",
+                    }
+                },
+            ),
+            503: oa.reply(
+                "The database does not answer (within 2 s: readiness probes wait briefly).",
+                READY,
+                examples={
+                    "unready": {
+                        "status": "unready",
+                        "started": "2026-11-22T10:00:00.123456Z",
+                        "up": "754.021s",
+                        "message": "database unavailable, retry later",
+                    }
+                },
+            ),
+        }
+    ),
+)
+async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
+    body = {
+        "status": "ready",
+        "started": rfc3339(STARTED),
+        "up": f"{(datetime.now(UTC) - STARTED).total_seconds():.3f}s",
+    }
+    try:
+        async with pool_of(request.app).connection(timeout=READY_TIMEOUT) as conn:
+            await conn.execute(HEALTH_SQL)
+    except (psycopg.Error, TimeoutError):
+        body.update(status="unready", message="database unavailable, retry later")
+        return Response(body, status_code=503)
+    return Response(body)
 
 
 MAX_INFLATE_FACTOR = 16
@@ -551,4 +663,15 @@ async def query_v1() -> dict[str, Any]:
     return {"results": [{"statement_id": 0}]}
 
 
-ROUTES = [post_metric, post_batch, list_names, averages, ping, write_v1, write_v2, query_v1]
+ROUTES = [
+    post_metric,
+    post_batch,
+    list_names,
+    averages,
+    ping,
+    ping_head,
+    ready,
+    write_v1,
+    write_v2,
+    query_v1,
+]

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
+from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool
 
 from api.core import pgcopy
@@ -54,15 +55,66 @@ def copy_payload(
     return pgcopy.HEADER + rows + pgcopy.TRAILER
 
 
-async def resolve_series(conn: AsyncConnection[tuple[object, ...]], batch: Batch) -> list[int]:
-    """Series id per key index, creating new series."""
+class SeriesIdCache:
+    """Series ids of (name, canonical labels) keys already resolved, per database.
+
+    Valid while vigil.series_forgotten (advanced by every delete or truncate of series)
+    keeps the value it had when the ids were read: a deleted series may come back under a
+    new id. Checking it costs one tiny query per batch instead of vigil.series_ids for every
+    key. Bounded: cleared when it reaches `limit` keys.
+    """
+
+    def __init__(self, limit: int = 1_000_000) -> None:
+        self.limit = limit
+        self.ids: dict[tuple[str, str], int] = {}
+        self.epoch: tuple[str, int] | None = None
+
+    def validate(self, database: str, forgotten: int) -> None:
+        epoch = (database, forgotten)
+        if epoch != self.epoch or len(self.ids) >= self.limit:
+            self.ids.clear()
+            self.epoch = epoch
+
+
+_CACHES: dict[str, SeriesIdCache] = {}
+
+
+def _cache(conn: AsyncConnection[tuple[object, ...]]) -> tuple[SeriesIdCache, str]:
+    info = conn.info
+    database = f"{info.host}:{info.port}/{info.dbname}"
+    cache = _CACHES.get(database)
+    if cache is None:
+        cache = _CACHES[database] = SeriesIdCache()
+    return cache, database
+
+
+async def resolve_series(
+    conn: AsyncConnection[tuple[object, ...]],
+    batch: Batch,
+    created: dict[tuple[str, str], int] | None = None,
+) -> list[int]:
+    """Series id per key index, creating new series; known keys from the process's cache.
+
+    Ids read from the database go into `created` when given (the caller adds them to the
+    cache once its transaction committed: a rolled-back series has no id), else into the
+    cache at once.
+    """
+    cache, database = _cache(conn)
+    cur = await conn.execute(QUERIES["series_forgotten"])
+    row = await cur.fetchone()
+    cache.validate(database, int(str(row[0])) if row else 0)
     keys = list(batch.keys)
-    names = [name for name, _ in keys]
-    labels = [lab for _, lab in keys]
-    cur = await conn.execute(QUERIES["series_ids"], (names, labels))
-    ids = [0] * len(keys)
-    for ord_, id_ in await cur.fetchall():
-        ids[int(str(ord_)) - 1] = int(str(id_))
+    known = cache.ids
+    ids = [known.get(key, 0) for key in keys]
+    missing = [i for i, id_ in enumerate(ids) if not id_]
+    if missing:
+        fresh = known if created is None else created
+        names = [keys[i][0] for i in missing]
+        labels = [keys[i][1] for i in missing]
+        cur = await conn.execute(QUERIES["series_ids"], (names, labels))
+        for ord_, id_ in await cur.fetchall():
+            i = missing[int(str(ord_)) - 1]
+            ids[i] = fresh[keys[i]] = int(str(id_))
     return ids
 
 
@@ -76,14 +128,19 @@ def copy_parts(batch: Batch, ids: list[int]) -> tuple[bytes | bytearray, ...]:
 
 
 async def write_batch(conn: AsyncConnection[tuple[object, ...]], batch: Batch) -> None:
-    """Stores the accepted points of a batch in one transaction (series + COPY)."""
+    """Stores the accepted points of a batch in one transaction (series + COPY); series ids
+    known to this process are not looked up again (SeriesIdCache)."""
     if not batch.accepted:
         return
+    created: dict[tuple[str, str], int] = {}
     async with conn.transaction():
-        ids = await resolve_series(conn, batch)
+        ids = await resolve_series(conn, batch, created)
         async with conn.cursor().copy(QUERIES["points_copy"]) as copy:
             for part in copy_parts(batch, ids):
                 await copy.write(part)
+    # Only once committed: inside a caller's transaction a rollback could still undo them.
+    if created and conn.info.transaction_status == TransactionStatus.IDLE:
+        _cache(conn)[0].ids.update(created)
 
 
 async def fetch_averages(

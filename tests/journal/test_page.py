@@ -70,7 +70,7 @@ def test_page_needs_login(api: ApiServer, dsn: str) -> None:
     with login_client(api.url, dsn, "ann@example.com") as client:
         r = client.get("/journal?start=bad")
         assert r.status_code == 400
-        assert "start must look like 2006-01-02T15:04" in r.text
+        assert "start must be YYYY-MM-DDTHH:MM, e.g. 2026-03-01T14:30" in r.text
         r = client.get("/journal")
         assert r.status_code == 200
         assert "script-src 'self'" in r.headers["content-security-policy"]

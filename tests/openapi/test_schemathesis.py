@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import cramjam
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import (
@@ -56,7 +57,19 @@ def journal_export(_: schemathesis.SerializationContext, value: Any) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
+def snappy_protobuf(_: schemathesis.SerializationContext, value: Any) -> bytes:
+    """application/x-protobuf (remote_write, Loki push): documented as binary; the bytes are
+    snappy-compressed as those clients send them, so that the protobuf decoder sees them."""
+    data = getattr(value, "data", None)
+    if not isinstance(data, bytes):
+        data = (value if isinstance(value, str) else json.dumps(value)).encode(
+            "utf-8", "surrogatepass"
+        )
+    return bytes(cramjam.snappy.compress_raw(data))
+
+
 schemathesis.serializer("application/x-ndjson")(ndjson)
+schemathesis.serializer("application/x-protobuf")(snappy_protobuf)
 schemathesis.serializer("application/vnd.fdo.journal")(journal_export)
 
 

@@ -3,6 +3,7 @@ TimescaleDB (test_series_timescale.py). Each lane passes an autocommit connectio
 database and a `refresh(now)` that does what that mode's scheduler would do.
 
 Points are written with plain INSERT ... unnest (the TimescaleDB lane's server has no COPY).
+The reference reads every raw point (vigil.points_all: hot and packed alike).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ Refresh = Callable[[datetime], None]
 REFERENCE_SQL = """
 select date_trunc(%(g)s, p.at, 'UTC') as bucket, avg(p.value), min(p.value), max(p.value),
        count(*)
-  from vigil.points p join vigil.series s on s.id = p.series_id
+  from vigil.points_all p join vigil.series s on s.id = p.series_id
  where s.name = %(name)s and s.labels @> coalesce(%(labels)s::jsonb, '{}')
    and p.at >= date_trunc(%(g)s, %(lo)s::timestamptz, 'UTC')
    and date_trunc(%(g)s, p.at, 'UTC') < %(hi)s
@@ -160,3 +161,89 @@ def case_backfill_is_read_at_once(conn: Conn, refresh: Refresh) -> None:
     refresh(now + timedelta(seconds=5))
     for g in GRANULARITIES:
         assert_same(averages(conn, "cpu", None, g, lo, hi), reference(conn, "cpu", None, g, lo, hi))
+
+
+Pack = Callable[[datetime], None]
+
+
+def raw_points(conn: Conn, series_id: int) -> list[tuple[datetime, float]]:
+    rows = conn.execute(
+        "select at, value from vigil.points_all where series_id = %s order by at, value",
+        (series_id,),
+    ).fetchall()
+    return [(r[0], r[1]) for r in rows]
+
+
+def case_packed_reads_equal_raw(conn: Conn, refresh: Refresh, pack: Pack) -> None:
+    """Two weeks of real NAB points up to now, packed (compressed) up to the boundary of the
+    mode: every granularity equals avg() over the raw points, across the boundary, and the
+    points read back exactly (times to the microsecond, values to the bit)."""
+    now = conn.execute("select now()").fetchone()[0]  # type: ignore[index]
+    rds = shifted(nab_series("rds_cpu_utilization_cc0c53.csv"), now - timedelta(minutes=2))
+    # Microseconds and awkward floats: exact round trips, not decimal approximations.
+    odd = [
+        (rds[7][0] + timedelta(microseconds=123457), 0.1 + 0.2),
+        (rds[9][0] + timedelta(microseconds=1), 5e-324),
+        (rds[11][0] - timedelta(microseconds=999999), -1.2345678901234567e150),
+        (rds[13][0], 1 / 3),
+    ]
+    ec2 = shifted(nab_series("ec2_cpu_utilization_825cc2.csv"), now - timedelta(minutes=3))
+    a = insert_points(conn, "cpu", {"host": "db-1"}, rds + odd)
+    insert_points(conn, "cpu", {"host": "web-1"}, ec2)
+    before = raw_points(conn, a)
+    refresh(now)
+    pack(now)
+    assert raw_points(conn, a) == before
+    lo, hi = rds[0][0] - timedelta(days=1), now + timedelta(minutes=1)
+    for g in GRANULARITIES:
+        for labels in (None, {"host": "db-1"}):
+            assert_same(
+                averages(conn, "cpu", labels, g, lo, hi), reference(conn, "cpu", labels, g, lo, hi)
+            )
+    # A window starting and ending inside packed days.
+    mid_lo, mid_hi = rds[1000][0] + timedelta(minutes=7), rds[2000][0] + timedelta(minutes=11)
+    for g in GRANULARITIES:
+        assert_same(
+            averages(conn, "cpu", None, g, mid_lo, mid_hi),
+            reference(conn, "cpu", None, g, mid_lo, mid_hi),
+        )
+    # The newest point and the search's last time see packed and hot points alike.
+    last = conn.execute("select * from vigil._series_last(%s, %s)", (a, rds[500][0])).fetchone()
+    assert last == (rds[500][1], rds[500][0])
+    found = conn.execute("select last_at from vigil.series_search('db-1')").fetchone()
+    assert found == (rds[-1][0],)
+    w_lo, w_hi = rds[5][0], rds[3000][0]
+    window = conn.execute(
+        "select count(*), sum(value) from vigil.series_points(%s, %s, %s)", (a, w_lo, w_hi)
+    ).fetchone()
+    want = [v for at, v in rds + odd if w_lo <= at < w_hi]
+    assert window is not None and window[0] == len(want) == 2995 + 4
+    assert window[1] == pytest.approx(sum(want), rel=1e-12)
+
+
+def case_late_points_in_packed_days(conn: Conn, refresh: Refresh, pack: Pack) -> None:
+    """Points sent late into days that are already packed (a sender back after a week), and
+    one point sent twice: read at once in every granularity, exactly, before and after the
+    next pack merges them; nothing is deduplicated (as with unpacked points)."""
+    now = conn.execute("select now()").fetchone()[0]  # type: ignore[index]
+    taxi = shifted(nab_series("nyc_taxi.csv"), now - timedelta(minutes=1))[-2000:]
+    sid = insert_points(conn, "taxi", {}, taxi)
+    refresh(now)
+    pack(now)
+    lo, hi = taxi[0][0], now + timedelta(minutes=1)
+    before = {g: averages(conn, "taxi", {}, g, lo, hi) for g in GRANULARITIES}
+    late = [
+        (taxi[100][0] + timedelta(seconds=1), 100000.0),
+        (taxi[101][0], taxi[101][1]),  # resent
+        (taxi[1500][0] - timedelta(microseconds=5), -7.25),
+    ]
+    insert_points(conn, "taxi", {}, late)
+    for step in ("late", "packed again"):
+        for g in GRANULARITIES:
+            got = averages(conn, "taxi", {}, g, lo, hi)
+            assert sum(r[4] for r in got) == sum(r[4] for r in before[g]) + 3, (step, g)
+            assert max(r[3] for r in got) == 100000.0 and min(r[2] for r in got) == -7.25
+            assert_same(got, reference(conn, "taxi", {}, g, lo, hi))
+        refresh(now + timedelta(seconds=5))
+        pack(now + timedelta(seconds=5))
+    assert len(raw_points(conn, sid)) == 2003

@@ -210,3 +210,37 @@ def test_influx_v1_and_v2(api: ApiServer, token: str, conn: Conn) -> None:
         f"{api.url}/query?q=CREATE+DATABASE+x", headers={"authorization": f"Token {token}"}
     )
     assert r.status_code == 200
+
+
+def test_series_id_cache_forgets_deleted_series(api: ApiServer, token: str, conn: Conn) -> None:
+    """The API caches series ids; a series deleted (or truncated) and sent again is created
+    anew and its points belong to it, not to the deleted id."""
+    h = auth(token)
+    now = datetime.now(UTC).replace(microsecond=0)
+
+    def send(value: float, seconds: int) -> None:
+        body = [
+            {"name": "cached", "labels": {"host": "a"}, "value": value,
+             "timestamp": (now - timedelta(seconds=seconds)).isoformat()},
+            {"name": "cached", "labels": {"host": "b"}, "value": value,
+             "timestamp": (now - timedelta(seconds=seconds)).isoformat()},
+        ]  # fmt: skip
+        r = httpx.post(f"{api.url}/v1/metrics/batch", json=body, headers=h)
+        assert r.json()["accepted"] == 2, r.text
+
+    def points() -> list[tuple[str, int, float]]:
+        rows = conn.execute(
+            "select s.labels->>'host', count(*), sum(p.value) from vigil.points p"
+            " join vigil.series s on s.id = p.series_id group by 1 order by 1"
+        ).fetchall()
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    send(1.0, 30)
+    send(2.0, 20)  # known series: from the cache
+    assert points() == [("a", 2, 3.0), ("b", 2, 3.0)]
+    conn.execute("select vigil.delete_series(id) from vigil.series where labels->>'host' = 'a'")
+    send(4.0, 10)
+    assert points() == [("a", 1, 4.0), ("b", 3, 7.0)]
+    conn.execute("truncate vigil.series, vigil.points")
+    send(8.0, 5)
+    assert points() == [("a", 1, 8.0), ("b", 1, 8.0)]

@@ -30,6 +30,42 @@ def ts_refresh(conn: Conn) -> cases.Refresh:
     return refresh
 
 
+def ts_pack(conn: Conn) -> cases.Pack:
+    """What the compression policies do: the raw chunks that ended over an hour ago, and the
+    aggregates' chunks after their own age (their policies run now)."""
+
+    def pack(now: datetime) -> None:
+        jobs = conn.execute(
+            "select job_id from timescaledb_information.jobs"
+            " where proc_name = 'policy_compression' and hypertable_schema = 'vigil'"
+            "   and hypertable_name like 'points%%' order by job_id"
+        ).fetchall()
+        assert len(jobs) == 4
+        for (job,) in jobs:
+            conn.execute("call run_job(%s)", (job,))
+
+    return pack
+
+
+def compressed_chunks(conn: Conn) -> int:
+    row = conn.execute(
+        "select count(*) from timescaledb_information.chunks"
+        " where hypertable_schema = 'vigil' and hypertable_name = 'points' and is_compressed"
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_packed_reads_equal_raw(ts_conn: Conn) -> None:
+    cases.case_packed_reads_equal_raw(ts_conn, ts_refresh(ts_conn), ts_pack(ts_conn))
+    assert compressed_chunks(ts_conn) >= 13
+
+
+def test_late_points_in_packed_days(ts_conn: Conn) -> None:
+    cases.case_late_points_in_packed_days(ts_conn, ts_refresh(ts_conn), ts_pack(ts_conn))
+    assert compressed_chunks(ts_conn) >= 30
+
+
 def test_nab_averages_equal_raw_avg(ts_conn: Conn) -> None:
     cases.case_nab_averages_equal_raw_avg(ts_conn, ts_refresh(ts_conn))
 
@@ -80,6 +116,13 @@ def test_aggregates_policies_and_retention_per_tier(ts_conn: Conn) -> None:
         "points_hour": "2 years",
         "points_day": "10 years",
     }
+    compress = {str(r[0]): r[2]["compress_after"] for r in rows if r[1] == "policy_compression"}
+    assert compress == {
+        "points": "01:00:00",
+        "points_minute": "1 day",
+        "points_hour": "7 days",
+        "points_day": "60 days",
+    }
     refresh = [r for r in rows if r[1] == "policy_refresh_continuous_aggregate"]
     assert len(refresh) == 3
     realtime = ts_conn.execute(
@@ -89,6 +132,10 @@ def test_aggregates_policies_and_retention_per_tier(ts_conn: Conn) -> None:
     assert realtime == [("points_day", False), ("points_hour", False), ("points_minute", False)]
     jobs = ts_conn.execute(
         "select job, enabled from vigil.portable_jobs"
-        " where job in ('refresh_series_rollups', 'prune_series')"
+        " where job in ('refresh_series_rollups', 'prune_series', 'pack_series_points')"
     ).fetchall()
-    assert sorted(jobs) == [("prune_series", False), ("refresh_series_rollups", False)]
+    assert sorted(jobs) == [
+        ("pack_series_points", False),
+        ("prune_series", False),
+        ("refresh_series_rollups", False),
+    ]

@@ -24,7 +24,7 @@ PACKAGES = ("api", "notifier", "prober", "vigil")
 SCANNED = (*PACKAGES, "bench")
 PLACEHOLDER = re.compile(r"%\((?P<name>\w+)\)s|%s|%%")
 UTILITY = re.compile(r"\s*(copy|listen)\b", re.IGNORECASE)
-SETUP = {"journal_stage_copy": ("journal_stage",)}
+SETUP = {"journal_stage_copy": ("journal_stage",), "requests_stage_copy": ("requests_stage",)}
 """Queries to run first, in the same transaction (the staging table is per session)."""
 
 

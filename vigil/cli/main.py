@@ -1,4 +1,4 @@
-"""The `vigil` command: run, api, notifier, migrate, token create|list|revoke."""
+"""The `vigil` command: run, api, notifier, migrate, token create|list|revoke|rotate."""
 
 from __future__ import annotations
 
@@ -7,23 +7,29 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from types import ModuleType
+from pathlib import Path
+from types import FrameType, ModuleType
 
 import psycopg
 
-from vigil import tokens
-from vigil.cli import operators, services, simulate
+from vigil import QUERIES, tokens
+from vigil.cli import checks, jobs, operators, psql, services, simulate
 from vigil.cli.alerting import alerts, rules, silences
 from vigil.cli.operators import print_first_login_link
 from vigil.cluster import ClusterError, database_url, embedded_cluster
-from vigil.db import mode
+from vigil.db import Conn, mode
 from vigil.logs import configure_logging
+from vigil.send import cli as send
 from vigil.settings import Settings, SettingsError
 from vigil.supervisor import Supervisor, Watched
 
 Command = Callable[[Settings, argparse.Namespace], int]
 
 QUICKSTART_TOKEN = "quickstart"  # noqa: S105 (a token name, not a secret)
+QUICKSTART_FILE = "quickstart-token"
+"""Under VIGIL_DATA_DIR, mode 0600: the quickstart token, reused by every `vigil run` while it
+is active (the database keeps only its SHA-256), so a line copied from the first banner keeps
+working; `vigil token rotate quickstart` (or revoke) replaces it."""
 
 
 def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
@@ -42,6 +48,13 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
         if args.action == "create":
             token = tokens.create(conn, args.name)
             print(f"token {args.name!r} created; it is shown only this once:", file=sys.stderr)
+            print(token)
+        elif args.action == "rotate":
+            tokens.revoke(conn, args.name)
+            token = tokens.create(conn, args.name)
+            if args.name == QUICKSTART_TOKEN:
+                _keep_quickstart(settings.data_dir / QUICKSTART_FILE, token)
+            print(f"token {args.name!r} replaced; the old one no longer works:", file=sys.stderr)
             print(token)
         elif args.action == "revoke":
             if not tokens.revoke(conn, args.name):
@@ -68,16 +81,51 @@ def exec_role(role: str) -> Command:
     return run
 
 
+def _keep_quickstart(path: Path, token: str) -> bool:
+    """Writes the quickstart token to `path` (0600 from the start, replaced atomically);
+    False, with a warning, where it cannot be kept (a read-only data directory)."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(token + "\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        print(f"vigil: cannot keep the quickstart token in {path}: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
+def quickstart_token(conn: Conn, path: Path) -> str:
+    """The token kept in `path` while it is the active quickstart token; else a new one
+    (the old one revoked), kept there for the next start."""
+    try:
+        kept = path.read_text().strip()
+    except OSError:
+        kept = ""
+    if kept:
+        row = conn.execute(
+            QUERIES["token_active"], (QUICKSTART_TOKEN, tokens.secret_hash(kept))
+        ).fetchone()
+        if row and row[0]:
+            return kept
+    tokens.revoke(conn, QUICKSTART_TOKEN)
+    token = tokens.create(conn, QUICKSTART_TOKEN)
+    _keep_quickstart(path, token)
+    return token
+
+
 def _quickstart(url: str, settings: Settings) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
-        tokens.revoke(conn, QUICKSTART_TOKEN)
-        token = tokens.create(conn, QUICKSTART_TOKEN)
+        token = quickstart_token(conn, settings.data_dir / QUICKSTART_FILE)
     base = f"http://{settings.host}:{settings.port}"
     print(
         f"""
 Vigil serves on {base}   (health: {base}/health)
-Send a first heartbeat (a new '{QUICKSTART_TOKEN}' token is made on every start;
-create lasting ones with `.venv/bin/vigil token create NAME`):
+Send a first heartbeat (the '{QUICKSTART_TOKEN}' token stays the same across restarts;
+`.venv/bin/vigil token rotate {QUICKSTART_TOKEN}` replaces it, `token create NAME` makes more):
 
   curl -sS -H 'Authorization: Bearer {token}' \\
        -d '{{"host":"web-1","name":"backup","type":"ping","value":"5"}}' {base}/metric
@@ -112,8 +160,14 @@ def cmd_run(settings: Settings, _: argparse.Namespace) -> int:
             settings.data_dir / "run-status.json",
             watched,
         )
-        signal.signal(signal.SIGTERM, supervisor.stop)
-        signal.signal(signal.SIGINT, supervisor.stop)
+
+        def stop(signum: int, _: FrameType | None) -> None:
+            if signum == signal.SIGINT and not supervisor.stop_event.is_set():
+                print("\nvigil: stopping", file=sys.stderr, flush=True)  # after the ^C
+            supervisor.stop()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
         return supervisor.run()
     finally:
         if cluster is not None:
@@ -126,9 +180,13 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     operators,
     services,
     simulate,
+    checks,
+    jobs,
     rules,
     alerts,
     silences,
+    send,
+    psql,
 )
 
 # The processes `vigil run` starts and supervises: `python -m ROLE`, also `vigil ROLE`.
@@ -152,6 +210,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     token_sub.add_parser("list", help="list tokens (never their values)")
     revoke = token_sub.add_parser("revoke", help="revoke the active token of that name")
     revoke.add_argument("name")
+    rotate = token_sub.add_parser(
+        "rotate", help="revoke and create again; prints the new token as the last line"
+    )
+    rotate.add_argument("name")
     commands = dict(COMMANDS)
     for module in COMMAND_MODULES:
         commands.update(module.register(sub))
@@ -180,6 +242,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except psycopg.Error as exc:
         print(f"vigil: database error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl+C before `vigil run` serves, or in another command
+        print("\nvigil: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

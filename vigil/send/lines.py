@@ -2,8 +2,9 @@
 
 A line format turns one line of a file (bytes, without its newline) into one record for a
 Vigil route. The journal formats (`text`, `json`, and `auto`, which picks one per line)
-produce `journalctl -o json`-style objects for `POST /journal`; other formats (web access
-logs, later) plug in the same way with another route, since a batch is per route.
+produce `journalctl -o json`-style objects for `POST /journal`; the web access log formats
+(`combined`, `common`, `nginx-json`) send the raw line to `POST /v1/requests`; a batch is
+per route.
 
 Every record carries where it came from (`VIGIL_FILE`, `VIGIL_FILE_ID`, `VIGIL_OFFSET`): the
 server drops a line it already stores (same raw line and time), so a batch sent again after
@@ -227,4 +228,39 @@ def auto_line(line: bytes, offset: int, source: Source, stamp: Stamp) -> tuple[s
     return text_line(line, offset, source, stamp)
 
 
-FORMATS: dict[str, LineFormat] = {"auto": auto_line, "text": text_line, "json": json_line}
+REQUESTS_ROUTE = "/v1/requests"
+
+
+def access_format(name: str) -> LineFormat:
+    """A web access log format (`combined`, `common`, `nginx-json`): the raw line goes to
+    `POST /v1/requests`, which parses it (vigil/accesslog.py) and keeps a line it cannot
+    read as a journal line. Bytes that are not UTF-8 travel as JSON escapes of
+    surrogateescape and arrive unchanged."""
+
+    def access_line(
+        line: bytes, offset: int, source: Source, stamp: Stamp
+    ) -> tuple[str, dict[str, Any]]:
+        record: dict[str, Any] = {
+            "line": line.decode("utf-8", "surrogateescape"),
+            "format": name,
+            "host": source.host,
+            "file": source.path,
+            "file_id": source.file_id,
+            "offset": offset,
+            "time": stamp.read_us,
+        }
+        if stamp.now:
+            record["now"] = True  # --now: the request's time is the read time
+        if source.group:
+            record["group"] = source.group
+        return REQUESTS_ROUTE, record
+
+    return access_line
+
+
+FORMATS: dict[str, LineFormat] = {
+    "auto": auto_line,
+    "text": text_line,
+    "json": json_line,
+    **{name: access_format(name) for name in ("combined", "common", "nginx-json")},
+}

@@ -13,11 +13,16 @@
 --   received late points (an invalidation log written by a statement trigger on points);
 --   vigil.series_averages adds the raw points after the watermark (the newest, partial bucket),
 --   the same "real-time aggregation" the continuous aggregates do.
+-- Compact storage of older points: TimescaleDB compresses chunks (and the aggregates) by
+--   policy; portable mode packs closed UTC days into vigil.points_packed (one row per series
+--   and day, below vigil.points_packed_until), read together with the hot vigil.points by
+--   every raw read (vigil.series_points, _series_last, the view points_all).
 --
--- Exposes: tables vigil.series and vigil.points, the tiers points_minute/hour/day;
--- vigil.series_ids(), add_point(), delete_series(), series_averages(), series_search();
--- the jobs refresh_series_rollups and prune_series (portable) or continuous aggregate and
--- retention policies (TimescaleDB).
+-- Exposes: tables vigil.series, vigil.points and vigil.points_packed, the tiers
+-- points_minute/hour/day; vigil.series_ids(), add_point(), delete_series(),
+-- series_averages(), series_search(), series_points(), the view points_all; the jobs
+-- refresh_series_rollups, pack_series_points and prune_series (portable) or continuous
+-- aggregate, compression and retention policies (TimescaleDB).
 
 create table if not exists vigil.series (
   id         bigint generated always as identity,
@@ -118,6 +123,259 @@ begin
   end if;
 end $$;
 
+-- Packed storage (portable mode) ----------------------------------------------------------
+-- vigil.points is the hot table: every write lands there (COPY), with its (series_id, at)
+-- index. The job pack_series_points moves whole UTC days that ended more than `after` ago
+-- into vigil.points_packed, one row per series and day: the gaps between the times and the
+-- values as compact, TOAST-compressed arrays, with the day's count, sum, min and max and,
+-- for dense days, per-hour ones. Every read takes days before vigil.points_packed_until
+-- from there, plus the points still in vigil.points before it (sent late, merged by the next
+-- run), and everything after it from vigil.points and the rollup tables, as before.
+
+create table if not exists vigil.points_packed (
+  series_id  bigint not null,
+  day        timestamptz not null,
+  n          integer not null,
+  total      double precision not null,
+  min_value  double precision not null,
+  max_value  double precision not null,
+  last_at    timestamptz not null,
+  gaps       bigint[],
+  vals       text,
+  hour_n     integer[],
+  hour_total double precision[],
+  hour_min   double precision[],
+  hour_max   double precision[],
+  constraint points_packed_pkey primary key (series_id, day),
+  constraint points_packed_raw_check check ((gaps is null) = (vals is null)),
+  constraint points_packed_hours_check check (hour_n is null or cardinality(hour_n) = 24)
+) with (toast_tuple_target = 128);
+-- The hour sums stay inline and uncompressed (read for every hourly average: a TOAST fetch
+-- per array and row would cost more than the ~800 bytes of a dense day); the gaps and
+-- values are compressed and, when large, moved out of line.
+alter table vigil.points_packed
+  alter column hour_n set storage plain, alter column hour_total set storage plain,
+  alter column hour_min set storage plain, alter column hour_max set storage plain;
+comment on table vigil.points_packed is
+  'Portable mode: the points of whole UTC days before vigil.points_packed_until, one row per '
+  'series and day, written by vigil.pack_series_points (empty in TimescaleDB mode, where '
+  'compressed chunks do this). Read the points with vigil.series_points() or the view '
+  'vigil.points_all.';
+select vigil._comment_columns('vigil.points_packed',
+  'day', 'Start of the UTC day the row holds.',
+  'n', 'Number of points of the day (also after the raw points expired).',
+  'total', 'Sum of the values of the day; avg = total / n.',
+  'last_at', 'Time of the newest point of the day.',
+  'gaps', 'Microseconds from the day start to the first point, then between consecutive '
+          'points (in time order); null once the raw points expired (prune_series).',
+  'vals', 'The values in the same order, comma-separated in shortest exact text form '
+          '(compresses better than float8[]); null once expired.',
+  'hour_n', 'Points per hour of the day (24 entries), with hour_total, hour_min and hour_max: '
+            'only for days with at least hour_summary_from points (else hours are read from '
+            'the raw points), and computed when the raw points expire.',
+  'hour_total', 'Sum of the values per hour (24 entries).',
+  'hour_min', 'Minimum per hour (24 entries; null for an hour without points).',
+  'hour_max', 'Maximum per hour (24 entries; null for an hour without points).');
+
+create table if not exists vigil.points_packed_until (
+  id    boolean not null default true,
+  until timestamptz not null default '-infinity',
+  constraint points_packed_until_pkey primary key (id),
+  constraint points_packed_until_one_check check (id)
+);
+comment on table vigil.points_packed_until is
+  'Portable mode, one row: the points before `until` (a UTC midnight) are in '
+  'vigil.points_packed, except points written since the last vigil.pack_series_points, which '
+  'stay in vigil.points until its next run; the rollup tables hold only buckets from `until` on.';
+insert into vigil.points_packed_until (id) values (true) on conflict (id) do nothing;
+
+create or replace function vigil._unpack(p_day timestamptz, p_gaps bigint[], p_vals text)
+returns table (at timestamptz, value double precision)
+language sql
+immutable
+parallel safe
+as $$
+  -- The running sum of the gaps in float8 is exact (integers below 2^53 microseconds).
+  select p_day + interval '1 microsecond' * sum(u.gap::double precision) over (order by u.i),
+         u.value
+    from unnest(p_gaps, string_to_array(p_vals, ',')::double precision[])
+         with ordinality as u (gap, value, i)
+$$;
+comment on function vigil._unpack(timestamptz, bigint[], text) is
+  'The points (at, value) of one vigil.points_packed row, in time order.';
+
+create or replace function vigil._pack_hours(p_day timestamptz, p_gaps bigint[], p_vals text,
+                                             out hour_n integer[],
+                                             out hour_total double precision[],
+                                             out hour_min double precision[],
+                                             out hour_max double precision[])
+language sql
+immutable
+parallel safe
+as $$
+  select array_agg(coalesce(h.n, 0) order by x.i), array_agg(coalesce(h.total, 0) order by x.i),
+         array_agg(h.lo order by x.i), array_agg(h.hi order by x.i)
+    from generate_series(0, 23) as x (i)
+    left join (select extract(hour from u.at at time zone 'UTC')::integer as i,
+                      count(*)::integer as n, sum(u.value) as total, min(u.value) as lo,
+                      max(u.value) as hi
+                 from vigil._unpack(p_day, p_gaps, p_vals) u
+                group by 1) h on h.i = x.i
+$$;
+comment on function vigil._pack_hours(timestamptz, bigint[], text) is
+  'The per-hour count, sum, min and max (24 entries each) of one packed day.';
+
+create or replace function vigil.series_points(p_series_id bigint, p_from timestamptz,
+                                               p_to timestamptz)
+returns table (at timestamptz, value double precision)
+language sql
+stable
+as $$
+  select p.at, p.value from vigil.points p
+   where p.series_id = p_series_id and p.at >= p_from and p.at < p_to
+  union all
+  select u.at, u.value
+    from vigil.points_packed k
+   cross join lateral vigil._unpack(k.day, k.gaps, k.vals) u
+   where k.series_id = p_series_id and k.day >= date_trunc('day', p_from, 'UTC')
+     and k.day < p_to and k.gaps is not null and u.at >= p_from and u.at < p_to
+$$;
+comment on function vigil.series_points(bigint, timestamptz, timestamptz) is
+  'The raw points of one series in [p_from, p_to), hot and packed alike (unordered): '
+  'what every raw read uses. An index range scan of vigil.points and of the packed days.';
+
+create or replace view vigil.points_all as
+select p.series_id, p.at, p.value from vigil.points p
+union all
+select k.series_id, u.at, u.value
+  from vigil.points_packed k
+ cross join lateral vigil._unpack(k.day, k.gaps, k.vals) u
+ where k.gaps is not null;
+comment on view vigil.points_all is
+  'Every raw point (series_id, at, value), hot and packed: for inspection and exports. It '
+  'unpacks whole days; for a range of one series use vigil.series_points().';
+
+create or replace function vigil._series_last(p_series_id bigint, p_at timestamptz)
+returns table (value double precision, at timestamptz)
+language sql
+stable
+as $$
+  -- The newest packed point at or before p_at is in one of the two newest packed days that
+  -- start at or before it (the newest may hold only later points).
+  select x.value, x.at from (
+    (select p.value, p.at from vigil.points p
+      where p.series_id = p_series_id and p.at <= p_at
+      order by p.at desc limit 1)
+    union all
+    (select u.value, u.at
+       from (select k.day, k.gaps, k.vals from vigil.points_packed k
+              where k.series_id = p_series_id and k.day <= p_at and k.gaps is not null
+              order by k.day desc limit 2) k
+      cross join lateral vigil._unpack(k.day, k.gaps, k.vals) u
+      where u.at <= p_at
+      order by u.at desc limit 1)
+  ) x
+  order by x.at desc
+  limit 1
+$$;
+comment on function vigil._series_last(bigint, timestamptz) is
+  'The newest point of one series at or before p_at (value, at), hot or packed.';
+
+create or replace function vigil.pack_series_points(p_now timestamptz, p_config jsonb)
+returns integer
+language plpgsql
+set extra_float_digits = 1  -- the shortest text that reads back as the same float8
+set work_mem = '64MB'       -- one sort of the moved points in memory
+as $$
+declare
+  v_after  interval := coalesce((p_config ->> 'after')::interval, interval '1 hour');
+  v_hourly integer := coalesce((p_config ->> 'hour_summary_from')::integer, 720);
+  v_origin constant timestamptz := '2000-01-01 00:00+00';  -- date_bin: UTC days, hours
+  v_old    timestamptz;
+  v_until  timestamptz;
+  v_n      integer;
+begin
+  if vigil.has_timescale() then
+    return 0;  -- the compression policy of vigil.points does this
+  end if;
+  select until into v_old from vigil.points_packed_until for update;
+  v_until := greatest(v_old, date_trunc('day', p_now - v_after, 'UTC'));
+  -- The points before v_until (whole closed days, and late points of days packed before)
+  -- leave vigil.points; each day they touch is unpacked, merged and packed again. Points
+  -- written meanwhile stay for the next run (reads take them from vigil.points).
+  with moved as (
+    delete from vigil.points where at < v_until returning series_id, at, value
+  ), days as (
+    select distinct m.series_id, date_bin('1 day', m.at, v_origin) as day from moved m
+  ), old as (
+    delete from vigil.points_packed k using days d
+     where k.series_id = d.series_id and k.day = d.day and k.gaps is not null
+    returning k.series_id, k.day, k.gaps, k.vals
+  ), pts as (
+    select m.series_id, date_bin('1 day', m.at, v_origin) as day, m.at, m.value from moved m
+    union all
+    select o.series_id, o.day, u.at, u.value
+      from old o cross join lateral vigil._unpack(o.day, o.gaps, o.vals) u
+  ), g as (
+    -- date_part('epoch', interval) is a float8: exact to the microsecond below a day.
+    select p.series_id, p.day, p.at, p.value,
+           round(date_part('epoch', p.at - coalesce(lag(p.at) over w, p.day)) * 1000000)::bigint
+             as gap
+      from pts p
+    window w as (partition by p.series_id, p.day order by p.at, p.value)
+  ), a as (
+    -- The aggregates take the rows in the order of the sorted subquery (no parallel plan in
+    -- a data-modifying statement): one sort instead of one per aggregate and day.
+    select g.series_id, g.day, count(*)::integer as n, sum(g.value) as total,
+           min(g.value) as min_value, max(g.value) as max_value, max(g.at) as last_at,
+           array_agg(g.gap) as gaps, string_agg(g.value::text, ',') as vals
+      from (select * from g order by g.series_id, g.day, g.at, g.value) g
+     group by g.series_id, g.day
+  ), hr as (
+    select g.series_id, g.day,
+           (date_part('epoch', date_bin('1 hour', g.at, g.day) - g.day) / 3600)::integer as i,
+           count(*)::integer as n, sum(g.value) as total, min(g.value) as lo, max(g.value) as hi
+      from g
+     where (g.series_id, g.day) in (select a.series_id, a.day from a where a.n >= v_hourly)
+     group by 1, 2, 3
+  ), h as (
+    select d.series_id, d.day, array_agg(coalesce(hr.n, 0) order by x.i) as hour_n,
+           array_agg(coalesce(hr.total, 0) order by x.i) as hour_total,
+           array_agg(hr.lo order by x.i) as hour_min, array_agg(hr.hi order by x.i) as hour_max
+      from (select distinct hr.series_id, hr.day from hr) d
+     cross join generate_series(0, 23) as x (i)
+      left join hr on hr.series_id = d.series_id and hr.day = d.day and hr.i = x.i
+     group by d.series_id, d.day
+  )
+  insert into vigil.points_packed (series_id, day, n, total, min_value, max_value, last_at,
+                                   gaps, vals, hour_n, hour_total, hour_min, hour_max)
+  select a.series_id, a.day, a.n, a.total, a.min_value, a.max_value, a.last_at, a.gaps, a.vals,
+         h.hour_n, h.hour_total, h.hour_min, h.hour_max
+    from a
+    left join h on h.series_id = a.series_id and h.day = a.day
+  -- A day whose raw points expired (prune_series) keeps its sums; later points are dropped.
+  on conflict on constraint points_packed_pkey do nothing;
+  get diagnostics v_n = row_count;
+  -- Buckets before v_until are read from the packed rows from now on.
+  delete from vigil.points_minute where bucket < v_until;
+  delete from vigil.points_hour where bucket < v_until;
+  delete from vigil.points_day where bucket < v_until;
+  delete from vigil.points_invalidations where hi < v_until;
+  update vigil.series_watermarks set materialized_until = v_until
+   where materialized_until < v_until;
+  update vigil.points_packed_until set until = v_until where until <> v_until;
+  return v_n;
+end
+$$;
+comment on function vigil.pack_series_points(timestamptz, jsonb) is
+  'Portable job (hourly by default): packs the points of every UTC day that ended more than '
+  'config `after` (default 1 hour) before p_now, and late points of days packed before, into '
+  'vigil.points_packed; per-hour sums for days of at least config `hour_summary_from` points '
+  '(default 720). Returns the packed rows written. A no-op in TimescaleDB mode.';
+
+select vigil._register_job('pack_series_points', 'vigil.pack_series_points', interval '1 hour',
+                           '{"after": "1 hour", "hour_summary_from": 720}');
+
 -- Series identity ------------------------------------------------------------------------
 
 create or replace function vigil.series_ids(p_names text[], p_labels jsonb[])
@@ -144,6 +402,26 @@ $$;
 comment on function vigil.series_ids(text[], jsonb[]) is
   'Ids of the series (p_names[i], p_labels[i]), created when new; one row per input position '
   '(ord, 1-based). Batch ingest calls it once per batch before COPYing the points.';
+
+create sequence if not exists vigil.series_forgotten;
+comment on sequence vigil.series_forgotten is
+  'Advanced whenever series are deleted or truncated: API processes cache series ids and '
+  'drop their cache when this changes (a deleted series may come back under a new id).';
+
+create or replace function vigil._series_forget() returns trigger
+language plpgsql
+as $$
+begin
+  perform nextval('vigil.series_forgotten');
+  return null;
+end
+$$;
+comment on function vigil._series_forget() is
+  'Statement trigger on vigil.series (delete, truncate): advances vigil.series_forgotten.';
+
+drop trigger if exists series_forget on vigil.series;
+create trigger series_forget after delete or truncate on vigil.series
+  for each statement execute function vigil._series_forget();
 
 create or replace function vigil.add_point(p_name text, p_value double precision,
                                            p_at timestamptz default now(),
@@ -174,6 +452,8 @@ begin
   delete from vigil.points where series_id = p_series_id;
   get diagnostics v_n = row_count;
   if not vigil.has_timescale() then
+    with gone as (delete from vigil.points_packed where series_id = p_series_id returning n)
+    select v_n + coalesce(sum(n), 0) into v_n from gone;
     delete from vigil.points_minute where series_id = p_series_id;
     delete from vigil.points_hour where series_id = p_series_id;
     delete from vigil.points_day where series_id = p_series_id;
@@ -183,7 +463,8 @@ begin
 end
 $$;
 comment on function vigil.delete_series(bigint) is
-  'Deletes a series with its points and (portable mode) rollups; returns the points deleted. '
+  'Deletes a series with its points and (portable mode) packed days and rollups; returns the '
+  'points deleted (hot and packed). '
   'In TimescaleDB mode the aggregates drop its buckets at their next refresh.';
 
 -- Portable rollups -----------------------------------------------------------------------
@@ -197,6 +478,7 @@ declare
   v_table text := 'points_' || p_tier;
   v_old   timestamptz;
   v_new   timestamptz;
+  v_pk    timestamptz;
   v_agg   text;
   v_src   text;
   v_redo  text;
@@ -206,6 +488,8 @@ begin
   select materialized_until into v_old from vigil.series_watermarks where tier = p_tier
      for update;
   v_new := greatest(v_old, date_trunc(p_tier, p_now, 'UTC'));
+  -- Before the packed boundary the packed rows are the rollup: nothing to do there.
+  select until into v_pk from vigil.points_packed_until;
   -- Source of a tier: raw points for minutes, the finer rollup for hours and days.
   if p_tier = 'minute' then
     v_agg := 'select p.series_id, date_trunc(''minute'', p.at, ''UTC''), count(*), '
@@ -220,20 +504,20 @@ begin
   -- 1. Buckets before the old watermark that received points since the last run (r: one
   --    range per series in p_ranges): deleted, then re-computed.
   v_redo := format(
-    'with r as (select series_id, date_trunc(%1$L, lo, ''UTC'') as lo,
+    'with r as (select series_id, greatest(date_trunc(%1$L, lo, ''UTC''), $3) as lo,
                        least(date_trunc(%1$L, hi, ''UTC'') + %2$L::interval, $2) as hi
                   from jsonb_to_recordset($1) as x (series_id bigint, lo timestamptz,
                                                     hi timestamptz)
-                 where x.lo < $2) ',
+                 where x.lo < $2 and x.hi >= $3) ',
     p_tier, v_step);
   execute v_redo || format(
     'delete from vigil.%I t using r
       where t.series_id = r.series_id and t.bucket >= r.lo and t.bucket < r.hi',
-    v_table) using p_ranges, v_old;
+    v_table) using p_ranges, v_old, v_pk;
   execute v_redo || format(
     'insert into vigil.%I %s join r on r.series_id = p.series_id
         and %s >= r.lo and %s < r.hi group by 1, 2',
-    v_table, v_agg, v_src, v_src) using p_ranges, v_old;
+    v_table, v_agg, v_src, v_src) using p_ranges, v_old, v_pk;
   get diagnostics v_k = row_count;
   v_n := v_n + v_k;
   -- 2. Whole buckets between the old and the new watermark, all series.
@@ -283,6 +567,43 @@ comment on function vigil.refresh_series_rollups(timestamptz, jsonb) is
   'Portable job (every minute by default): brings points_minute, points_hour and points_day '
   'up to date; returns the number of buckets written. A no-op in TimescaleDB mode.';
 
+create or replace function vigil._prune_packed(p_now timestamptz, p_points interval,
+                                              p_hours interval, p_days interval)
+returns integer
+language plpgsql
+as $$
+declare
+  v_n integer;
+  v_k integer;
+begin
+  -- Raw points of days wholly older than p_points go; their hour sums stay (computed now
+  -- where the day had none), then those go after p_hours, the day's sums after p_days.
+  update vigil.points_packed k
+     set gaps = null, vals = null, hour_n = h.hour_n, hour_total = h.hour_total,
+         hour_min = h.hour_min, hour_max = h.hour_max
+    from vigil.points_packed k2
+    cross join lateral vigil._pack_hours(k2.day, k2.gaps, k2.vals) h
+   where k.series_id = k2.series_id and k.day = k2.day and k.gaps is not null
+     and k.hour_n is null and k.day + interval '1 day' <= p_now - p_points;
+  get diagnostics v_n = row_count;
+  update vigil.points_packed set gaps = null, vals = null
+   where gaps is not null and day + interval '1 day' <= p_now - p_points;
+  get diagnostics v_k = row_count;
+  v_n := v_n + v_k;
+  update vigil.points_packed
+     set hour_n = null, hour_total = null, hour_min = null, hour_max = null
+   where hour_n is not null and gaps is null and day + interval '1 day' <= p_now - p_hours;
+  get diagnostics v_k = row_count;
+  v_n := v_n + v_k;
+  delete from vigil.points_packed where day < p_now - p_days;
+  get diagnostics v_k = row_count;
+  return v_n + v_k;
+end
+$$;
+comment on function vigil._prune_packed(timestamptz, interval, interval, interval) is
+  'Portable retention of vigil.points_packed by whole days: raw points after p_points (the '
+  'hour sums kept), hour sums after p_hours, the rows after p_days; returns the rows changed.';
+
 create or replace function vigil.prune_series(p_now timestamptz, p_config jsonb)
 returns integer
 language plpgsql
@@ -291,7 +612,10 @@ begin
   if vigil.has_timescale() then
     return 0;  -- retention policies do this
   end if;
-  return vigil._delete_expired('vigil.points', 'at', p_now,
+  return vigil._prune_packed(p_now, coalesce((p_config ->> 'points')::interval, '90 days'),
+                             coalesce((p_config ->> 'hour')::interval, '2 years'),
+                             coalesce((p_config ->> 'day')::interval, '10 years'))
+       + vigil._delete_expired('vigil.points', 'at', p_now,
            coalesce((p_config ->> 'points')::interval, '90 days'))
        + vigil._delete_expired('vigil.points_minute', 'bucket', p_now,
            coalesce((p_config ->> 'minute')::interval, '90 days'))
@@ -303,7 +627,8 @@ end
 $$;
 comment on function vigil.prune_series(timestamptz, jsonb) is
   'Portable job: retention per tier; config keys points, minute, hour, day (intervals; '
-  'defaults 90 days, 90 days, 2 years, 10 years). Returns the rows deleted.';
+  'defaults 90 days, 90 days, 2 years, 10 years), also for the packed days (their raw points, '
+  'hour sums and day sums, by whole days). Returns the rows deleted or thinned.';
 
 select vigil._register_job('refresh_series_rollups', 'vigil.refresh_series_rollups',
                            interval '1 minute');
@@ -320,15 +645,26 @@ begin
     perform create_hypertable('vigil.points', 'at', chunk_time_interval => interval '1 day',
                               if_not_exists => true, migrate_data => true);
     perform add_retention_policy('vigil.points', interval '90 days', if_not_exists => true);
+    -- Compression: a chunk (one day) is compressed once it ended an hour ago, its rows
+    -- segmented by series and ordered by time (delta-of-delta times, Gorilla values).
+    if not exists (select from timescaledb_information.hypertables h
+                    where h.hypertable_schema = 'vigil' and h.hypertable_name = 'points'
+                      and h.compression_enabled) then
+      alter table vigil.points set (timescaledb.compress,
+                                    timescaledb.compress_segmentby = 'series_id',
+                                    timescaledb.compress_orderby = 'at');
+    end if;
+    perform add_compression_policy('vigil.points', compress_after => interval '1 hour',
+                                   if_not_exists => true);
     for v_tier in
       select * from (values
         ('minute', interval '3 hours', interval '1 minute', interval '1 minute',
-         interval '90 days'),
+         interval '90 days', interval '1 day'),
         ('hour', interval '3 days', interval '1 hour', interval '30 minutes',
-         interval '2 years'),
+         interval '2 years', interval '7 days'),
         ('day', interval '30 days', interval '1 day', interval '1 hour',
-         interval '10 years')
-      ) as t (tier, start_offset, end_offset, schedule, retention)
+         interval '10 years', interval '60 days')
+      ) as t (tier, start_offset, end_offset, schedule, retention, compress_after)
     loop
       if not exists (select from pg_class c join pg_namespace n on n.oid = c.relnamespace
                       where n.nspname = 'vigil' and c.relname = 'points_' || v_tier.tier) then
@@ -351,6 +687,16 @@ begin
         schedule_interval => v_tier.schedule, if_not_exists => true);
       perform add_retention_policy(format('vigil.%I', 'points_' || v_tier.tier)::regclass,
                                    v_tier.retention, if_not_exists => true);
+      -- The aggregates are compressed too, after their refresh window (segmented by series).
+      if not exists (select from timescaledb_information.continuous_aggregates c
+                      where c.view_schema = 'vigil' and c.view_name = 'points_' || v_tier.tier
+                        and c.compression_enabled) then
+        execute format('alter materialized view vigil.%I set (timescaledb.compress = true)',
+                       'points_' || v_tier.tier);
+      end if;
+      perform add_compression_policy(format('vigil.%I', 'points_' || v_tier.tier)::regclass,
+                                     compress_after => v_tier.compress_after,
+                                     if_not_exists => true);
     end loop;
   end if;
 end $$;
@@ -442,6 +788,8 @@ declare
   v_fresh text := '';     -- the condition that keeps stale buckets out of an aggregate
   v_ranges tstzmultirange;
   v_parts text[] := '{}';
+  v_hot   text := '';     -- portable: only buckets from the packed boundary on
+  v_pk    constant text := '(select until from vigil.points_packed_until)';
   -- One bucket of raw points: the select list every raw part shares.
   v_raw   constant text :=
     'select date_trunc($5, p.at, ''UTC''), count(*), sum(p.value), min(p.value), max(p.value)';
@@ -476,6 +824,33 @@ begin
     v_tiers := case p_granularity when 'day' then array['day', 'hour', 'minute']
                                   when 'hour' then array['hour', 'minute']
                                   else array['minute'] end;
+    -- Before the packed boundary: the packed rows (their day sums, hour sums, or raw
+    -- points), plus points written there since they were packed (usually none).
+    v_hot := ' and %s >= ' || v_pk;
+    v_parts := array[
+      format('select k.day, k.n::bigint, k.total, k.min_value, k.max_value
+                from vigil.points_packed k
+               where $5 = ''day'' and k.series_id in (select id from s)
+                 and k.day >= $3 and k.day < least($4, %s)', v_pk),
+      format('select k.day + (h.i - 1) * interval ''1 hour'', h.n::bigint, h.total, h.lo, h.hi
+                from vigil.points_packed k
+               cross join lateral unnest(k.hour_n, k.hour_total, k.hour_min, k.hour_max)
+                     with ordinality as h (n, total, lo, hi, i)
+               where $5 = ''hour'' and k.hour_n is not null and k.series_id in (select id from s)
+                 and k.day >= date_trunc(''day'', $3, ''UTC'') and k.day < least($4, %s)
+                 and h.n > 0 and k.day + (h.i - 1) * interval ''1 hour'' >= $3
+                 and k.day + (h.i - 1) * interval ''1 hour'' < $4', v_pk),
+      format('%s from vigil.points_packed k
+               cross join lateral vigil._unpack(k.day, k.gaps, k.vals) p
+               where ($5 = ''minute'' or ($5 = ''hour'' and k.hour_n is null))
+                 and k.gaps is not null and k.series_id in (select id from s)
+                 and k.day >= date_trunc(''day'', $3, ''UTC'') and k.day < least($4, %s)
+                 and p.at >= $3 and p.at < $4
+               group by 1', v_raw, v_pk),
+      format('%s from vigil.points p
+               where p.series_id in (select id from s) and p.at >= $3
+                 and p.at < least($4, %s)
+               group by 1', v_raw, v_pk)];
     v_dirty := 'select i.series_id,
                        unnest(range_agg(tstzrange(date_trunc($5, i.lo, ''UTC''),
                                                   date_trunc($5, i.hi, ''UTC'') + $6))) as r
@@ -499,10 +874,10 @@ begin
         'select %s, r.n, r.total, r.min_value, r.max_value
            from vigil.%I r
           where r.series_id in (select id from s) and r.bucket >= greatest($3, %L::timestamptz)
-            and r.bucket < least($4, %L::timestamptz)%s',
+            and r.bucket < least($4, %L::timestamptz)%s%s',
         case when v_tier = p_granularity then 'r.bucket'
              else format('date_trunc(%L, r.bucket, ''UTC'')', p_granularity) end,
-        'points_' || v_tier, v_lo, v_wm, v_fresh);
+        'points_' || v_tier, v_lo, v_wm, v_fresh, format(v_hot, 'r.bucket'));
       v_lo := v_wm;
     end if;
   end loop;
@@ -513,17 +888,17 @@ begin
       '%s from d cross join lateral (
            select p.at, p.value from vigil.points p
             where p.series_id = d.series_id and p.at >= greatest(lower(d.r), $3)
-              and p.at < least(upper(d.r), $4, %L::timestamptz)) p
+              and p.at < least(upper(d.r), $4, %L::timestamptz)%s) p
         group by 1',
-      v_raw, v_lo);
+      v_raw, v_lo, format(v_hot, 'p.at'));
   end if;
   if v_lo < 'infinity' then
     v_parts := v_parts || format(
       '%s from vigil.points p
         where p.series_id in (select id from s) and p.at >= greatest($3, %L::timestamptz)
-          and p.at < $4
+          and p.at < $4%s
         group by 1',
-      v_raw, v_lo);
+      v_raw, v_lo, format(v_hot, 'p.at'));
   end if;
   return query execute
     'with s as (select id from vigil.series
@@ -547,7 +922,9 @@ language sql
 stable
 as $$
   select s.id, s.name, s.labels,
-         (select max(p.at) from vigil.points p where p.series_id = s.id) as last_at
+         greatest((select max(p.at) from vigil.points p where p.series_id = s.id),
+                  (select max(k.last_at) from vigil.points_packed k where k.series_id = s.id))
+           as last_at
     from vigil.series s
    where not exists (
            select from regexp_split_to_table(coalesce(p_query, ''), '\s+') as t (term)

@@ -233,6 +233,12 @@ def parse_lines(body: str, precision: str) -> Batch:
     return batch
 
 
+# Tag text as sent -> canonical labels JSON, for the whole process: a pure function of the
+# text, so always valid; agents send the same few tag sets in every batch. Bounded.
+TAG_KEYS: dict[bytes, str] = {}
+TAG_KEYS_MAX = 300_000
+
+
 def compiled_lines(body: bytes, precision: str) -> Batch | None:
     """The batch of a body whose lines are all valid and in the common form the compiled
     decoder takes (api/series/_fastpoints.c), None otherwise: parse_lines then decides."""
@@ -248,7 +254,13 @@ def compiled_lines(body: bytes, precision: str) -> Batch | None:
     try:
         for _, text in raw_keys:
             if text not in labels:
-                labels[text] = labels_key(parse_tags(text.decode().split(",")) if text else {})
+                key = TAG_KEYS.get(text)
+                if key is None:
+                    key = labels_key(parse_tags(text.decode().split(",")) if text else {})
+                    if len(TAG_KEYS) >= TAG_KEYS_MAX:
+                        TAG_KEYS.clear()
+                    TAG_KEYS[text] = key
+                labels[text] = key
     except (LineError, PointError):
         return None
     batch.rows = rows

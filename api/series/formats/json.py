@@ -141,22 +141,33 @@ def point_at_us(timestamp: str | float | None, now: int) -> int:
     return check_at(round(at_us), now)
 
 
+# Label JSON text as sent -> canonical labels JSON, shared by every request of the process:
+# a pure function of the text, so always valid. Bounded.
+LABEL_KEYS: dict[bytes, str] = {}
+LABEL_KEYS_MAX = 300_000
+
+
 class PointParser:
-    """Validates points into a Batch; label sets are checked once per distinct JSON text."""
+    """Validates points into a Batch; label sets are checked once per distinct JSON text (in
+    the process: LABEL_KEYS)."""
 
     def __init__(self) -> None:
         self.batch = Batch()
         self.now = now_us()
-        self._labels: dict[bytes, str] = {b"": "{}"}
+        self._labels = LABEL_KEYS
 
     def labels(self, raw: msgspec.Raw) -> str:
         text = bytes(raw)
+        if not text:
+            return "{}"
         key = self._labels.get(text)
         if key is None:
             try:
                 key = labels_key(_labels.decode(text))
             except MALFORMED:
                 raise PointError("labels must be an object of strings") from None
+            if len(self._labels) >= LABEL_KEYS_MAX:
+                self._labels.clear()
             self._labels[text] = key
         return key
 

@@ -1,0 +1,8 @@
+"""Web access logs: ingest (text lines, NDJSON), the script read and the Requests page."""
+
+from pathlib import Path
+
+from vigil.queries import load_queries
+
+QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
+"""The named queries of this package (queries.sql next to this file)."""
