@@ -27,13 +27,14 @@ lint: $(STAMP)
 
 # The suite with line and branch coverage of api, notifier, prober and vigil, the processes the
 # tests start included ([tool.coverage.*] in pyproject.toml; fails under its fail_under), then
-# lines and branches per package (fails when lines are under 94 %).
+# lines and branches per package (fails when lines are under 94 %). Two workers (pytest-xdist),
+# each taking whole test files, so module fixtures (one browser, one daemon) start once.
 test: $(STAMP) assets
 	scripts/ensure-system-deps test
 	cd tools/pglite && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --silent; }  # TimescaleDB lane
 	cd tests/receivers/node && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --silent; }  # winston-loki
 	$(MAKE) lint
-	$(BIN)/pytest -q --cov --cov-report=term:skip-covered
+	$(BIN)/pytest -q -n 2 --dist loadfile --cov --cov-report=term:skip-covered
 	$(BIN)/python -m tests.support.coverage_summary --fail-under-lines 94
 
 bench: $(STAMP) assets
