@@ -6,9 +6,16 @@
 -- text; entries within them may be copied straight into vigil.journal.
 select oldest, newest, retention::text from vigil.journal_bounds();
 
+-- name: journal_sets_put
+-- The batch's sets of shared fields, stored unless stored; the positions (1-based) of sets
+-- whose hash collided with a different set, and the id each got instead.
+select idx, stored
+  from vigil.journal_sets_put(%s::bigint[], %s::text[], %s::text[], %s::boolean[],
+                              %s::text[], %s::text[], %s::text[]::jsonb[]);
+
 -- name: journal_copy
--- The fast path: binary COPY straight into vigil.journal.
-copy vigil.journal (at, sha256, host, unit, container, priority, message, fields)
+-- The fast path: binary COPY straight into vigil.journal_lines (after journal_sets_put).
+copy vigil.journal_lines (at, key, priority, set_id, host, message, fields)
   from stdin (format binary);
 
 -- name: journal_stage
@@ -17,7 +24,7 @@ select vigil.journal_stage();
 
 -- name: journal_stage_copy
 -- The slow path, after journal_stage: binary COPY into the staging table.
-copy pg_temp.journal_stage (at, sha256, host, unit, container, priority, message, fields)
+copy pg_temp.journal_stage (at, key, priority, set_id, host, message, fields)
   from stdin (format binary);
 
 -- name: journal_ingest_staged

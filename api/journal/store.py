@@ -1,15 +1,27 @@
 """Journal storage: entries by binary COPY (straight into the table, or staged when some
 need SQL's rules), or as arrays where the server has no COPY. Dedupe, partitions and
 retention are SQL (sql/50_journal.sql).
+
+Each entry's fields are split here: the fields that stay the same for a process, unit or
+boot (SHARED_KEYS, the same list as SQL's vigil._journal_shared_keys()) go to one row of
+vigil.journal_sets per distinct content, keyed by a 64-bit hash; the line keeps the rest.
+A __REALTIME_TIMESTAMP equal to the line's time is not stored again, and a journald
+__CURSOR only by the parts that are not elsewhere (its seqnum, monotonic time and hash,
+which also give __MONOTONIC_TIMESTAMP; the seqnum id and boot id go with the set, its
+realtime is the line's). The view vigil.journal puts them back
+together.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 import struct
 from contextlib import nullcontext
 from datetime import datetime
 from typing import Any
 
+import msgspec
 import psycopg
 import psycopg.errors
 
@@ -25,52 +37,186 @@ Counts = tuple[int, int, int, int]  # accepted, duplicated, expired, future
 
 Conn = psycopg.AsyncConnection[Any]
 
+SHARED_KEYS = frozenset(
+    (
+        "_HOSTNAME", "_MACHINE_ID", "_BOOT_ID", "_TRANSPORT", "_UID", "_GID", "_COMM", "_EXE",
+        "_CMDLINE", "_CAP_EFFECTIVE", "_SELINUX_CONTEXT", "_SYSTEMD_CGROUP", "_SYSTEMD_UNIT",
+        "_SYSTEMD_USER_UNIT", "_SYSTEMD_SLICE", "_SYSTEMD_USER_SLICE", "_SYSTEMD_INVOCATION_ID",
+        "_SYSTEMD_OWNER_UID", "_SYSTEMD_SESSION", "_AUDIT_SESSION", "_AUDIT_LOGINUID",
+        "_RUNTIME_SCOPE", "_NAMESPACE", "_STREAM_ID", "PRIORITY", "SYSLOG_FACILITY",
+        "SYSLOG_IDENTIFIER", "CONTAINER_NAME", "CONTAINER_ID", "CONTAINER_ID_FULL",
+        "CONTAINER_TAG", "IMAGE_NAME", "__SEQNUM_ID",
+    )
+)  # fmt: skip
+"""Fields stored once per distinct content (vigil.journal_sets), as in SQL."""
 
-# field count 8; at: int8 microseconds since 2000-01-01; sha256: 32 bytes
-_ROW_START = struct.Struct("!hiqi").pack
+_decode_fields = msgspec.json.Decoder(dict[str, msgspec.Raw]).decode
+_encode = msgspec.json.Encoder().encode
+_REALTIME = "__REALTIME_TIMESTAMP"
+_CURSOR = "__CURSOR"
+_MONOTONIC = "__MONOTONIC_TIMESTAMP"
+# journald's cursor, as a JSON string: s= seqnum id, i= seqnum, b= boot id,
+# m= monotonic time, t= realtime, x= xor hash (lowercase hex, no leading zeros)
+_CURSOR_PARTS = re.compile(
+    rb'"s=([0-9a-f]+);i=([0-9a-f]+);b=([0-9a-f]+);m=([0-9a-f]+);t=([0-9a-f]+);x=([0-9a-f]+)"'
+)
 
-
+# field count 7; at: int8 microseconds since 2000-01-01; key: int4
+_ROW_START = struct.Struct("!hiqii").pack
+_SET_ID = struct.Struct("!iq").pack
 _PRIORITY = [b"\x00\x00\x00\x02" + struct.pack("!h", p) for p in range(8)]
+_SEP = b"\x00"
 
 
-def copy_rows(entries: list[Entry]) -> bytes:
-    """The entries as one binary COPY stream in the column order of the journal_copy query."""
+class SetRow(msgspec.Struct, array_like=True, gc=False):
+    """One distinct set of shared fields of a batch (a row of vigil.journal_sets)."""
+
+    id: int
+    unit: str | None
+    container: str | None
+    realtime: bool
+    cursor_s: str | None
+    cursor_b: str | None
+    fields: bytes
+
+
+# The id of a set is a pure function of its content: remembered across batches.
+_set_ids: dict[bytes, int] = {}
+_SET_IDS_MAX = 100_000
+
+
+def dedupe_key(sha256: bytes) -> int:
+    """vigil.journal_lines.key: the first 32 bits of the line's SHA-256, signed."""
+    return int.from_bytes(sha256[:4], "big", signed=True)
+
+
+def _set_id(content: bytes) -> int:
+    if (known := _set_ids.get(content)) is not None:
+        return known
+    if len(_set_ids) >= _SET_IDS_MAX:
+        _set_ids.clear()
+    new = _set_ids[content] = int.from_bytes(
+        hashlib.sha256(content).digest()[:8], "big", signed=True
+    )
+    return new
+
+
+def split(entries: list[Entry]) -> tuple[list[tuple[bytes, bytes]], dict[bytes, SetRow]]:
+    """Per entry the content key of its set and its own fields (JSON); the batch's
+    distinct sets by content key."""
+    lines: list[tuple[bytes, bytes]] = []
+    sets: dict[bytes, SetRow] = {}
+    shared_keys = SHARED_KEYS
+    decode = _decode_fields
+    for e in entries:
+        own: dict[str, msgspec.Raw] = {}
+        shared: dict[str, msgspec.Raw] = {}
+        for k, v in decode(e.fields).items():
+            if k in shared_keys:
+                shared[k] = v
+            else:
+                own[k] = v
+        realtime = False
+        rt = own.get(_REALTIME)
+        if rt is not None and bytes(rt) == b'"%d"' % e.us:
+            del own[_REALTIME]
+            realtime = True
+        cursor_s = cursor_b = b""
+        if (cursor := own.get(_CURSOR)) is not None and (
+            m := _CURSOR_PARTS.fullmatch(bytes(cursor))
+        ):
+            s, i, b, mono, t, x = m.groups()
+            monotonic = own.get(_MONOTONIC)
+            if (
+                t == b"%x" % e.us
+                and monotonic is not None
+                and (digits := bytes(monotonic)[1:-1]).isdigit()
+                and digits == b"%d" % int(digits)
+                and int(digits) < 2**63
+                and mono == b"%x" % int(digits)
+            ):
+                # "i;m;x": the monotonic time is in the cursor (m=, in hex) already
+                own[_CURSOR] = msgspec.Raw(b'"%s;%s;%s"' % (i, mono, x))
+                del own[_MONOTONIC]
+                cursor_s, cursor_b = s, b
+        shared_json = _encode(shared)
+        content = b"".join(
+            (
+                b"-" if e.unit is None else b"+" + e.unit.encode(),
+                _SEP,
+                b"-" if e.container is None else b"+" + e.container.encode(),
+                _SEP,
+                b"1" if realtime else b"0",
+                cursor_s,
+                _SEP,
+                cursor_b,
+                _SEP,
+                shared_json,
+            )
+        )
+        if content not in sets:
+            sets[content] = SetRow(
+                _set_id(content),
+                e.unit,
+                e.container,
+                realtime,
+                cursor_s.decode() or None,
+                cursor_b.decode() or None,
+                shared_json,
+            )
+        lines.append((content, _encode(own)))
+    return lines, sets
+
+
+def copy_rows(entries: list[Entry], set_ids: list[int], fields: list[bytes]) -> bytes:
+    """The lines as one binary COPY stream in the column order of the journal_copy query."""
     rows: list[bytes] = []
     add = rows.extend
-    texts: dict[str | None, bytes] = {None: pgcopy.NULL}  # host, unit, container: few distinct
-    for us, sha256, host, unit, container, priority, message, fields in entries:
+    texts: dict[str | None, bytes] = {None: pgcopy.NULL}  # hosts: few distinct
+    for (us, sha256, host, _unit, _container, priority, message, _f), set_id, own in zip(
+        entries, set_ids, fields, strict=True
+    ):
         if (h := texts.get(host)) is None:
             h = texts[host] = pgcopy.text(host)
-        if (u := texts.get(unit)) is None:
-            u = texts[unit] = pgcopy.text(unit)
-        if (c := texts.get(container)) is None:
-            c = texts[container] = pgcopy.text(container)
         m = message.encode()
         add(
             (
-                _ROW_START(8, 8, us - PG_EPOCH_US, 32),
-                sha256,
-                h,
-                u,
-                c,
+                _ROW_START(7, 8, us - PG_EPOCH_US, 4, dedupe_key(sha256)),
                 pgcopy.NULL if priority is None else _PRIORITY[priority],
+                _SET_ID(8, set_id),
+                h,
                 pgcopy.length(len(m)),
                 m,
-                pgcopy.jsonb(fields),
+                pgcopy.jsonb(own),
             )
         )
     return pgcopy.stream(rows)
 
 
+def sets_params(sets: list[SetRow]) -> tuple[object, ...]:
+    """The parameters of the journal_sets_put query."""
+    return (
+        [s.id for s in sets],
+        [s.unit for s in sets],
+        [s.container for s in sets],
+        [s.realtime for s in sets],
+        [s.cursor_s for s in sets],
+        [s.cursor_b for s in sets],
+        [s.fields.decode() for s in sets],
+    )
+
+
 class Inserter:
     """Stores parsed entries; the rules are SQL (vigil.journal_ingest_staged).
 
-    Fast path: when every entry lies within vigil.journal_bounds(), COPY straight into
-    vigil.journal in one transaction; a duplicate (unique violation) or a day without a
-    partition (check violation) rolls it back and the slow path runs: COPY into the
-    session's staging table, then vigil.journal_ingest_staged() (insert ... on conflict do
-    nothing, creates partitions, counts). A server without COPY FROM STDIN (the PGlite
-    test server) gets the rows as arrays (vigil.journal_ingest).
+    First the batch's sets of shared fields (vigil.journal_sets_put, which also says when
+    a hash collided and which id the set got instead). Fast path: when every entry lies
+    within vigil.journal_bounds(), COPY straight into vigil.journal_lines in one
+    transaction; a duplicate (unique violation) or a day without a partition (check
+    violation) rolls it back and the slow path runs: COPY into the session's staging
+    table, then vigil.journal_ingest_staged() (insert ... on conflict do nothing, resolves
+    key collisions by content, creates partitions, counts). A server without COPY FROM
+    STDIN (the PGlite test server) gets the rows as arrays (vigil.journal_ingest).
     """
 
     def __init__(self, conn: Conn) -> None:
@@ -85,7 +231,7 @@ class Inserter:
     async def insert(self, entries: list[Entry], oldest: datetime, newest: datetime) -> Counts:
         if self.copy_supported:
             try:
-                rows = copy_rows(entries)
+                rows = await self._rows(entries)
                 low, high = unix_us(oldest), unix_us(newest)
                 if all(low <= e.us <= high for e in entries) and await self._direct(rows):
                     return (len(entries), 0, 0, 0)
@@ -93,6 +239,16 @@ class Inserter:
             except psycopg.errors.FeatureNotSupported:
                 self.copy_supported = False
         return await self._arrays(entries)
+
+    async def _rows(self, entries: list[Entry]) -> bytes:
+        lines, sets = split(entries)
+        distinct = list(sets.values())
+        moved = await (
+            await self.conn.execute(QUERIES["journal_sets_put"], sets_params(distinct))
+        ).fetchall()
+        for idx, stored in moved:  # a 64-bit hash collision: stored under another id
+            distinct[idx - 1].id = stored
+        return copy_rows(entries, [sets[c].id for c, _ in lines], [f for _, f in lines])
 
     async def _direct(self, rows: bytes) -> bool:
         try:

@@ -43,7 +43,7 @@ def partitions(conn: Conn) -> list[str]:
         str(r[0])
         for r in conn.execute(
             "select c.relname from pg_inherits i join pg_class c on c.oid = i.inhrelid"
-            " where i.inhparent = 'vigil.journal'::regclass order by 1"
+            " where i.inhparent = 'vigil.journal_lines'::regclass order by 1"
         )
     ]
 
@@ -76,20 +76,31 @@ def test_retention_drops_expired_partitions(conn: Conn) -> None:
     assert ingest(conn, [(NOW - timedelta(days=2), "h", None, 6, "x")]) == (0, 0, 1, 0)
 
 
-def test_closed_days_get_a_trigram_index(conn: Conn) -> None:
-    ingest(
-        conn, [(NOW - timedelta(days=1), "h", None, 6, "yesterday"), (NOW, "h", None, 6, "today")]
-    )
+def test_closed_days_get_a_trigram_index_once_they_stop_changing(conn: Conn) -> None:
+    noon = NOW.replace(hour=12, minute=0, second=0) - timedelta(days=1)
+    ingest(conn, [(noon, "h", None, 6, "yesterday"), (NOW, "h", None, 6, "today")])
+
+    def indexed() -> set[str]:
+        return {
+            str(r[0])
+            for r in conn.execute(
+                "select tablename from pg_indexes where schemaname = 'vigil'"
+                " and indexname like '%%message_trgm'"
+            )
+        }
+
+    yesterday = "journal_p" + noon.strftime("%Y%m%d")
+    # the first run sees the closed day; lines may still be arriving for it
     conn.execute("select vigil.journal_maintenance(%s, '{}')", (NOW,))
-    indexed = {
-        str(r[0])
-        for r in conn.execute(
-            "select tablename from pg_indexes where schemaname = 'vigil'"
-            " and indexname like '%%message_trgm'"
-        )
-    }
-    assert "journal_p" + (NOW - timedelta(days=1)).strftime("%Y%m%d") in indexed
-    assert "journal_p" + NOW.strftime("%Y%m%d") not in indexed
+    assert indexed() == set()
+    # more lines arrive for it (a backfill): its size changed, still not indexed
+    ingest(conn, [(noon + timedelta(seconds=i), "h", None, 6, "x" * 500) for i in range(1, 40)])
+    conn.execute("select vigil.journal_maintenance(%s, '{}')", (NOW,))
+    assert indexed() == set()
+    # unchanged since the previous run: indexed now; empty closed days and today never
+    conn.execute("select vigil.journal_maintenance(%s, '{}')", (NOW,))
+    assert indexed() == {yesterday}
+    assert conn.execute("select count(*) from vigil.journal_days").fetchone() == (0,)
     conn.execute("set enable_seqscan = off")
     plan = "\n".join(
         str(r[0])
@@ -98,6 +109,20 @@ def test_closed_days_get_a_trigram_index(conn: Conn) -> None:
         )
     )
     assert "message_trgm" in plan
+
+
+def test_settle_false_indexes_closed_days_at_once(conn: Conn) -> None:
+    """After a bulk load a DBA need not wait for a second run."""
+    noon = NOW.replace(hour=12, minute=0, second=0) - timedelta(days=2)
+    ingest(conn, [(noon, "h", None, 6, "two days ago")])
+    conn.execute("""select vigil.journal_maintenance(%s, '{"settle": false}')""", (NOW,))
+    names = {
+        str(r[0])
+        for r in conn.execute(
+            "select tablename from pg_indexes where indexname like '%%message_trgm'"
+        )
+    }
+    assert names == {"journal_p" + noon.strftime("%Y%m%d")}
 
 
 def test_closed_hours_of_today_get_a_partial_index(conn: Conn) -> None:
@@ -253,3 +278,27 @@ def test_today_index_hours(conn: Conn) -> None:
             )
         ]
         assert names == expected
+
+
+def test_a_closed_day_trades_its_hourly_index_for_the_whole_day(conn: Conn) -> None:
+    today = NOW.replace(hour=0, minute=0, second=0)
+    ingest(conn, [(today + timedelta(minutes=30), "h", None, 6, "early needle")])
+    part = "journal_p" + today.strftime("%Y%m%d")
+
+    def names() -> list[str]:
+        return [
+            str(r[0])
+            for r in conn.execute(
+                "select indexname from pg_indexes where tablename = %s order by 1", (part,)
+            )
+        ]
+
+    conn.execute("select vigil.journal_maintenance(%s, '{}')", (today + timedelta(hours=3),))
+    assert f"{part}_trgm_h03" in names()
+    tomorrow = today + timedelta(days=1, hours=1)
+    for _ in range(2):  # seen, then unchanged: indexed
+        conn.execute("select vigil.journal_maintenance(%s, '{}')", (tomorrow,))
+    assert [n for n in names() if "trgm" in n] == [f"{part}_message_trgm"]
+    # the btrees were rebuilt and still serve the dedupe
+    assert ingest(conn, [(today + timedelta(minutes=30), "h", None, 6, "early needle")])[1] == 1
+    assert search(conn, text="NEEDLE") == ["early needle"]
