@@ -1,4 +1,15 @@
-"""second wave: re-applies sql/00_schema.sql sql/10_outbox.sql sql/15_alerts.sql sql/20_jobs.sql sql/30_heartbeats.sql sql/40_auth.sql sql/50_journal.sql sql/60_series.sql sql/70_uptime.sql sql/80_rules.sql sql/85_alerts_backfill.sql sql/90_status.sql
+"""second wave: re-applies every file of sql/ (frozen in alembic/versions/0005/), with the
+hand-written conversions that run between them:
+
+- 49_journal_v1_aside.sql (before 50_journal.sql): the old journal table is set aside;
+- 51_journal_v1_convert.sql (after it): its lines move into the compact layout
+  (vigil.journal_sets + vigil.journal_lines, read back through the view vigil.journal);
+- 65_series_pack.sql (after 60_series.sql): portable mode packs the old raw points of closed
+  days into vigil.points_packed (one row per series and day).
+
+New in this revision: series packing (portable) and compression policies (TimescaleDB), the
+series-id cache's forget sequence, push checks (Healthchecks-style pings, Uptime Kuma push),
+web access logs (sql/55_requests.sql), `vigil jobs run`'s maintenance registry.
 
 Revision ID: 0005
 Revises: 0004
