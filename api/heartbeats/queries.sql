@@ -43,3 +43,32 @@ select at, from_state, to_state, value, reason, message, message_status, deliver
 -- name: metric_delete
 -- Deletes a metric with its history; true when it existed.
 select vigil.metric_delete(%s);
+
+-- name: metric_schedule
+-- What a metric's reports are judged by on its page: the rule's default ping interval and,
+-- for a push check, its period and grace (cron checks: no fixed interval).
+select r.op is null as deadline_rule,
+       extract(epoch from r.no_data_after)::float8 as default_allowed,
+       extract(epoch from c.period + c.grace)::float8 as check_allowed,
+       c.cron is not null as cron, c.id is not null as push_check
+  from vigil.metrics m
+  join vigil.alert_rules r on r.metric_type = m.type
+  left join vigil.push_checks c on c.metric_id = m.id
+ where m.id = %s;
+
+-- name: metric_reports
+-- A page of a metric's reports, newest first, before a time (keyset; null: the newest).
+-- One row more than shown: the report before the oldest shown gives its gap.
+select at, value
+  from vigil.metric_history
+ where metric_id = %(id)s and (%(before)s::timestamptz is null or at < %(before)s)
+ order by at desc
+ limit %(limit)s;
+
+-- name: metric_values
+-- A metric's reports since a time for its chart, newest first (capped; the page says so).
+select at, value
+  from vigil.metric_history
+ where metric_id = %(id)s and at >= %(since)s
+ order by at desc
+ limit %(limit)s;
