@@ -32,6 +32,7 @@ from api.journal import routes as journal_routes
 from api.loki import routes as loki_routes
 from api.pings import routes as ping_routes
 from api.promwrite import routes as promwrite_routes
+from api.public import routes as public_routes
 from api.requests import pages as request_pages
 from api.requests import routes as request_routes
 from api.series import pages as series_pages
@@ -64,6 +65,7 @@ FEATURE_ROUTES: tuple[Sequence[ControllerRouterHandler], ...] = (
     request_routes.ROUTES,
     request_pages.ROUTES,
     alert_pages.ROUTES,
+    public_routes.ROUTES,
 )
 
 STATIC_DIR = PROJECT_ROOT / "api" / "static"

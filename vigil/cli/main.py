@@ -14,6 +14,7 @@ import psycopg
 
 from vigil import QUERIES, tokens
 from vigil.cli import checks, jobs, operators, psql, services, simulate
+from vigil.cli import public as public_cli
 from vigil.cli.alerting import alerts, rules, silences
 from vigil.cli.operators import print_first_login_link
 from vigil.cluster import ClusterError, database_url, embedded_cluster
@@ -187,6 +188,7 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     silences,
     send,
     psql,
+    public_cli,
 )
 
 # The processes `vigil run` starts and supervises: `python -m ROLE`, also `vigil ROLE`.
