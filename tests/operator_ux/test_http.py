@@ -9,8 +9,11 @@ from typing import Any
 
 import httpx
 import pytest
+from litestar import get
+from litestar.testing import TestClient
 
-from tests.conftest import ApiServer
+from api.app import create_litestar
+from tests.conftest import ApiServer, make_settings
 from tests.support.login import login_client
 
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
@@ -83,3 +86,24 @@ def test_404_page_in_chromium(browser: Any, api: ApiServer) -> None:
             finally:
                 context.close()
     assert len(backgrounds) == 2  # light and dark differ: the stylesheet's schemes apply
+
+
+def test_server_errors_are_a_page_for_browsers_and_text_for_clients(dsn: str) -> None:
+    """An unexpected exception in a route: 500, logged, never its text; a page for browsers."""
+
+    @get("/boom", sync_to_thread=False)
+    def boom() -> str:
+        raise RuntimeError("secret internals")
+
+    app = create_litestar(make_settings(dsn))
+    app.register(boom)
+    with TestClient(app) as client:
+        page = client.get("/boom", headers={"accept": BROWSER_ACCEPT})
+        assert page.status_code == 500
+        assert page.headers["content-type"].startswith("text/html")
+        assert "<h1>Something went wrong</h1>" in page.text
+        assert 'href="/static/vigil.css"' in page.text
+        text = client.get("/boom")
+        assert (text.status_code, text.text) == (500, "500 Internal Server Error\n")
+        for r in (page, text):
+            assert "secret internals" not in r.text
