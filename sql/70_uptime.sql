@@ -3,7 +3,7 @@
 -- vigil.record_check(); whether a check is ok, when a service is down (after retries),
 -- the events and the outbox messages are decided here.
 -- Exposes: tables vigil.services (configurable), checks, service_events; vigil.service_add(),
--- service_remove(), claim_checks(), record_check(), check_lag(), service_uptime(),
+-- service_edit(), service_pause(), service_remove(), claim_checks(), record_check(), check_lag(), service_uptime(),
 -- _service_labels() (the labels of a service's alert instances); the view
 -- vigil.service_status; the job prune_checks (portable) or a retention policy (TimescaleDB).
 
@@ -149,6 +149,39 @@ create trigger services_touch
                    allow_internal, retries, retry_interval
   on vigil.services for each row execute function vigil._services_touch();
 
+create or replace function vigil._service_validate(p_url text, p_interval interval,
+                                                   p_timeout interval,
+                                                   p_expected_status integer,
+                                                   p_retries integer)
+returns void
+language plpgsql
+as $$
+begin
+  if p_url is null or p_url !~ '^https?://[^/?#\s]+' then
+    raise exception 'service URL % is not an http(s) URL', p_url
+      using errcode = '22023', hint = 'give a URL like https://example.com/health';
+  end if;
+  if p_interval < interval '1 second' or p_interval > interval '1 day' then
+    raise exception 'interval % is out of range', p_interval
+      using errcode = '22023', hint = 'use 1 second to 1 day';
+  end if;
+  if p_timeout < interval '100 milliseconds' or p_timeout > interval '60 seconds' then
+    raise exception 'timeout % is out of range', p_timeout
+      using errcode = '22023', hint = 'use 0.1 to 60 seconds';
+  end if;
+  if p_expected_status is not null and p_expected_status not between 100 and 599 then
+    raise exception 'expected status % is not an HTTP status', p_expected_status
+      using errcode = '22023', hint = 'use 100 to 599, or none for any status below 400';
+  end if;
+  if p_retries is null or p_retries not between 0 and 10 then
+    raise exception 'retries % is out of range', p_retries
+      using errcode = '22023', hint = 'use 0 to 10';
+  end if;
+end
+$$;
+comment on function vigil._service_validate(text, interval, interval, integer, integer) is
+  'Raises 22023 with a hint when a service setting is invalid (service_add, service_edit).';
+
 create or replace function vigil.service_add(p_name text, p_url text,
                                              p_interval interval default interval '15 seconds',
                                              p_timeout interval default interval '15 seconds',
@@ -162,18 +195,7 @@ as $$
 declare
   v_id bigint;
 begin
-  if p_url !~ '^https?://[^/?#\s]+' then
-    raise exception 'service URL % is not an http(s) URL', p_url
-      using errcode = '22023', hint = 'give a URL like https://example.com/health';
-  end if;
-  if p_interval < interval '1 second' or p_interval > interval '1 day' then
-    raise exception 'interval % is out of range', p_interval
-      using errcode = '22023', hint = 'use 1 second to 1 day';
-  end if;
-  if p_timeout < interval '100 milliseconds' or p_timeout > interval '60 seconds' then
-    raise exception 'timeout % is out of range', p_timeout
-      using errcode = '22023', hint = 'use 0.1 to 60 seconds';
-  end if;
+  perform vigil._service_validate(p_url, p_interval, p_timeout, p_expected_status, p_retries);
   insert into vigil.services (name, url, check_interval, timeout, allow_internal,
                               expected_status, body_contains, retries)
   values (p_name, p_url, p_interval, p_timeout, p_allow_internal, p_expected_status,
@@ -187,7 +209,81 @@ end
 $$;
 comment on function vigil.service_add(text, text, interval, interval, boolean, integer, text,
                                       integer) is
-  'Adds a service to check (due at once); returns its id. Other columns: update with SQL.';
+  'Adds a service to check (due at once); returns its id. Change it with service_edit().';
+
+create or replace function vigil.service_edit(p_id bigint, p_name text, p_url text,
+                                              p_interval interval, p_timeout interval,
+                                              p_allow_internal boolean,
+                                              p_expected_status integer,
+                                              p_body_contains text, p_retries integer)
+returns boolean
+language plpgsql
+as $$
+begin
+  perform vigil._service_validate(p_url, p_interval, p_timeout, p_expected_status, p_retries);
+  update vigil.services
+     set name = p_name, url = p_url, check_interval = p_interval, timeout = p_timeout,
+         allow_internal = p_allow_internal, expected_status = p_expected_status,
+         body_contains = nullif(p_body_contains, ''), retries = p_retries,
+         next_check_at = least(next_check_at, now())
+   where id = p_id;
+  return found;
+exception when unique_violation then
+  raise exception 'a service named "%" exists already', p_name
+    using errcode = '23505', hint = 'choose another name';
+end
+$$;
+comment on function vigil.service_edit(bigint, text, text, interval, interval, boolean, integer,
+                                       text, integer) is
+  'Replaces every setting of service p_id (an empty p_body_contains: not checked) and makes it '
+  'due at once; false when there is no such service. State, counters and history are kept.';
+
+create or replace function vigil.service_pause(p_name text, p_paused boolean) returns boolean
+language plpgsql
+as $$
+declare
+  v_s vigil.services;
+begin
+  select * into v_s from vigil.services where name = p_name for update;
+  if not found then
+    return false;
+  end if;
+  if p_paused and v_s.enabled then
+    -- Paused time counts neither as uptime nor as downtime: the current event ends here,
+    -- and the first check after resume opens the next one.
+    update vigil.service_events set date_ended = greatest(now(), date_started), updated_at = now()
+     where service_id = v_s.id and date_ended is null;
+    update vigil.services
+       set enabled = false, state = 'unknown', state_changed_at = now(),
+           consecutive_failures = 0, failing_since = null
+     where id = v_s.id;
+    -- Not alerted while paused: a firing alert of the service returns to normal without a
+    -- message (no reminders, no "OK again"); the history records why.
+    with ended as (
+      update vigil.alert_instances i
+         set state = 'normal', since = now(), reason = 'service paused', value_text = 'paused',
+             last_evaluated_at = now(), pending_since = null, clearing_since = null
+        from vigil.alert_rules r
+       where r.name = 'uptime' and r.builtin and i.rule_id = r.id
+         and i.key = 'service:' || v_s.id and i.state = 'firing'
+      returning i.rule_id, i.key, i.labels, i.value
+    )
+    insert into vigil.alert_events (rule_id, key, labels, at, from_state, to_state, kind, value,
+                                    value_text, reason, withheld)
+    select rule_id, key, labels, now(), 'firing', 'normal', 'change', value, 'paused',
+           'service paused', 'service paused'
+      from ended;
+  elsif not p_paused and not v_s.enabled then
+    update vigil.services set enabled = true, next_check_at = now() where id = v_s.id;
+  end if;
+  return true;
+end
+$$;
+comment on function vigil.service_pause(text, boolean) is
+  'Pauses (p_paused) or resumes the service of that name; true when it exists. A paused '
+  'service is not claimed by probers, so neither checked nor alerted; pausing ends its '
+  'current event, resets its state to unknown and returns a firing alert to normal without '
+  'a message (withheld: service paused); resuming makes it due at once.';
 
 create or replace function vigil.service_remove(p_name text) returns boolean
 language sql

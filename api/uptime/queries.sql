@@ -28,9 +28,9 @@ select service_id, event, date_started, date_ended, reason
  order by service_id, id desc;
 
 -- name: service_add
--- The services page's form: name, URL, interval, timeout, internal addresses allowed (the
--- other settings keep their defaults); returns the new id.
-select vigil.service_add(%s, %s, %s, %s, %s);
+-- The services page's form: name, URL, interval, timeout, internal addresses allowed,
+-- expected status, body substring, retries; returns the new id.
+select vigil.service_add(%s, %s, %s, %s, %s, %s, %s, %s);
 
 -- name: v1_services
 -- GET /v1/services: every service with its counters and latest event, times as unix
@@ -60,3 +60,52 @@ select e.id, e.event, extract(epoch from e.date_started)::bigint,
  where e.service_id = %s and (%s::bigint is null or e.id < %s::bigint)
  order by e.id desc
  limit %s;
+
+-- name: service_get
+-- A service's settings by id or name (the service page, edit in the page and the CLI):
+-- id, name, URL, interval and timeout in seconds, internal allowed, expected status, body
+-- substring, retries, enabled (false: paused), state, since, last check, last error.
+select id, name, url, extract(epoch from check_interval)::float8,
+       extract(epoch from timeout)::float8, allow_internal, expected_status, body_contains,
+       retries, enabled, state, state_changed_at, last_checked_at, last_error
+  from vigil.services
+ where id = %(id)s or name = %(name)s
+ order by id = %(id)s desc
+ limit 1;
+
+-- name: service_uptimes
+-- The service page: uptime percent over 24 h, 7 d, 30 d and 90 d (null: nothing known).
+select vigil.service_uptime(%(id)s, interval '24 hours'),
+       vigil.service_uptime(%(id)s, interval '7 days'),
+       vigil.service_uptime(%(id)s, interval '30 days'),
+       vigil.service_uptime(%(id)s, interval '90 days');
+
+-- name: service_checks
+-- The service page's chart: the checks of the last given interval, oldest first, as unix
+-- seconds, response milliseconds (null: no response) and ok; at most the given number
+-- (the newest ones).
+select extract(epoch from at)::float8, response_ms, ok
+  from (select at, response_ms, ok from vigil.checks
+         where service_id = %s and at > now() - %s::interval
+         order by at desc limit %s) c
+ order by at;
+
+-- name: service_incidents
+-- The service page: the downtimes of the last 90 days, newest first (date_ended null:
+-- ongoing), at most the given number.
+select date_started, date_ended, reason,
+       extract(epoch from coalesce(date_ended, now()) - date_started)::float8
+  from vigil.service_events
+ where service_id = %s and event = 'downtime'
+   and coalesce(date_ended, now()) > now() - interval '90 days'
+ order by id desc
+ limit %s;
+
+-- name: service_edit
+-- Edit in the page and `vigil service edit`: id, name, URL, interval, timeout, internal
+-- allowed, expected status, body substring, retries; true when the service exists.
+select vigil.service_edit(%s, %s, %s, %s, %s, %s, %s, %s, %s);
+
+-- name: service_pause
+-- Pause (true) or resume (false) the service of that name; true when it exists.
+select vigil.service_pause(%s, %s);

@@ -64,4 +64,5 @@ def test_cli_prober_notifier(dsn: str, telegram: FakeTelegram, tmp_path: Path) -
     assert vigil(env, "service", "remove", "web").returncode == 1
     logs = (tmp_path / "prober.log").read_text()
     assert target.base not in logs  # URLs are never logged
-    assert "service 'web': HTTP 500 (state down)" in logs
+    # State changes are logged at INFO (failed checks without a change only at DEBUG).
+    assert "service 'web': up -> down (HTTP 500)" in logs
