@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -10,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,6 +22,52 @@ from vigil.cluster import Cluster
 from vigil.migrate import upgrade
 
 VIGIL = str(Path(sys.executable).parent / "vigil")
+
+
+def post_requests(url: str, path: str, headers: dict[str, str], bodies: list[bytes]) -> list[bytes]:
+    """Complete HTTP/1.1 POST requests (head + body) for the bodies, encoded before timing;
+    the headers go in the order given, content-length last."""
+    host = url.split("://", 1)[1]
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    return [
+        f"POST {path} HTTP/1.1\r\nhost: {host}\r\n{head}content-length: {len(body)}\r\n\r\n"
+        .encode() + body
+        for body in bodies
+    ]  # fmt: skip
+
+
+async def send_all(
+    url: str, requests: list[bytes], clients: int, accepted: Callable[[bytes, bytes], bool]
+) -> float:
+    """Posts the pre-encoded requests, in order, over `clients` keep-alive connections;
+    returns the seconds taken. Raises RuntimeError at the first answer (head, body) that
+    `accepted` refuses.
+
+    A deliberately light load generator (raw asyncio streams, nothing encoded while timing):
+    it shares the CPUs with the API and PostgreSQL under test."""
+    queue = list(reversed(requests))
+    host, port = url.split("://", 1)[1].rsplit(":", 1)
+
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            while queue:
+                writer.write(queue.pop())
+                await writer.drain()
+                head = await reader.readuntil(b"\r\n\r\n")
+                lower = head.lower()
+                length = 0
+                if b"content-length:" in lower:
+                    length = int(lower.split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
+                body = await reader.readexactly(length)
+                if not accepted(head, body):
+                    raise RuntimeError(f"batch refused: {head[:40]!r} {body[:300]!r}")
+        finally:
+            writer.close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(clients)))
+    return time.perf_counter() - t0
 
 
 def free_port() -> int:

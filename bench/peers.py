@@ -76,7 +76,9 @@ from bench.common import (
     ensure_debian_package,
     free_port,
     nab_values,
+    post_requests,
     process,
+    send_all,
     server_cpu_seconds,
     wait_http,
 )
@@ -136,45 +138,13 @@ def lines(
 
 
 def requests_for(base: str, path: str, headers: dict[str, str], bodies: list[bytes]) -> list[bytes]:
-    """Complete HTTP/1.1 requests, encoded before timing."""
-    host = base.split("://", 1)[1]
-    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-    return [
-        (
-            f"POST {path} HTTP/1.1\r\nhost: {host}\r\n{head}content-type: text/plain\r\n"
-            f"content-length: {len(body)}\r\n\r\n"
-        ).encode()
-        + body
-        for body in bodies
-    ]
+    """Complete HTTP/1.1 line-protocol writes, encoded before timing."""
+    return post_requests(base, path, {**headers, "content-type": "text/plain"}, bodies)
 
 
-async def send_all(base: str, requests: list[bytes], clients: int) -> float:
-    """Posts the requests over `clients` keep-alive connections; returns the seconds taken.
-    A light generator (raw asyncio streams) so that it takes little of the shared CPUs."""
-    queue = list(reversed(requests))
-    host, port = base.split("://", 1)[1].rsplit(":", 1)
-
-    async def worker() -> None:
-        reader, writer = await asyncio.open_connection(host, int(port))
-        try:
-            while queue:
-                writer.write(queue.pop())
-                await writer.drain()
-                head = await reader.readuntil(b"\r\n\r\n")
-                lower = head.lower()
-                length = 0
-                if b"content-length:" in lower:
-                    length = int(lower.split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
-                body = await reader.readexactly(length)
-                if not head.startswith(b"HTTP/1.1 204 "):
-                    raise RuntimeError(f"batch refused: {head[:40]!r} {body[:300]!r}")
-        finally:
-            writer.close()
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(clients)))
-    return time.perf_counter() - t0
+def no_content(head: bytes, body: bytes) -> bool:
+    """A write both systems accepted (204 No Content)."""
+    return head.startswith(b"HTTP/1.1 204 ")
 
 
 def children_cpu() -> float:
@@ -245,7 +215,7 @@ class Vigil:
             reqs = requests_for(base, "/write?db=bench&precision=ns", headers, bodies)
             size0 = relation_bytes(dsn)
             pg0, api0 = server_cpu_seconds(self.cluster.data), cpu_seconds(api.pid)
-            seconds = asyncio.run(send_all(base, reqs, SENDERS))
+            seconds = asyncio.run(send_all(base, reqs, SENDERS, no_content))
             time.sleep(0.3)  # let the last commits' backends settle before reading /proc
             pg = server_cpu_seconds(self.cluster.data) - pg0
             api_s = cpu_seconds(api.pid) - api0
@@ -285,7 +255,7 @@ class Vigil:
         with self.fresh() as (dsn, base, _):
             headers = {"authorization": f"Bearer {self.token}"}
             reqs = requests_for(base, "/write?db=bench&precision=ns", headers, bodies)
-            asyncio.run(send_all(base, reqs, SENDERS))
+            asyncio.run(send_all(base, reqs, SENDERS, no_content))
             env = {**os.environ, "DATABASE_URL": dsn, "VIGIL_DATA_DIR": str(self.work)}
             subprocess.run([VIGIL, "jobs", "run", "--all"], env=env, check=True,
                            capture_output=True)  # fmt: skip
@@ -401,7 +371,7 @@ class VictoriaMetrics:
         with self.fresh() as (base, proc, data):
             reqs = requests_for(base, "/write?db=bench&precision=ns", {}, bodies)
             cpu0 = cpu_seconds(proc.pid)
-            seconds = asyncio.run(send_all(base, reqs, SENDERS))
+            seconds = asyncio.run(send_all(base, reqs, SENDERS, no_content))
             spent = cpu_seconds(proc.pid) - cpu0
             out = Load(rate=points / seconds, cpu_per_m=spent / points * 1e6)
             if deferred:
@@ -417,7 +387,7 @@ class VictoriaMetrics:
         """The series loaded, flushed and merged; yields a timed query (ms)."""
         with self.fresh() as (base, _, data):
             reqs = requests_for(base, "/write?db=bench&precision=ns", {}, bodies)
-            asyncio.run(send_all(base, reqs, SENDERS))
+            asyncio.run(send_all(base, reqs, SENDERS, no_content))
             self.settle(base, data, points)
             with httpx.Client(base_url=base, timeout=60) as client:
 

@@ -35,7 +35,15 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from api.promwrite.proto.remote_pb2 import WriteRequest
-from bench.common import VIGIL, bench_cluster, cpu_seconds, free_port, process, wait_http
+from bench.common import (
+    VIGIL,
+    bench_cluster,
+    cpu_seconds,
+    free_port,
+    post_requests,
+    process,
+    wait_http,
+)
 from bench.series import run_api
 from vigil import tokens
 
@@ -130,15 +138,6 @@ def influx_body(chunk: list[tuple[Series, int, float]]) -> bytes:
     return "\n".join(lines).encode()
 
 
-def requests_for(url: str, path: str, headers: str, bodies: list[bytes]) -> list[bytes]:
-    host = url.split("://", 1)[1]
-    return [
-        f"POST {path} HTTP/1.1\r\nhost: {host}\r\n{headers}content-length: {len(body)}\r\n\r\n"
-        .encode() + body
-        for body in bodies
-    ]  # fmt: skip
-
-
 def empty_points(dsn: str) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         tables = [
@@ -182,19 +181,24 @@ def main() -> int:
         url = f"http://127.0.0.1:{port}"
         proc = stack.enter_context(process([VIGIL, "api"], env, log))
         wait_http(f"{url}/ping")
-        auth = f"authorization: Bearer {token}\r\n"
+        auth = {"authorization": f"Bearer {token}"}
+        remote_write_headers = {
+            **auth,
+            "content-type": "application/x-protobuf",
+            "content-encoding": "snappy",
+            "x-prometheus-remote-write-version": "0.1.0",
+        }
         requests = {
-            "remote_write": requests_for(
-                url, "/api/v1/write",
-                auth + "content-type: application/x-protobuf\r\ncontent-encoding: snappy\r\n"
-                "x-prometheus-remote-write-version: 0.1.0\r\n",
-                bodies["remote_write"],
+            "remote_write": post_requests(
+                url, "/api/v1/write", remote_write_headers, bodies["remote_write"]
             ),
-            "influx": requests_for(
-                url, "/write?db=bench&precision=ms", auth + "content-type: text/plain\r\n",
+            "influx": post_requests(
+                url,
+                "/write?db=bench&precision=ms",
+                {**auth, "content-type": "text/plain"},
                 bodies["influx"],
             ),
-        }  # fmt: skip
+        }
         # Warm-up: the series exist before the timed runs (both paths write the same ones).
         per_scrape = len(parts) // args.scrapes
         asyncio.run(run_api(url, requests["remote_write"][:per_scrape], 1, args.clients))

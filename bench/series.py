@@ -44,8 +44,10 @@ from bench.common import (
     bench_cluster,
     cpu_seconds,
     free_port,
+    post_requests,
     process,
     require_nab,
+    send_all,
     server_cpu_seconds,
     wait_http,
 )
@@ -157,49 +159,22 @@ def http_requests(
     url: str, token: str, bodies: list[bytes], path: str = "/v1/metrics/batch"
 ) -> list[bytes]:
     """Complete HTTP/1.1 requests (head + body) for the bodies, encoded before timing."""
-    host = url.split("://", 1)[1]
-    return [
-        (
-            f"POST {path} HTTP/1.1\r\nhost: {host}\r\n"
-            f"authorization: Bearer {token}\r\ncontent-type: application/json\r\n"
-            f"content-length: {len(body)}\r\n\r\n"
-        ).encode()
-        + body
-        for body in bodies
-    ]
+    headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
+    return post_requests(url, path, headers, bodies)
+
+
+def batch_ok(head: bytes, body: bytes) -> bool:
+    """A batch stored whole: 204, or 200 with nothing rejected."""
+    return (head.startswith(b"HTTP/1.1 200 ") and b'"rejected":0,' in body) or head.startswith(
+        b"HTTP/1.1 204 "
+    )
 
 
 async def run_api(url: str, requests: list[bytes], n: int, clients: int) -> float:
-    """Posts the pre-encoded requests over `clients` keep-alive connections; points/s.
-
-    A deliberately light load generator (raw asyncio streams, nothing encoded while timing):
-    it shares the 2 CPUs with the API and PostgreSQL, so its own CPU time counts against
-    the API figure (it is printed per point).
-    """
-    queue = list(requests)
-    host, port = url.split("://", 1)[1].rsplit(":", 1)
-
-    async def worker() -> None:
-        reader, writer = await asyncio.open_connection(host, int(port))
-        try:
-            while queue:
-                writer.write(queue.pop())
-                await writer.drain()
-                head = await reader.readuntil(b"\r\n\r\n")
-                lower = head.lower()
-                length = 0
-                if b"content-length:" in lower:
-                    length = int(lower.split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
-                body = await reader.readexactly(length)
-                batch_ok = head.startswith(b"HTTP/1.1 200 ") and b'"rejected":0,' in body
-                if not (batch_ok or head.startswith(b"HTTP/1.1 204 ")):
-                    raise RuntimeError(f"batch failed: {head[:40]!r} {body[:200]!r}")
-        finally:
-            writer.close()
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(clients)))
-    return n / (time.perf_counter() - t0)
+    """Posts the pre-encoded requests (last first) over `clients` keep-alive connections;
+    points/s. The load generator shares the 2 CPUs with the API and PostgreSQL, so its own
+    CPU time counts against the API figure (it is printed per point)."""
+    return n / await send_all(url, requests[::-1], clients, batch_ok)
 
 
 def baseline_argv(ref: str) -> list[str]:

@@ -99,58 +99,17 @@ end $$;
 -- ---------------------------------------------------------------------------------------
 -- Portable mode partitions and retention
 
-create or replace function vigil._requests_partition_name(p_day date) returns text
-language sql immutable
-as $$ select 'requests_p' || to_char(p_day, 'YYYYMMDD') $$;
-comment on function vigil._requests_partition_name(date) is
-  'Name of the portable-mode partition holding one UTC day of vigil.requests.';
-
 create or replace function vigil.requests_ensure_partition(p_day date) returns boolean
-language plpgsql
-as $$
-declare
-  v_name text := vigil._requests_partition_name(p_day);
-  v_from timestamptz := (p_day::timestamp at time zone 'UTC');
-begin
-  if vigil.has_timescale() or to_regclass('vigil.' || v_name) is not null then
-    return false;
-  end if;
-  -- Concurrent ingest requests may both see the partition missing.
-  perform pg_advisory_xact_lock(hashtext('vigil.requests partitions'));
-  if to_regclass('vigil.' || v_name) is not null then
-    return false;
-  end if;
-  execute format('create table vigil.%I partition of vigil.requests'
-                 ' for values from (%L) to (%L)', v_name, v_from, v_from + interval '1 day');
-  execute format('comment on table vigil.%I is %L', v_name,
-                 'One UTC day (' || p_day || ') of vigil.requests; dropped by '
-                 || 'vigil.requests_maintenance after the retention.');
-  return true;
-end
-$$;
+language sql
+as $$ select vigil._day_partition_ensure('requests', 'requests_p', 'requests_maintenance',
+                                        p_day) $$;
 comment on function vigil.requests_ensure_partition(date) is
   'Portable mode: creates the partition of vigil.requests for one UTC day unless it exists. '
   'Returns true when it created one. No-op in TimescaleDB mode.';
 
 create or replace function vigil.requests_retention() returns interval
-language plpgsql stable
-as $$
-declare
-  v_retention interval;
-begin
-  if vigil.has_timescale() then
-    execute $q$select (config ->> 'drop_after')::interval
-                 from timescaledb_information.jobs
-                where proc_name = 'policy_retention' and hypertable_schema = 'vigil'
-                  and hypertable_name = 'requests'
-                limit 1$q$ into v_retention;
-  else
-    select (config ->> 'retention')::interval into v_retention
-      from vigil.portable_jobs where job = 'requests_maintenance';
-  end if;
-  return coalesce(v_retention, interval '14 days');
-end
-$$;
+language sql stable
+as $$ select vigil._retention('requests', 'requests_maintenance') $$;
 comment on function vigil.requests_retention() is
   'How long request records are kept: the retention policy (TimescaleDB) or the '
   'requests_maintenance job config (portable); 14 days by default. Ingest rejects older '
@@ -165,22 +124,14 @@ as $$
 declare
   v_retention interval := coalesce((p_config ->> 'retention')::interval, interval '14 days');
   v_ahead     integer  := coalesce((p_config ->> 'days_ahead')::integer, 3);
-  v_today     date     := (p_now at time zone 'UTC')::date;
-  v_day       date;
   v_part      record;
-  v_n         integer  := 0;
+  v_n         integer;
 begin
   if vigil.has_timescale() then
     return 0;
   end if;
-  for v_day in
-    select generate_series(((p_now - v_retention) at time zone 'UTC')::date, v_today + v_ahead,
-                           interval '1 day')::date
-  loop
-    if vigil.requests_ensure_partition(v_day) then
-      v_n := v_n + 1;
-    end if;
-  end loop;
+  v_n := vigil._day_partitions_ensure('requests', 'requests_p', 'requests_maintenance', p_now,
+                                      v_retention, v_ahead);
   for v_part in
     select c.relname, (substr(c.relname, 11))::date as day
       from pg_inherits i
@@ -275,22 +226,15 @@ as $$
 declare
   v_oldest   timestamptz;
   v_newest   timestamptz;
-  v_day      date;
   v_total    integer;
   v_expired  integer;
   v_future   integer;
   v_accepted integer;
 begin
   select b.oldest, b.newest into v_oldest, v_newest from vigil.requests_bounds(p_now) b;
-  select count(*), count(*) filter (where at < v_oldest), count(*) filter (where at > v_newest)
-    into v_total, v_expired, v_future
-    from pg_temp.requests_stage;
-  for v_day in
-    select distinct (at at time zone 'UTC')::date from pg_temp.requests_stage
-     where at between v_oldest and v_newest
-  loop
-    perform vigil.requests_ensure_partition(v_day);
-  end loop;
+  select w.total, w.expired, w.future into v_total, v_expired, v_future
+    from vigil._stage_window('requests_stage', 'requests', 'requests_p', 'requests_maintenance',
+                             v_oldest, v_newest) w;
   insert into vigil.requests
   select * from pg_temp.requests_stage
    where at between v_oldest and v_newest

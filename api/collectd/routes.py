@@ -59,26 +59,13 @@ PUTVAL = oa.string(
     "lines; time `N` is now, a value `U` is unknown (skipped). Data source names come from "
     "collectd's types.db",
 )
-SUMMARY = oa.obj(
-    {
-        "accepted": oa.integer(minimum=0, description="values stored"),
-        "rejected": oa.integer(minimum=0, description="value lists (JSON) or lines rejected"),
-        "errors": oa.array(
-            oa.obj(
-                {
-                    "index": oa.integer(
-                        minimum=0,
-                        description="the value list's position in the array, or the line's "
-                        "index (from 0; the message gives the line number)",
-                    ),
-                    "message": oa.string(),
-                }
-            ),
-            max_items=20,
-            description="the first 20 rejections",
-        ),
-    },
-    title="CollectdSummary",
+SUMMARY = oa.batch_summary(
+    "CollectdSummary",
+    accepted="values stored",
+    rejected="value lists (JSON) or lines rejected",
+    index="the value list's position in the array, or the line's index (from 0; the message "
+    "gives the line number)",
+    errors="the first 20 rejections",
 )
 MESSAGE = oa.obj({"message": oa.string()}, title="CollectdMessage")
 JSON_EXAMPLE = [

@@ -5,8 +5,8 @@ glibc keeps freed memory mapped: after a burst of large batches the API's reside
 stayed at ~500 MB. `LargeBodies` (ASGI middleware) lets at most LARGE_AT_ONCE requests
 with a large (or unknown-length, i.e. chunked) body run at a time; the others wait
 their turn before their body is read, so peak memory is bounded whatever the number of
-senders. When the last large request of a burst ends, memory is given back to the
-operating system (malloc_trim).
+senders; a compressed body counts by what it may inflate to. When the last large request of
+a burst ends, memory is given back to the operating system (malloc_trim).
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ from api.core.server import STREAMED_PATHS  # long-lived streams: never queued b
 log = logging.getLogger("vigil.api")
 
 LARGE_BODY = 256 * 1024  # bytes; smaller bodies are not counted
+# A compressed body (gzip, deflate, snappy; snappy protobuf may come without a header) may
+# inflate up to 16 times (the receivers' limit), so it counts as large from 1/16 of the size.
+INFLATE = 16
 LARGE_AT_ONCE = 2
 
 
@@ -74,7 +77,10 @@ class LargeBodies:
         length = headers.get(b"content-length")
         if length is None:
             return b"transfer-encoding" in headers  # chunked: size unknown until read
+        compressed = headers.get(b"content-encoding", b"identity") != b"identity" or (
+            b"protobuf" in headers.get(b"content-type", b"")
+        )
         try:
-            return int(length) > LARGE_BODY
+            return int(length) > (LARGE_BODY // INFLATE if compressed else LARGE_BODY)
         except ValueError:
             return False

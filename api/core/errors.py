@@ -6,6 +6,7 @@ is unreachable), gets an HTML page in the site's style instead."""
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import psycopg
@@ -17,6 +18,14 @@ from api.core.db import http_error
 from api.core.pages import render
 
 log = logging.getLogger(__name__)
+# Paths whose next segment is a credential (a ping secret, a push token, a sender token in
+# the path, a badge key): logged as `…`.
+SECRET_IN_PATH = re.compile(r"^(/t|/ping|/api/push|/badge)/[^/]+")
+
+
+def loggable_path(path: str) -> str:
+    """The path with the credential segment of ping, push, badge and /t/TOKEN URLs hidden."""
+    return SECRET_IN_PATH.sub(r"\1/…", path)
 
 
 def wants_html(request: Request[Any, Any, Any]) -> bool:
@@ -58,7 +67,7 @@ def server_error(request: Request[Any, Any, Any], exc: Exception) -> Response[An
     browsers, one line of text for everyone else; never the exception's text)."""
     if isinstance(exc, HTTPException):
         return plain_error(request, exc)
-    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    log.error("%s %s failed", request.method, loggable_path(request.url.path), exc_info=exc)
     return plain_error(request, HTTPException(status_code=500, detail="Internal Server Error"))
 
 

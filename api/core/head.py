@@ -9,6 +9,7 @@ a GET and drops the body of its response. A path with a HEAD handler of its own 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from litestar import Litestar
@@ -17,8 +18,18 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 
 def own_head_paths(app: Litestar) -> frozenset[str]:
-    """The paths whose routes answer HEAD themselves."""
+    """The path templates (`/ping/{a:str}`) whose routes answer HEAD themselves."""
     return frozenset(route.path for route in app.routes if "HEAD" in route.methods)
+
+
+def _template_pattern(template: str) -> str:
+    """A Litestar path template as a regular expression: `{x:path}` any rest, `{x:T}` one
+    segment."""
+    parts = re.split(r"(\{[^}]*\})", template)
+    return "".join(
+        (".*" if p.endswith(":path}") else "[^/]+") if p.startswith("{") else re.escape(p)
+        for p in parts
+    )
 
 
 def _route_path(path: str) -> str:
@@ -32,13 +43,14 @@ def _route_path(path: str) -> str:
 class HeadAsGet:
     def __init__(self, app: ASGIApp, own_head: Iterable[str] = ()) -> None:
         self.app = app
-        self.own_head = frozenset(own_head)
+        patterns = [_template_pattern(t) for t in own_head]
+        self.own_head = re.compile("|".join(patterns) if patterns else r"(?!)")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] != ScopeType.HTTP
             or scope.get("method") != "HEAD"
-            or _route_path(scope["path"]) in self.own_head
+            or self.own_head.fullmatch(_route_path(scope["path"])) is not None
         ):
             await self.app(scope, receive, send)
             return

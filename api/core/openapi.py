@@ -139,6 +139,59 @@ def obj(
     )
 
 
+def batch_summary(
+    title: str, *, accepted: str, rejected: str | None, index: str, errors: str
+) -> Schema:
+    """The reply to a batch whose valid items are stored: how many were stored and rejected,
+    and the first 20 rejections by the item's index."""
+    return obj(
+        {
+            "accepted": integer(minimum=0, description=accepted),
+            "rejected": integer(minimum=0, description=rejected),
+            "errors": array(
+                obj({"index": integer(minimum=0, description=index), "message": string()}),
+                max_items=20,
+                description=errors,
+            ),
+        },
+        title=title,
+    )
+
+
+def ingest_outcome(
+    title: str,
+    *,
+    accepted: str,
+    duplicated: str,
+    rejected: str,
+    rejected_lines: str,
+    max_lines: int = 20,
+    more: Mapping[str, Schema] | None = None,
+) -> Schema:
+    """The reply to a body of lines or entries: how many were stored, already stored and
+    rejected (`more` counts follow these), every rejection counted by reason, and the first
+    `max_lines` rejected lines (1-based)."""
+    return obj(
+        {
+            "accepted": integer(minimum=0, description=accepted),
+            "duplicated": integer(minimum=0, description=duplicated),
+            "rejected": integer(minimum=0, description=rejected),
+            **(more or {}),
+            "reasons": Schema(
+                type=OpenAPIType.OBJECT,
+                additional_properties=integer(minimum=1),
+                description="every rejected line counted by reason",
+            ),
+            "rejected_lines": array(
+                obj({"line": integer(minimum=1), "reason": string()}),
+                max_items=max_lines,
+                description=rejected_lines,
+            ),
+        },
+        title=title,
+    )
+
+
 # --- Request bodies, parameters, responses ---------------------------------------------------
 
 

@@ -116,6 +116,11 @@ def _local_time(value: str, zone: ZoneInfo | None, label: str, end: bool) -> dat
     return parsed
 
 
+def digits(text: str) -> bool:
+    """0-9 only (str.isdigit alone admits other scripts' digits, which int() refuses)."""
+    return text.isascii() and text.isdigit()
+
+
 def parse_filters(params: dict[str, str]) -> Filters:
     raw = {k: params.get(k, "").strip() for k in FILTER_KEYS}
     f = Filters(raw=raw)
@@ -127,11 +132,11 @@ def parse_filters(params: dict[str, str]) -> Filters:
     f.unit = raw["unit"][:MAX_FIELD] or None
     f.text = raw["filter"][:MAX_FIELD] or None
     if raw["priority"]:
-        if not raw["priority"].isdigit() or int(raw["priority"]) > 7:
+        if not digits(raw["priority"]) or int(raw["priority"]) > 7:
             raise FilterError("priority must be 0 (emerg) to 7 (debug)")
         f.priority = int(raw["priority"])
     if raw["pageSize"]:
-        if not raw["pageSize"].isdigit() or not 1 <= int(raw["pageSize"]) <= 1000:
+        if not digits(raw["pageSize"]) or not 1 <= int(raw["pageSize"]) <= 1000:
             raise FilterError("page size must be 1 to 1000")
         f.page_size = int(raw["pageSize"])
     f.newest_first = raw["order"] != "oldest"

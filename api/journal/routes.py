@@ -96,24 +96,13 @@ EXPORT = oa.string(
     description="The Journal Export Format: entries separated by a blank line; a field is "
     "`NAME=value` or `NAME`, a 64-bit little-endian length, the bytes and a newline",
 )
-OUTCOME = oa.obj(
-    {
-        "accepted": oa.integer(minimum=0, description="entries stored"),
-        "duplicated": oa.integer(minimum=0, description="entries already stored, or repeated"),
-        "rejected": oa.integer(minimum=0, description="entries refused, by reason in `reasons`"),
-        "reasons": Schema(
-            type=OpenAPIType.OBJECT,
-            additional_properties=oa.integer(minimum=1),
-            description="every rejected line counted by reason",
-        ),
-        "rejected_lines": oa.array(
-            oa.obj({"line": oa.integer(minimum=1), "reason": oa.string()}),
-            max_items=20,
-            description="the first 20 lines rejected while reading the body (1-based; for the "
-            "export format, the entry number); not those refused by the retention window",
-        ),
-    },
-    title="JournalOutcome",
+OUTCOME = oa.ingest_outcome(
+    "JournalOutcome",
+    accepted="entries stored",
+    duplicated="entries already stored, or repeated",
+    rejected="entries refused, by reason in `reasons`",
+    rejected_lines="the first 20 lines rejected while reading the body (1-based; for the "
+    "export format, the entry number); not those refused by the retention window",
 )
 EXPORT_EXAMPLE = "__REALTIME_TIMESTAMP=1763805600000000\n_HOSTNAME=web-1\nMESSAGE=hello\n\n"
 ENTRY_EXAMPLE = {"__REALTIME_TIMESTAMP": "1763805600000000", "_HOSTNAME": "web-1", "MESSAGE": "hi"}

@@ -174,7 +174,8 @@ def _json_entry(stream: Stream, value: Any) -> Entry:
         raise LineError('an entry must be ["<timestamp ns>", "<line>"] or with a third member, '
                         "an object of structured metadata")  # fmt: skip
     ts, line = value[0], value[1]
-    if type(ts) is str and ts.isascii() and ts.isdigit():
+    # (at most 32 digits: int() of thousands of digits is slow, and past 4300 it raises)
+    if type(ts) is str and len(ts) <= 32 and ts.isascii() and ts.isdigit():
         ns = int(ts)
     elif type(ts) is int and ts >= 0:
         ns = ts

@@ -3,14 +3,19 @@
 A badge URL names what it shows: `state`, `uptime` (24 h) or `uptime-24h|7d|30d`, then `.svg`
 (a flat SVG badge) or `.json` (Shields.io endpoint JSON). Unknown keys and slugs are 404.
 Replies are cached briefly (Cache-Control: max-age=60) and show no URL or host unless an
-item of a status page was chosen to show it.
+item of a status page was chosen to show it. Anyone may call these routes, so what they read
+is also kept in the process for READ_TTL seconds, and at most PUBLIC_READS of them read the
+database at a time: a loop of anonymous requests cannot take the pool from ingest.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from litestar import Request, Response, get
 from litestar.params import FromPath
@@ -22,6 +27,31 @@ from api.public.badge import WINDOWS, Badge, percent, shields_json, state_badge,
 from api.public.badge import uptime_badge as make_uptime_badge
 
 CACHE = "public, max-age=60"
+READ_TTL = 30.0  # seconds a public read is served from the process
+READ_CACHE_SIZE = 1000
+PUBLIC_READS = 2  # database reads of public routes at a time
+T = TypeVar("T")
+_reads: dict[tuple[str, str], tuple[float, Any]] = {}
+_slots = asyncio.Semaphore(PUBLIC_READS)
+clock = time.monotonic  # the cache's clock (tests set their own)
+
+
+async def cached(key: tuple[str, str], read: Callable[[], Awaitable[T]]) -> T:
+    """`read()`'s result, at most READ_TTL seconds old; reads take turns (PUBLIC_READS)."""
+    hit = _reads.get(key)
+    if hit is not None and hit[0] > clock():
+        return hit[1]  # type: ignore[no-any-return]
+    async with _slots:
+        hit = _reads.get(key)  # another request may have read it meanwhile
+        if hit is not None and hit[0] > clock():
+            return hit[1]  # type: ignore[no-any-return]
+        value = await read()
+    if len(_reads) >= READ_CACHE_SIZE:
+        _reads.clear()
+    _reads[key] = (clock() + READ_TTL, value)
+    return value
+
+
 KINDS = {"state": None, "uptime": "24h"} | {f"uptime-{w}": w for w in WINDOWS}
 FORMATS = ("svg", "json")
 
@@ -43,8 +73,12 @@ async def badge(
     if kind not in KINDS or fmt not in FORMATS:
         known = ", ".join(f"{k}.{f}" for k in KINDS for f in FORMATS)
         return _not_found(f"badge kind {name!r} (use one of {known})")
-    async with read_pool_of(request.app).connection() as conn:
-        row = await (await conn.execute(QUERIES["badge_read"], (key,))).fetchone()
+
+    async def read() -> Any:
+        async with read_pool_of(request.app).connection() as conn:
+            return await (await conn.execute(QUERIES["badge_read"], (key,))).fetchone()
+
+    row = await cached(("badge", key), read)
     if row is None:
         return _not_found("badge")
     label, state = str(row[0]), str(row[1])
@@ -97,13 +131,20 @@ def _pct(value: float | None) -> str:
 async def status_page(
     request: Request[Any, Any, Any], slug: FromPath[str]
 ) -> Response[Any] | Template:
-    pool = read_pool_of(request.app)
-    async with pool.connection() as conn:
-        rows = await (await conn.execute(QUERIES["status_page_read"], (slug,))).fetchall()
-        if not rows:
-            return _not_found("status page")
-        days = await (await conn.execute(QUERIES["status_page_days"], (slug,))).fetchall()
-        incidents = await (await conn.execute(QUERIES["status_page_incidents"], (slug,))).fetchall()
+    async def read() -> tuple[list[Any], list[Any], list[Any]]:
+        async with read_pool_of(request.app).connection() as conn:
+            rows = await (await conn.execute(QUERIES["status_page_read"], (slug,))).fetchall()
+            if not rows:
+                return [], [], []
+            days = await (await conn.execute(QUERIES["status_page_days"], (slug,))).fetchall()
+            incidents = await (
+                await conn.execute(QUERIES["status_page_incidents"], (slug,))
+            ).fetchall()
+        return list(rows), list(days), list(incidents)
+
+    rows, days, incidents = await cached(("status", slug), read)
+    if not rows:
+        return _not_found("status page")
     bars: dict[int, list[dict[str, str]]] = defaultdict(list)
     for item, day, value in days:
         assert isinstance(day, date)

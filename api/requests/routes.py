@@ -115,26 +115,18 @@ def parse_body(body: bytes, ndjson: bool, fmt: str, host: str | None, outcome: O
 
 # --- OpenAPI (api/core/openapi.py) ---
 
-OUTCOME = oa.obj(
-    {
-        "accepted": oa.integer(minimum=0, description="records stored"),
-        "duplicated": oa.integer(minimum=0, description="records already stored, or repeated"),
-        "rejected": oa.integer(minimum=0, description="lines not stored as request records"),
+OUTCOME = oa.ingest_outcome(
+    "RequestsOutcome",
+    accepted="records stored",
+    duplicated="records already stored, or repeated",
+    rejected="lines not stored as request records",
+    more={
         "kept_in_journal": oa.integer(
             minimum=0, description="rejected lines kept as journal lines (VIGIL_REASON)"
-        ),
-        "reasons": Schema(
-            type=OpenAPIType.OBJECT,
-            additional_properties=oa.integer(minimum=1),
-            description="every rejected line counted by reason",
-        ),
-        "rejected_lines": oa.array(
-            oa.obj({"line": oa.integer(minimum=1), "reason": oa.string()}),
-            max_items=MAX_SAMPLES,
-            description="the first 20 lines that did not parse (1-based)",
-        ),
+        )
     },
-    title="RequestsOutcome",
+    rejected_lines="the first 20 lines that did not parse (1-based)",
+    max_lines=MAX_SAMPLES,
 )
 COMBINED_EXAMPLE = (
     '203.0.113.9 - - [30/Nov/2026:08:00:01 +0000] "GET /index.html?a=1 HTTP/1.1" 200 512 '
@@ -316,7 +308,7 @@ def parse_status(text: str) -> tuple[int | None, int | None]:
         return None, None
     if len(t) == 3 and t[0] in "12345" and t[1:] == "xx":
         return int(t[0]) * 100, int(t[0]) * 100 + 99
-    if len(t) == 3 and t.isdigit() and 100 <= int(t) <= 999:
+    if len(t) == 3 and t.isascii() and t.isdigit() and 100 <= int(t) <= 999:
         return int(t), int(t)
     raise QueryError("status must be a status like 404 or a class like 5xx")
 
@@ -336,7 +328,10 @@ def parse_cursor(text: str) -> tuple[datetime | None, int | None]:
         return None, None
     at, _, key = text.rpartition(",")
     try:
-        return datetime.fromisoformat(at), int(key)
+        number = int(key)
+        if not -(2**63) <= number < 2**63:  # a bigint key
+            raise ValueError(key)
+        return datetime.fromisoformat(at), number
     except ValueError:
         raise QueryError("bad cursor; start again without it") from None
 
@@ -358,7 +353,8 @@ def parse_query(params: dict[str, str], limit_name: str = "limit") -> Query:
     q.path = text("path")[:2048] or None
     q.ip = parse_ip(text("ip"))
     if text(limit_name):
-        if not text(limit_name).isdigit() or not 1 <= int(text(limit_name)) <= MAX_LIMIT:
+        limit = text(limit_name)
+        if not (limit.isascii() and limit.isdigit()) or not 1 <= int(limit) <= MAX_LIMIT:
             raise QueryError(f"{limit_name} must be 1 to {MAX_LIMIT}")
         q.limit = int(text(limit_name))
     q.after_at, q.after_key = parse_cursor(text("cursor"))

@@ -91,26 +91,13 @@ def _message_error(when: str, **messages: str) -> OpenAPIResponse:
     return oa.reply(when, MESSAGE, examples={key: {"message": m} for key, m in messages.items()})
 
 
-SUMMARY = oa.obj(
-    {
-        "accepted": oa.integer(minimum=0, description="points stored"),
-        "rejected": oa.integer(minimum=0),
-        "errors": oa.array(
-            oa.obj(
-                {
-                    "index": oa.integer(
-                        minimum=0,
-                        description="the point's position in the array, or the NDJSON line's "
-                        "index (from 0; the message gives the line number)",
-                    ),
-                    "message": oa.string(),
-                }
-            ),
-            max_items=20,
-            description="the first 20 rejected points",
-        ),
-    },
-    title="BatchSummary",
+SUMMARY = oa.batch_summary(
+    "BatchSummary",
+    accepted="points stored",
+    rejected=None,
+    index="the point's position in the array, or the NDJSON line's index (from 0; the message "
+    "gives the line number)",
+    errors="the first 20 rejected points",
 )
 NDJSON_POINTS = oa.array(
     POINT,

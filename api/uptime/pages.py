@@ -188,7 +188,7 @@ async def add_service(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 async def _service(conn: Any, key: str) -> dict[str, Any] | None:
-    sid = int(key) if key.isdigit() and len(key) < 19 else None
+    sid = int(key) if key.isascii() and key.isdigit() and len(key) < 19 else None
     row = await (await conn.execute(QUERIES["service_get"], {"id": sid, "name": key})).fetchone()
     if row is None:
         return None

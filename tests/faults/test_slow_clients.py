@@ -9,9 +9,11 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from typing import cast
 
 import httpx
 import pytest
+from litestar.types import Scope
 
 from api.app import create_app
 from api.core.bodies import LargeBodies
@@ -108,3 +110,17 @@ def test_large_bodies_take_turns(served: Served, token: str) -> None:
     assert isinstance(served.app, LargeBodies)
     assert served.app.most_in_flight == 2
     assert served.app.in_flight == 0
+
+
+def test_a_compressed_body_counts_by_what_it_may_inflate_to() -> None:
+    def scope(length: int, **headers: str) -> Scope:
+        pairs = [(b"content-length", str(length).encode())]
+        pairs += [(k.replace("_", "-").encode(), v.encode()) for k, v in headers.items()]
+        http = {"type": "http", "method": "POST", "path": "/loki/api/v1/push", "headers": pairs}
+        return cast(Scope, http)
+
+    assert not LargeBodies._large(scope(20_000))
+    assert LargeBodies._large(scope(20_000, content_encoding="gzip"))
+    assert LargeBodies._large(scope(20_000, content_type="application/x-protobuf"))
+    assert not LargeBodies._large(scope(10_000, content_encoding="snappy"))  # a remote_write
+    assert LargeBodies._large(scope(300_000))

@@ -37,6 +37,18 @@ def reads(c: psycopg.Connection[Any], lo: Any, hi: Any) -> dict[str, list[tuple[
     return out
 
 
+def assert_same_reads(
+    after: dict[str, list[tuple[Any, ...]]], before: dict[str, list[tuple[Any, ...]]]
+) -> None:
+    """Every read of `before` (each with rows enough to matter) reads the same after."""
+    for key, rows in before.items():
+        if key == "search":
+            assert after[key] == rows
+            continue
+        assert len(rows) > 10, key
+        cases.assert_same(after[key], rows)
+
+
 def test_old_layout_points_are_packed_and_read_the_same(empty_url: str) -> None:
     command.upgrade(alembic_config(empty_url), "0004")
     with psycopg.connect(empty_url, autocommit=True) as c:
@@ -72,12 +84,7 @@ def test_old_layout_points_are_packed_and_read_the_same(empty_url: str) -> None:
             assert [tuple(r) for r in cases.raw_points(c, sid)] == raw[sid]
         after = reads(c, lo, hi)
         assert after.keys() == before.keys()
-        for key, rows in before.items():
-            if key == "search":
-                assert after[key] == rows
-                continue
-            assert len(rows) > 10, key
-            cases.assert_same(after[key], rows)
+        assert_same_reads(after, before)
 
 
 @pytest.mark.timescale
@@ -117,9 +124,4 @@ def test_timescale_old_points_are_compressed_and_read_the_same(ts_empty: PGlite)
         ).fetchone()
         assert compressed is not None and compressed[0] >= 13
         after = reads(c, lo, hi)
-        for key, rows in before.items():
-            if key == "search":
-                assert after[key] == rows
-                continue
-            assert len(rows) > 10, key
-            cases.assert_same(after[key], rows)
+        assert_same_reads(after, before)

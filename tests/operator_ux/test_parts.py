@@ -13,6 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from prober import service as prober_service
 from tests.support.processes import VIGIL, vigil_env
 from tests.support.targets import Target
 from tests.support.uptime import add, later, run_checks
@@ -83,9 +84,15 @@ def target() -> Iterator[Target]:
 
 
 def test_prober_logs_state_changes_at_info_and_repeats_at_debug(
-    dsn: str, conn: Conn, target: Target, caplog: pytest.LogCaptureFixture
+    dsn: str,
+    conn: Conn,
+    target: Target,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="prober.service")
+    # What this process saw of service ids in other tests' databases is not this one's past.
+    monkeypatch.setattr(prober_service, "_last_states", {})
     add(conn, "web", target.base + "/switch")
     target.switch_ok = False
 

@@ -71,6 +71,18 @@ def curl(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CURL, *args], capture_output=True, text=True, timeout=60)
 
 
+def curl_reply(*args: str) -> subprocess.CompletedProcess[str]:
+    """One curl call without retries (`curl -sS -m 10 ARGS`), for what the server answered."""
+    return subprocess.run(
+        ["curl", "-sS", "-m", "10", *args], capture_output=True, text=True, timeout=30
+    )
+
+
+def post_headers(url: str, data: str) -> subprocess.CompletedProcess[str]:
+    """POSTs `data` (`@FILE`: a file's bytes) with curl -f; stdout holds the reply's headers."""
+    return curl_reply("-f", "-D", "-", "-o", "/dev/null", "--data-binary", data, url)
+
+
 def pings(conn: Conn, name: str) -> list[tuple[object, ...]]:
     return conn.execute(
         "select p.kind, p.exit_status, p.duration, p.method, length(p.body), p.response_ms "
@@ -113,12 +125,7 @@ def test_fail_log_head_and_run_ids(vigil: Vigil) -> None:
     assert [(r[0], r[3]) for r in rows] == [("start", "GET"), ("log", "HEAD"), ("fail", "GET")]
     assert isinstance(rows[2][2], timedelta)  # the failed run's duration, paired by rid
     assert "Alert: sync - failed" in vigil.texts()
-    bad = subprocess.run(
-        ["curl", "-sS", "-m", "10", f"{url}?rid=nope", "-w", " %{http_code}"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    bad = curl_reply(f"{url}?rid=nope", "-w", " %{http_code}")
     assert bad.stdout == "invalid uuid format 400"
 
 
@@ -126,24 +133,7 @@ def test_body_is_kept_up_to_the_announced_limit(vigil: Vigil, tmp_path: Path) ->
     url = vigil.add("logs")
     body = tmp_path / "out.txt"
     body.write_bytes(b"line of job output\n" * 700)  # 13,300 bytes
-    out = subprocess.run(
-        [
-            "curl",
-            "-fsS",
-            "-m",
-            "10",
-            "-D",
-            "-",
-            "-o",
-            "/dev/null",
-            "--data-binary",
-            f"@{body}",
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    out = post_headers(url, f"@{body}")
     assert out.returncode == 0
     assert "ping-body-limit: 10000" in out.stdout.lower()
     assert pings(vigil.conn, "logs")[0][4] == 10_000
@@ -157,12 +147,7 @@ def test_body_is_kept_up_to_the_announced_limit(vigil: Vigil, tmp_path: Path) ->
 def test_unknown_secret_is_404_not_found(vigil: Vigil) -> None:
     url = f"{vigil.url}/ping/{uuid.uuid4()}"
     assert curl(url).returncode == 22  # -f: curl fails (and does not retry a 404)
-    out = subprocess.run(
-        ["curl", "-sS", "-m", "10", "-w", " %{http_code}", url],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    out = curl_reply("-w", " %{http_code}", url)
     assert out.stdout == "not found 404"
 
 
@@ -172,12 +157,7 @@ def test_slug_urls_with_a_ping_key_and_create(vigil: Vigil) -> None:
     key = out.stdout.strip().splitlines()[-1]
     slug_url = f"{vigil.url}/ping/{key}/web-01"
     assert curl(slug_url).returncode == 22  # no such check, and no ?create=1
-    created = subprocess.run(
-        ["curl", "-fsS", "-m", "10", "-w", " %{http_code}", slug_url + "/start?create=1"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    created = curl_reply("-f", "-w", " %{http_code}", slug_url + "/start?create=1")
     assert created.stdout == "Created 201"
     assert curl(slug_url + "?create=1").returncode == 0  # exists now: 200 OK
     assert [r[0] for r in pings(vigil.conn, "web-01")] == ["start", "success"]
@@ -190,29 +170,14 @@ def test_slug_urls_with_a_ping_key_and_create(vigil: Vigil) -> None:
 def test_uptime_kuma_push_up_and_down(vigil: Vigil) -> None:
     secret = vigil.add("kuma", "1 minute", "30 seconds").rsplit("/", 1)[1]
     push = f"{vigil.url}/api/push/{secret}"
-    down = subprocess.run(
-        ["curl", "-fsS", "-m", "10", f"{push}?status=down&msg=disk%20full&ping="],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    down = curl_reply("-f", f"{push}?status=down&msg=disk%20full&ping=")
     assert json.loads(down.stdout) == {"ok": True}
     assert "Alert: kuma - down: disk full" in vigil.texts()
-    up = subprocess.run(
-        ["curl", "-fsS", "-m", "10", "-X", "POST", f"{push}?status=up&msg=OK&ping=42.5"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    up = curl_reply("-f", "-X", "POST", f"{push}?status=up&msg=OK&ping=42.5")
     assert json.loads(up.stdout) == {"ok": True}
     assert vigil.texts()[-1] == "OK again: kuma"
     assert [(r[0], r[5]) for r in pings(vigil.conn, "kuma")] == [("fail", None), ("success", 42.5)]
-    unknown = subprocess.run(
-        ["curl", "-sS", "-m", "10", f"{vigil.url}/api/push/nope?status=up"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    unknown = curl_reply(f"{vigil.url}/api/push/nope?status=up")
     assert json.loads(unknown.stdout) == {"ok": False, "msg": "Monitor not found or not active."}
 
 
@@ -257,23 +222,6 @@ def api_env() -> dict[str, str]:
 def test_body_limit_is_a_setting(api: ApiServer, conn: Conn) -> None:
     secret = str(uuid.uuid4())
     conn.execute("select vigil.push_check_add('tiny', %s)", (secret_hash(secret),))
-    out = subprocess.run(
-        [
-            "curl",
-            "-fsS",
-            "-m",
-            "10",
-            "-D",
-            "-",
-            "-o",
-            "/dev/null",
-            "--data-binary",
-            "x" * 300,
-            f"{api.url}/ping/{secret}/log",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    out = post_headers(f"{api.url}/ping/{secret}/log", "x" * 300)
     assert out.returncode == 0 and "ping-body-limit: 100\n" in out.stdout.lower()
     assert pings(conn, "tiny") == [("log", None, None, "POST", 100, None)]

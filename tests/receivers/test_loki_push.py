@@ -23,7 +23,7 @@ import httpx
 import logging_loki
 import pytest
 
-from api.loki.decode import LineError, parse_labels, priority_of
+from api.loki.decode import LineError, parse_json, parse_labels, priority_of
 from api.loki.proto.push_pb2 import PushRequest
 from tests.receivers.conftest import Vigil
 from tests.receivers.test_remote_write import psycopg_lock
@@ -281,3 +281,9 @@ def test_label_sets_and_levels() -> None:
     assert [priority_of(x) for x in ("EMERG", "crit", "Warning", "5", "info ", "8", "loud")] == [
         0, 2, 4, 5, 6, None, None
     ]  # fmt: skip
+
+
+def test_a_timestamp_of_thousands_of_digits_is_refused_not_a_failure() -> None:
+    body = json.dumps({"streams": [{"stream": {"a": "b"}, "values": [["9" * 5000, "x"]]}]})
+    batch = parse_json(body.encode())
+    assert (len(batch.entries), batch.rejected) == (0, 1)

@@ -166,6 +166,9 @@ def test_read_contract_filters_and_paging(api: ApiServer, token: str, dsn: str) 
         ({"limit": "0"}, "limit must be"),
         ({"start": "yesterday"}, "start must be"),
         ({"cursor": "garbage"}, "bad cursor"),
+        ({"cursor": "2026-11-30T08:00:00+00:00,99999999999999999999"}, "bad cursor"),
+        ({"limit": "\u00b2"}, "limit must be"),  # a digit to str.isdigit, not to int()
+        ({"status": "\u00b2\u00b2\u00b2"}, "status must be"),
     ):
         r = get(api, token, **params)
         assert r.status_code == 400 and reason in r.text, (params, r.text)

@@ -4,7 +4,7 @@ file to a real API's /v1/requests; sent again, nothing is stored twice."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.conftest import ApiServer
@@ -76,4 +76,4 @@ def test_send_file_nginx_json_now(api: ApiServer, token: str, conn: Conn, tmp_pa
     assert result.returncode == 0, result.stderr
     row = conn.execute("select at, request_id from vigil.requests").fetchone()
     assert row is not None and row[1] == "r-1"
-    assert abs(row[0] - NOW) < timedelta(minutes=5)
+    assert abs(row[0] - datetime.now(UTC)) < timedelta(minutes=5)  # the read time, restamped

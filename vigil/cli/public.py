@@ -11,18 +11,13 @@ from typing import Any
 
 import psycopg
 
+from vigil.cli.common import DB_ERRORS, db_error, found_or_missing
 from vigil.cluster import database_url
-from vigil.db import fetch_bool
 from vigil.queries import load_queries
 from vigil.settings import Settings
 
 QUERIES = load_queries(Path(__file__).with_name("public.sql"))
 Handler = Callable[[Settings, argparse.Namespace], int]
-DB_ERRORS = (
-    psycopg.errors.InvalidParameterValue,
-    psycopg.errors.UniqueViolation,
-    psycopg.errors.CheckViolation,
-)
 KINDS = ("state", "uptime")
 WINDOWS = ("24h", "7d", "30d")
 
@@ -31,12 +26,6 @@ def badge_path(key: str, kind: str = "state", fmt: str = "svg", window: str = "2
     """The path of a badge: /badge/KEY/state.svg, /badge/KEY/uptime-7d.json, ..."""
     name = "state" if kind == "state" else f"uptime-{window}"
     return f"/badge/{key}/{name}.{'json' if fmt == 'shields' else 'svg'}"
-
-
-def _error(exc: psycopg.Error) -> int:
-    hint = f" ({exc.diag.message_hint})" if exc.diag.message_hint else ""
-    print(f"vigil: {exc.diag.message_primary}{hint}", file=sys.stderr)
-    return 1
 
 
 def _key(conn: psycopg.Connection[Any], service: str | None, heartbeat: str | None) -> str:
@@ -73,13 +62,15 @@ def cmd_badge(settings: Settings, args: argparse.Namespace) -> int:
                 print(base + badge_path(key, args.kind, args.format, args.window))
                 return 0
             if args.action == "delete":
-                if not fetch_bool(conn, QUERIES["badge_delete"], (args.key,)):
-                    print(f"vigil: no badge with key {args.key!r}", file=sys.stderr)
-                    return 1
-                print(f"badge {args.key} deleted; its URLs now answer 404")
-                return 0
+                return found_or_missing(
+                    conn,
+                    QUERIES["badge_delete"],
+                    (args.key,),
+                    f"vigil: no badge with key {args.key!r}",
+                    f"badge {args.key} deleted; its URLs now answer 404",
+                )
         except DB_ERRORS as exc:
-            return _error(exc)
+            return db_error(exc)
         print(f"{'kind':<10} {'target':<32} {'created':<17} url")
         for key, kind, target, created in conn.execute(QUERIES["badge_list"]).fetchall():
             print(f"{kind:<10} {target:<32} {created:%Y-%m-%d %H:%M} {base}/badge/{key}/state.svg")
@@ -96,16 +87,18 @@ def cmd_status_page(settings: Settings, args: argparse.Namespace) -> int:
                     (args.slug, args.title, args.service, args.heartbeat, args.show_details),
                 )
             except DB_ERRORS as exc:
-                return _error(exc)
+                return db_error(exc)
             print(f"status page {args.slug!r} added (public, no login):")
             print(f"{base}/status/{args.slug}")
             return 0
         if args.action == "delete":
-            if not fetch_bool(conn, QUERIES["status_page_delete"], (args.slug,)):
-                print(f"vigil: no status page {args.slug!r}", file=sys.stderr)
-                return 1
-            print(f"status page {args.slug!r} deleted")
-            return 0
+            return found_or_missing(
+                conn,
+                QUERIES["status_page_delete"],
+                (args.slug,),
+                f"vigil: no status page {args.slug!r}",
+                f"status page {args.slug!r} deleted",
+            )
         for slug, title, labels, _created in conn.execute(QUERIES["status_page_list"]).fetchall():
             print(f"{base}/status/{slug}  {title}: {', '.join(labels)}")
     return 0

@@ -13,6 +13,7 @@ import psycopg
 from api.uptime import QUERIES as UPTIME_QUERIES
 from api.uptime.internal import InternalURL, check_url
 from vigil import QUERIES
+from vigil.cli.common import DB_ERRORS, db_error, found_or_missing
 from vigil.cluster import database_url
 from vigil.db import fetch_bool
 from vigil.durations import positive_seconds
@@ -47,20 +48,6 @@ def _refused(url: str, allow_internal: bool) -> bool:
     return False
 
 
-def _db_error(exc: psycopg.Error) -> int:
-    diag = exc.diag
-    hint = f" ({diag.message_hint})" if diag.message_hint else ""
-    print(f"vigil: {diag.message_primary}{hint}", file=sys.stderr)
-    return 1
-
-
-DB_ERRORS = (
-    psycopg.errors.UniqueViolation,
-    psycopg.errors.InvalidParameterValue,
-    psycopg.errors.CheckViolation,
-)
-
-
 def _add(conn: psycopg.Connection[Any], args: argparse.Namespace) -> int:
     if _refused(args.url, args.allow_internal):
         return 1
@@ -79,7 +66,7 @@ def _add(conn: psycopg.Connection[Any], args: argparse.Namespace) -> int:
             ),
         ).fetchone()
     except DB_ERRORS as exc:
-        return _db_error(exc)
+        return db_error(exc)
     assert row is not None
     internal = " (internal addresses allowed)" if args.allow_internal else ""
     print(
@@ -123,7 +110,7 @@ def _edit(conn: psycopg.Connection[Any], args: argparse.Namespace) -> int:
             ),
         )
     except DB_ERRORS as exc:
-        return _db_error(exc)
+        return db_error(exc)
     print(f"service {new['name']!r} updated; checked again within seconds")
     return 0
 
@@ -165,11 +152,13 @@ def cmd_service(settings: Settings, args: argparse.Namespace) -> int:
         if args.action in ("pause", "resume"):
             return _pause(conn, args.name, args.action == "pause")
         if args.action == "remove":
-            if not fetch_bool(conn, QUERIES["service_remove"], (args.name,)):
-                print(f"no service named {args.name!r}", file=sys.stderr)
-                return 1
-            print(f"service {args.name!r} removed with its checks and events")
-            return 0
+            return found_or_missing(
+                conn,
+                QUERIES["service_remove"],
+                (args.name,),
+                f"no service named {args.name!r}",
+                f"service {args.name!r} removed with its checks and events",
+            )
         _list(conn)
     return 0
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,10 +40,18 @@ class Unreachable(RuntimeError):
     """No answer, or one that says to retry (5xx, 408, 429): retry later."""
 
 
+SECRET_IN_URL = re.compile(r"(/t|/ping|/api/push)/[^/]+")
+
+
 @dataclass(frozen=True)
 class Target:
     url: str  # base URL without a trailing slash
     token: str | None
+
+    @property
+    def shown(self) -> str:
+        """The URL for messages and logs: a /t/TOKEN/ or ping secret segment hidden."""
+        return SECRET_IN_URL.sub(r"\1/…", self.url)
 
     def headers(self) -> dict[str, str]:
         headers = {"User-Agent": USER_AGENT}
@@ -131,9 +140,9 @@ class Client:
                 route, content=content, headers={"Content-Type": content_type}, params=params
             )
         except httpx.TransportError as exc:
-            raise Unreachable(f"{self.target.url}: {exc or type(exc).__name__}") from None
+            raise Unreachable(f"{self.target.shown}: {exc or type(exc).__name__}") from None
         if reply.status_code >= 500 or reply.status_code in (408, 429):
-            raise Unreachable(f"{self.target.url}{route}: HTTP {reply.status_code}")
+            raise Unreachable(f"{self.target.shown}{route}: HTTP {reply.status_code}")
         if reply.status_code >= 400:
             raise Refused(reply.status_code, reply.text)
         return reply

@@ -210,7 +210,7 @@ class FileSender:
                 raise Fatal(f"Vigil refused the token ({exc}); the spool is kept") from None
             if exc.status == 404:
                 raise Fatal(
-                    f"{self.client.target.url}{batch.route}: {exc}; is this Vigil's URL?"
+                    f"{self.client.target.shown}{batch.route}: {exc}; is this Vigil's URL?"
                 ) from None
             # The server will never take this batch: skip it, say so, count it.
             total = self.store.count("refused_lines", batch.lines)

@@ -4,7 +4,9 @@
 -- vigil.run_due_jobs. vigil._register_job does both sides of a job.
 -- Exposes: tables vigil.job_heartbeats and vigil.portable_jobs; vigil._heartbeat(),
 -- vigil.check_stalls() (stall alerts through the outbox), vigil.run_due_jobs(),
--- vigil._register_job(), the portable retention helper vigil._delete_expired(), the
+-- vigil._register_job(), the portable retention helper vigil._delete_expired(), daily
+-- partitions and retention of a feature's table (vigil._day_partition_ensure(),
+-- _day_partitions_ensure(), _stage_window(), _retention()), the
 -- view vigil.jobs, and maintenance on demand: vigil.maintenance_jobs(),
 -- vigil.run_maintenance_job() (`vigil jobs run`).
 
@@ -117,6 +119,119 @@ $$;
 comment on function vigil._delete_expired(regclass, text, timestamptz, interval) is
   'Portable mode retention: deletes the rows of p_table whose p_column is older than '
   'p_keep before p_now; returns how many.';
+
+-- Daily partitions (portable mode) and retention of a feature's table: vigil.journal_lines
+-- and vigil.requests use these through their own public wrappers.
+
+create or replace function vigil._day_partition_ensure(p_table text, p_prefix text,
+                                                       p_job text, p_day date)
+returns boolean
+language plpgsql
+as $$
+declare
+  v_name text := p_prefix || to_char(p_day, 'YYYYMMDD');
+  v_from timestamptz := (p_day::timestamp at time zone 'UTC');
+begin
+  if vigil.has_timescale() or to_regclass('vigil.' || v_name) is not null then
+    return false;
+  end if;
+  -- Concurrent ingest requests may both see the partition missing.
+  perform pg_advisory_xact_lock(hashtext(format('vigil.%s partitions', p_table)));
+  if to_regclass('vigil.' || v_name) is not null then
+    return false;
+  end if;
+  execute format('create table vigil.%I partition of vigil.%I'
+                 ' for values from (%L) to (%L)', v_name, p_table, v_from,
+                 v_from + interval '1 day');
+  execute format('comment on table vigil.%I is %L', v_name,
+                 'One UTC day (' || p_day || ') of vigil.' || p_table || '; dropped by '
+                 || 'vigil.' || p_job || ' after the retention.');
+  return true;
+end
+$$;
+comment on function vigil._day_partition_ensure(text, text, text, date) is
+  'Portable mode: creates vigil.<p_prefix>YYYYMMDD, the partition of vigil.<p_table> for '
+  'one UTC day, unless it exists (its comment names the job p_job that drops it). Returns '
+  'true when it created one. No-op in TimescaleDB mode.';
+
+create or replace function vigil._day_partitions_ensure(p_table text, p_prefix text,
+                                                        p_job text, p_now timestamptz,
+                                                        p_retention interval,
+                                                        p_ahead integer)
+returns integer
+language plpgsql
+as $$
+declare
+  v_day date;
+  v_n   integer := 0;
+begin
+  for v_day in
+    select generate_series(((p_now - p_retention) at time zone 'UTC')::date,
+                           (p_now at time zone 'UTC')::date + p_ahead, interval '1 day')::date
+  loop
+    if vigil._day_partition_ensure(p_table, p_prefix, p_job, v_day) then
+      v_n := v_n + 1;
+    end if;
+  end loop;
+  return v_n;
+end
+$$;
+comment on function vigil._day_partitions_ensure(text, text, text, timestamptz, interval,
+                                                  integer) is
+  'Portable mode: creates the missing daily partitions of vigil.<p_table> (see '
+  'vigil._day_partition_ensure) from the UTC day p_retention before p_now to p_ahead days '
+  'after today. Returns how many it created.';
+
+create or replace function vigil._stage_window(p_stage text, p_table text, p_prefix text,
+                                              p_job text, p_oldest timestamptz,
+                                              p_newest timestamptz,
+                                              out total integer, out expired integer,
+                                              out future integer)
+language plpgsql
+as $$
+declare
+  v_day date;
+begin
+  execute format('select count(*), count(*) filter (where at < $1),'
+                 ' count(*) filter (where at > $2) from pg_temp.%I', p_stage)
+     into total, expired, future using p_oldest, p_newest;
+  for v_day in execute format('select distinct (at at time zone ''UTC'')::date'
+                              ' from pg_temp.%I where at between $1 and $2', p_stage)
+                 using p_oldest, p_newest
+  loop
+    perform vigil._day_partition_ensure(p_table, p_prefix, p_job, v_day);
+  end loop;
+end
+$$;
+comment on function vigil._stage_window(text, text, text, text, timestamptz, timestamptz) is
+  'Ingest of a staged batch (this session''s temp table p_stage, column at): counts its rows '
+  '(total), those before p_oldest (expired) and after p_newest (future), and makes sure the '
+  'daily partition of vigil.<p_table> exists for every day of the rows in between (see '
+  'vigil._day_partition_ensure).';
+
+create or replace function vigil._retention(p_table text, p_job text) returns interval
+language plpgsql stable
+as $$
+declare
+  v_retention interval;
+begin
+  if vigil.has_timescale() then
+    -- Dynamic: timescaledb_information does not exist in portable mode.
+    execute $q$select (config ->> 'drop_after')::interval
+                 from timescaledb_information.jobs
+                where proc_name = 'policy_retention' and hypertable_schema = 'vigil'
+                  and hypertable_name = $1
+                limit 1$q$ into v_retention using p_table;
+  else
+    select (config ->> 'retention')::interval into v_retention
+      from vigil.portable_jobs where job = p_job;
+  end if;
+  return coalesce(v_retention, interval '14 days');
+end
+$$;
+comment on function vigil._retention(text, text) is
+  'How long rows of vigil.<p_table> are kept: its retention policy (TimescaleDB) or the '
+  'config.retention of the portable job p_job; 14 days by default.';
 
 create or replace function vigil.run_due_jobs(p_now timestamptz default now(),
                                               p_only text[] default null,

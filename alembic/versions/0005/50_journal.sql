@@ -325,59 +325,20 @@ comment on function vigil.journal_sets_put(bigint[], text[], text[], boolean[], 
 -- ---------------------------------------------------------------------------------------
 -- Portable mode partitions
 
-create or replace function vigil._journal_partition_name(p_day date) returns text
-language sql immutable
-as $$ select 'journal_p' || to_char(p_day, 'YYYYMMDD') $$;
-comment on function vigil._journal_partition_name(date) is
-  'Name of the portable-mode partition holding one UTC day of vigil.journal_lines.';
+-- Earlier schemas named the partitions with this helper; vigil._day_partition_ensure does.
+drop function if exists vigil._journal_partition_name(date);
 
 create or replace function vigil.journal_ensure_partition(p_day date) returns boolean
-language plpgsql
-as $$
-declare
-  v_name text := vigil._journal_partition_name(p_day);
-  v_from timestamptz := (p_day::timestamp at time zone 'UTC');
-begin
-  if vigil.has_timescale() or to_regclass('vigil.' || v_name) is not null then
-    return false;
-  end if;
-  -- Concurrent ingest requests may both see the partition missing.
-  perform pg_advisory_xact_lock(hashtext('vigil.journal partitions'));
-  if to_regclass('vigil.' || v_name) is not null then
-    return false;
-  end if;
-  execute format('create table vigil.%I partition of vigil.journal_lines'
-                 ' for values from (%L) to (%L)', v_name, v_from, v_from + interval '1 day');
-  execute format('comment on table vigil.%I is %L', v_name,
-                 'One UTC day (' || p_day || ') of vigil.journal_lines; dropped by '
-                 || 'vigil.journal_maintenance after the retention.');
-  return true;
-end
-$$;
+language sql
+as $$ select vigil._day_partition_ensure('journal_lines', 'journal_p', 'journal_maintenance',
+                                        p_day) $$;
 comment on function vigil.journal_ensure_partition(date) is
   'Portable mode: creates the partition of vigil.journal_lines for one UTC day unless it '
   'exists. Returns true when it created one. No-op in TimescaleDB mode.';
 
 create or replace function vigil.journal_retention() returns interval
-language plpgsql stable
-as $$
-declare
-  v_retention interval;
-begin
-  if vigil.has_timescale() then
-    -- Dynamic: timescaledb_information does not exist in portable mode.
-    execute $q$select (config ->> 'drop_after')::interval
-                 from timescaledb_information.jobs
-                where proc_name = 'policy_retention' and hypertable_schema = 'vigil'
-                  and hypertable_name = 'journal_lines'
-                limit 1$q$ into v_retention;
-  else
-    select (config ->> 'retention')::interval into v_retention
-      from vigil.portable_jobs where job = 'journal_maintenance';
-  end if;
-  return coalesce(v_retention, interval '14 days');
-end
-$$;
+language sql stable
+as $$ select vigil._retention('journal_lines', 'journal_maintenance') $$;
 comment on function vigil.journal_retention() is
   'How long journal lines are kept: the retention policy (TimescaleDB) or the '
   'journal_maintenance job config (portable); 14 days by default. Ingest rejects older lines.';
@@ -417,7 +378,6 @@ declare
   v_settle    boolean  := coalesce((p_config ->> 'settle')::boolean, true);
   v_today     date     := (p_now at time zone 'UTC')::date;
   v_hour      timestamp := date_trunc('hour', p_now at time zone 'UTC');
-  v_day       date;
   v_part      record;
   v_opclass   text;
   v_partial   text;
@@ -427,14 +387,8 @@ begin
   if vigil.has_timescale() then
     return 0;
   end if;
-  for v_day in
-    select generate_series(((p_now - v_retention) at time zone 'UTC')::date, v_today + v_ahead,
-                           interval '1 day')::date
-  loop
-    if vigil.journal_ensure_partition(v_day) then
-      v_n := v_n + 1;
-    end if;
-  end loop;
+  v_n := vigil._day_partitions_ensure('journal_lines', 'journal_p', 'journal_maintenance', p_now,
+                                      v_retention, v_ahead);
 
   select format('%I.gin_trgm_ops', n.nspname) into v_opclass
     from pg_extension e join pg_namespace n on n.oid = e.extnamespace
@@ -604,7 +558,6 @@ as $$
 declare
   v_oldest   timestamptz;
   v_newest   timestamptz;
-  v_day      date;
   v_total    integer;
   v_expired  integer;
   v_future   integer;
@@ -613,15 +566,9 @@ declare
   v_key      integer;
 begin
   select b.oldest, b.newest into v_oldest, v_newest from vigil.journal_bounds(p_now) b;
-  select count(*), count(*) filter (where at < v_oldest), count(*) filter (where at > v_newest)
-    into v_total, v_expired, v_future
-    from pg_temp.journal_stage;
-  for v_day in
-    select distinct (at at time zone 'UTC')::date from pg_temp.journal_stage
-     where at between v_oldest and v_newest
-  loop
-    perform vigil.journal_ensure_partition(v_day);
-  end loop;
+  select w.total, w.expired, w.future into v_total, v_expired, v_future
+    from vigil._stage_window('journal_stage', 'journal_lines', 'journal_p', 'journal_maintenance',
+                             v_oldest, v_newest) w;
   insert into vigil.journal_lines (at, key, priority, set_id, host, message, fields)
   select at, key, priority, set_id, host, message, fields
     from pg_temp.journal_stage
