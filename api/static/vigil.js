@@ -29,3 +29,85 @@ document.addEventListener("click", function (event) {
     button.textContent = "Copied";
   }
 });
+
+// One clock: every <time datetime="..."> is shown in the viewer's zone (the browser's, or the
+// zone named by <meta name="vigil-tz">), 24-hour unless the locale says otherwise, with the
+// UTC time and the exact local timestamp with its offset on hover. Elements with data-rel
+// keep their relative text ("3 min ago") and get the absolute times on hover only. Journal
+// times (data-local) are rendered by journal.js in the same zone.
+window.vigilClock = (function () {
+  var zone = "UTC";
+  try {
+    var meta = document.querySelector('meta[name="vigil-tz"]');
+    var chosen = meta ? meta.getAttribute("content") : "";
+    if (chosen) {
+      new Intl.DateTimeFormat("en", { timeZone: chosen });  // throws on an unknown zone
+      zone = chosen;
+    } else {
+      zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+    }
+  } catch (e) { /* keep UTC */ }
+  var locale = navigator.language || "en-GB";
+  var hour12 = false;
+  try {
+    hour12 = new Intl.DateTimeFormat(locale, { hour: "numeric" }).resolvedOptions().hour12 === true;
+  } catch (e) { /* 24-hour */ }
+  function parts(format, when) {
+    var p = {};
+    format.formatToParts(when).forEach(function (part) { p[part.type] = part.value; });
+    return p;
+  }
+  var exact = new Intl.DateTimeFormat("en-GB", {
+    year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+    second: "2-digit", hourCycle: "h23", timeZone: zone, timeZoneName: "longOffset"
+  });
+  var utc = new Intl.DateTimeFormat("en-GB", {
+    year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+    second: "2-digit", hourCycle: "h23", timeZone: "UTC"
+  });
+  var short = new Intl.DateTimeFormat(locale, {
+    month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+    hour12: hour12, timeZone: zone
+  });
+  // "+05:45" from "GMT+05:45" ("GMT" alone is UTC)
+  function offset(p) {
+    var name = (p.timeZoneName || "GMT").replace("GMT", "");
+    return name || "+00:00";
+  }
+  // 2026-11-22 15:45:00 +05:45 (sortable, with the offset)
+  function exactText(when) {
+    var p = parts(exact, when);
+    return p.year + "-" + p.month + "-" + p.day + " " + p.hour + ":" + p.minute + ":" + p.second +
+      " " + offset(p);
+  }
+  function utcText(when) {
+    var p = parts(utc, when);
+    return p.year + "-" + p.month + "-" + p.day + " " + p.hour + ":" + p.minute + ":" + p.second +
+      " UTC";
+  }
+  function title(when) { return utcText(when) + "\n" + exactText(when) + " (" + zone + ")"; }
+  function render(root) {
+    root.querySelectorAll("time[datetime]:not([data-local]):not([data-clock])").forEach(function (el) {
+      var when = new Date(el.getAttribute("datetime"));
+      if (isNaN(when.getTime())) return;
+      el.setAttribute("data-clock", "1");
+      el.title = title(when);
+      if (!el.hasAttribute("data-rel")) el.textContent = short.format(when);
+    });
+    root.querySelectorAll("[data-tz-name]").forEach(function (el) { el.textContent = zone; });
+  }
+  document.addEventListener("DOMContentLoaded", function () { render(document); });
+  document.addEventListener("htmx:afterSettle", function () { render(document); });
+  return { zone: zone, exactText: exactText, utcText: utcText, title: title, render: render };
+})();
+
+// Buttons with data-toggle show or hide (class "open") the element whose id they name;
+// used for filter forms that are collapsed on a phone.
+document.addEventListener("click", function (event) {
+  var button = event.target instanceof Element ? event.target.closest("[data-toggle]") : null;
+  if (!button) return;
+  var target = document.getElementById(button.dataset.toggle);
+  if (!target) return;
+  var open = target.classList.toggle("open");
+  button.setAttribute("aria-expanded", open ? "true" : "false");
+});
