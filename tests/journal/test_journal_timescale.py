@@ -146,7 +146,9 @@ def test_api_insert_path_without_copy(ts_dsn: str) -> None:
 def test_compression_shrinks_lines_and_reads_stay_exact(ts_conn: Conn) -> None:
     """Old chunks compress (segment by host, ordered by set and time) to a fraction of
     their size, and vigil.journal reads the same lines, fields included, afterwards."""
-    start = NOW - timedelta(days=6)
+    # 14 hours of lines inside one UTC day (one chunk), whatever the time of day: a second
+    # chunk holding a few lines would be mostly the fixed size of a compressed chunk.
+    start = (NOW - timedelta(days=6)).replace(hour=1, minute=0, second=0, microsecond=0)
     templates = [
         "pam_unix(sshd:session): session opened for user u{} by (uid=0)",
         "Accepted publickey for u{} from 10.0.0.{} port 22 ssh2",
