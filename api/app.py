@@ -37,6 +37,8 @@ from api.requests import pages as request_pages
 from api.requests import routes as request_routes
 from api.series import pages as series_pages
 from api.series import routes as series_routes
+from api.trace import pages as trace_pages
+from api.trace import routes as trace_routes
 from api.uptime import pages as uptime_pages
 from api.uptime import routes as uptime_routes
 from vigil import PROJECT_ROOT
@@ -64,6 +66,8 @@ FEATURE_ROUTES: tuple[Sequence[ControllerRouterHandler], ...] = (
     ping_routes.ROUTES,
     request_routes.ROUTES,
     request_pages.ROUTES,
+    trace_routes.ROUTES,
+    trace_pages.ROUTES,
     alert_pages.ROUTES,
     public_routes.ROUTES,
 )

@@ -267,11 +267,19 @@ def test_populated_replies_match_the_document(
     assert page["data"]["events"]["next_before"] is not None
     assert call("GET", "/v1/services/999/events", events_route).status_code == 404
     assert call("GET", "/v1/services/x/events", events_route).status_code == 400
+    trace_route = "/v1/trace/{trace_id}"
+    assert call("GET", "/v1/trace/nope", trace_route).json() == {"id": "nope", "items": []}
+    assert call("GET", "/v1/trace/" + "x" * 201, trace_route).status_code == 400
 
     for path, method, operation in operations(document):
         if operation.get("security"):  # no token: the plain-text 401
             concrete = path.format(
-                name="temp", granularity="hour", start_date=day, end_date=day, service_id=sid
+                name="temp",
+                granularity="hour",
+                start_date=day,
+                end_date=day,
+                service_id=sid,
+                trace_id="nope",
             )
             r = call(method.upper(), concrete, path, headers={"Authorization": ""})
             assert r.status_code == 401, path

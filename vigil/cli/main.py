@@ -15,6 +15,7 @@ import psycopg
 from vigil import QUERIES, tokens
 from vigil.cli import checks, jobs, operators, psql, services, simulate
 from vigil.cli import public as public_cli
+from vigil.cli import trace as trace_cli
 from vigil.cli.alerting import alerts, rules, silences
 from vigil.cli.operators import print_first_login_link
 from vigil.cluster import ClusterError, database_url, embedded_cluster
@@ -189,6 +190,7 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     send,
     psql,
     public_cli,
+    trace_cli,
 )
 
 # The processes `vigil run` starts and supervises: `python -m ROLE`, also `vigil ROLE`.
