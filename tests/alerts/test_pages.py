@@ -24,6 +24,7 @@ from api.alerts.pages import (
     silence_link,
 )
 from tests.conftest import ApiServer, screenshot
+from tests.support.browser import console_errors
 from tests.support.login import csrf_token, login, login_client
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -507,11 +508,7 @@ def test_pages_in_chromium_at_desktop_and_phone_width_light_and_dark(
         )
         try:
             page = context.new_page()
-            errors: list[str] = []
-            page.on(
-                "console",
-                lambda m, errors=errors: errors.append(m.text) if m.type == "error" else None,
-            )
+            errors = console_errors(page)
             login(page, api.url, dsn, EMAIL)
             for name, path in PAGES.items():
                 page.goto(api.url + path)

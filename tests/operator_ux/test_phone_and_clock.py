@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import ApiServer
+from tests.support.browser import console_errors
 from tests.support.login import login
 from tests.support.uptime import Conn, add
 
@@ -150,11 +151,7 @@ def test_pages_on_phone_and_desktop_in_the_viewers_zone(
         )
         try:
             page = context.new_page()
-            errors: list[str] = []
-            page.on(
-                "console",
-                lambda m, errors=errors: errors.append(m.text) if m.type == "error" else None,
-            )
+            errors = console_errors(page)
             page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
             login(page, api.url, dsn, EMAIL)
             for path in PAGES:

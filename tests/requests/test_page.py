@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import ApiServer
 from tests.requests.test_api import NOW
+from tests.support.browser import console_errors
 from tests.support.login import login, login_client
 
 pytestmark = pytest.mark.browser
@@ -58,11 +59,7 @@ def test_requests_page_in_chromium(browser: Any, api: ApiServer, dsn: str, token
         )
         try:
             page = context.new_page()
-            errors: list[str] = []
-            page.on(
-                "console",
-                lambda m, errors=errors: errors.append(m.text) if m.type == "error" else None,
-            )
+            errors = console_errors(page)
             login(page, api.url, dsn, EMAIL)
             page.goto(api.url + "/requests")
             rows = page.locator("#request-rows li")

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import ApiServer
+from tests.support.browser import console_errors
 from tests.support.login import login, login_client
 from tests.trace.data import NOW, TRACE, journal, seed
 
@@ -44,11 +45,7 @@ def test_trace_page_in_chromium(browser: Any, api: ApiServer, dsn: str, conn: An
         )
         try:
             page = context.new_page()
-            errors: list[str] = []
-            page.on(
-                "console",
-                lambda m, errors=errors: errors.append(m.text) if m.type == "error" else None,
-            )
+            errors = console_errors(page)
             login(page, api.url, dsn, EMAIL)
             page.goto(api.url + "/trace")
             page.locator("#trace-search input[name=id]").fill(TRACE.upper())
