@@ -14,9 +14,13 @@ from psycopg_pool import AsyncConnectionPool
 from api.alerts import pages as alert_pages
 from api.auth import oidc
 from api.auth import pages as auth_pages
+from api.auth import settings as auth_settings
 from api.auth.headers import SecurityHeaders
 from api.auth.senders import SenderAuth, TokenPathPrefix
 from api.auth.sessions import EXCEPTION_HANDLERS as PAGE_EXCEPTION_HANDLERS
+from api.block import pages as block_pages
+from api.block import routes as block_routes
+from api.block.guard import BlockGuard
 from api.collectd import routes as collectd_routes
 from api.core import health, openapi
 from api.core.bodies import LargeBodies
@@ -51,6 +55,7 @@ FEATURE_ROUTES: tuple[Sequence[ControllerRouterHandler], ...] = (
     health.ROUTES,
     openapi.ROUTES,
     auth_pages.ROUTES,
+    auth_settings.ROUTES,
     oidc.ROUTES,
     heartbeat_routes.ROUTES,
     heartbeat_pages.ROUTES,
@@ -70,6 +75,8 @@ FEATURE_ROUTES: tuple[Sequence[ControllerRouterHandler], ...] = (
     trace_pages.ROUTES,
     alert_pages.ROUTES,
     public_routes.ROUTES,
+    block_routes.ROUTES,
+    block_pages.ROUTES,
 )
 
 STATIC_DIR = PROJECT_ROOT / "api" / "static"
@@ -119,7 +126,7 @@ def create_litestar(settings: Settings) -> Litestar:
         request_max_body_size=settings.max_body_bytes,
         exception_handlers={**EXCEPTION_HANDLERS, **PAGE_EXCEPTION_HANDLERS},
         template_config=template_config(),
-        middleware=[SecurityHeaders],
+        middleware=[SecurityHeaders, BlockGuard],  # BlockGuard: 403 for denied senders
         state=State(
             {
                 "pool": pool,

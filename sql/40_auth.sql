@@ -2,7 +2,7 @@
 -- allow-list of people who may see the pages, their server-side sessions, one-time login
 -- links and pending Google sign-ins (OpenID Connect). Only hashes of secrets are stored.
 -- Exposes: tables vigil.api_tokens, users, sessions, login_links, oauth_flows; the view
--- vigil.tokens; vigil.token_create/revoke/check(), user_add/remove(),
+-- vigil.tokens; vigil.token_create/revoke/check(), user_add/remove/set_time_zone(),
 -- login_link_create/use(), session_create/get/delete(), oauth_flow_start/take().
 
 -- Sender API tokens ----------------------------------------------------------------------
@@ -82,6 +82,20 @@ comment on table vigil.users is
   'Add with `vigil user add EMAIL` or vigil.user_add(); removing a user ends their sessions.';
 select vigil._comment_columns('vigil.users',
   'last_login_at', 'When the user last signed in (Google or link).');
+
+-- The operator's own clock: every page shows times in this zone; null = the browser's zone.
+alter table vigil.users add column if not exists time_zone text;
+do $$
+begin
+  if not exists (select from pg_constraint
+                  where conrelid = 'vigil.users'::regclass and conname = 'users_time_zone_check') then
+    alter table vigil.users add constraint users_time_zone_check
+      check (length(time_zone) between 1 and 64);
+  end if;
+end $$;
+select vigil._comment_columns('vigil.users',
+  'time_zone', 'IANA zone the pages show times in for this user (Settings page); '
+               'null = the browser''s own zone.');
 
 create table if not exists vigil.sessions (
   id_hash      bytea not null,
@@ -165,6 +179,25 @@ as $$
 $$;
 comment on function vigil.user_remove(text) is
   'Removes an email from the allow-list; its sessions and login links go with it.';
+
+create or replace function vigil.user_set_time_zone(p_email text, p_zone text) returns boolean
+language plpgsql
+as $$
+declare
+  v_zone text := nullif(btrim(p_zone), '');
+begin
+  if v_zone is not null
+     and not exists (select from pg_timezone_names where name = v_zone) then
+    raise exception 'unknown time zone "%"', v_zone
+      using errcode = '22023', hint = 'use an IANA name such as Europe/Berlin or Asia/Kathmandu';
+  end if;
+  update vigil.users set time_zone = v_zone where email = vigil._norm_email(p_email);
+  return found;
+end
+$$;
+comment on function vigil.user_set_time_zone(text, text) is
+  'Sets the IANA zone the pages show times in for a user (null or empty = the browser''s '
+  'zone); refuses names PostgreSQL does not know (22023); false for an unknown user.';
 
 create or replace function vigil.login_link_create(p_email text, p_hash bytea, p_ttl interval)
 returns timestamptz

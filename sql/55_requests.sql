@@ -240,6 +240,10 @@ begin
    where at between v_oldest and v_newest
   on conflict do nothing;
   get diagnostics v_accepted = row_count;
+  if v_accepted > 0 then
+    -- Log metrics of this source count the stored rows' time ranges again (62_log_metrics).
+    perform vigil._log_metrics_touch('requests', v_oldest, v_newest);
+  end if;
   truncate pg_temp.requests_stage;
   return (v_accepted, v_total - v_expired - v_future - v_accepted, v_expired, v_future);
 end

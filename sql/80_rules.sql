@@ -343,6 +343,9 @@ begin
                          'reason', v_i.reason, 'since', vigil._utc(coalesce(v_sinces[n], p_now)),
                          'duration', vigil._duration(p_now - coalesce(v_sinces[n], p_now))));
     if v_i.state = 'firing' then
+      -- Rule action (block_for, 77_blocklist): block the instance's address; the message says so.
+      v_text := concat_ws(E'\n', v_text,
+                          vigil._rule_block(p_rule, v_i.key, v_i.labels, v_i.value, p_now));
       update vigil.alert_instances set message = v_text, last_notified_at = p_now
        where rule_id = p_rule.id and key = v_i.key;
     end if;

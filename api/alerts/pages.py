@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
 from litestar import Request, Response, get, post
@@ -639,7 +640,7 @@ async def _silences(
     )
 
 
-SILENCE_FIELDS = ("rule", "matchers", "duration", "until", "comment")
+SILENCE_FIELDS = ("rule", "matchers", "duration", "until", "comment", "tz")
 
 
 @get("/silences", guards=[operator_guard], include_in_schema=False)
@@ -649,8 +650,9 @@ async def silences_page(request: Request[Any, Any, Any]) -> Template:
     return await _silences(request, form)
 
 
-def parse_until(text: str) -> datetime | None:
-    """The form's end time (a datetime-local value, read as UTC unless it has an offset)."""
+def parse_until(text: str, tz: str = "") -> datetime | None:
+    """The form's end time: a datetime-local value in the viewer's zone `tz` (the form's
+    hidden field, filled by vigil.js; UTC when empty), or with its own offset."""
     stripped = text.strip()
     if not stripped:
         return None
@@ -658,7 +660,13 @@ def parse_until(text: str) -> datetime | None:
         at = datetime.fromisoformat(stripped)
     except ValueError:
         raise FormError(f"Until: {stripped!r} is not a time such as 2026-11-22T18:00.") from None
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
+    if at.tzinfo:
+        return at
+    try:
+        zone = ZoneInfo(tz.strip()) if tz.strip() else UTC
+    except (ZoneInfoNotFoundError, ValueError):
+        raise FormError(f"Until: unknown time zone {tz.strip()!r}.") from None
+    return at.replace(tzinfo=zone)
 
 
 @post("/silences", guards=[operator_guard], status_code=303, include_in_schema=False)
@@ -666,7 +674,7 @@ async def add_silence(request: Request[Any, Any, Any]) -> Response[Any]:
     data = await request.form()
     form = {field: str(data.get(field, "")) for field in SILENCE_FIELDS}
     try:
-        until = parse_until(form["until"])
+        until = parse_until(form["until"], form["tz"])
         duration = None
         if until is None:
             if not form["duration"].strip():

@@ -19,8 +19,22 @@ select vigil.session_create(%s, %s, %s, %s);
 select vigil.session_delete(%s);
 
 -- name: session_get
--- The operator and CSRF token of a live session, by the keyed hash of its id.
-select email, csrf_token from vigil.session_get(%s);
+-- The operator, CSRF token and chosen time zone (null = the browser's) of a live session, by
+-- the keyed hash of its id. The zone is read by name from the row (to_jsonb) so that a
+-- database migrated before users.time_zone existed still signs people in.
+select s.email, s.csrf_token, to_jsonb(u) ->> 'time_zone'
+  from vigil.session_get(%s) s join vigil.users u on u.email = s.email;
+
+-- name: user_set_time_zone
+-- Sets (or with null/'' clears) the IANA zone the pages show times in for an operator.
+select vigil.user_set_time_zone(%s, %s);
+
+-- name: time_zones
+-- The IANA zone names PostgreSQL knows (the choices of the Settings page), without the
+-- legacy aliases in posix/, Etc/ and SystemV/ and the bare abbreviations.
+select name from pg_timezone_names
+ where name ~ '^[A-Z][A-Za-z_-]+/' and name !~ '^(posix|Etc|SystemV|US|Canada|Mexico|Brazil|Chile)/'
+ order by name;
 
 -- name: oauth_flow_start
 -- Records a Google sign-in in progress: flow hash, state, nonce, PKCE verifier, the page to

@@ -141,7 +141,7 @@ async def load_operator(connection: ASGIConnection[Any, Any, Any, Any]) -> Opera
         row = await (await conn.execute(QUERIES["session_get"], (digest,))).fetchone()
     if row is None:
         return None
-    operator = Operator(email=str(row[0]), csrf_token=str(row[1]))
+    operator = Operator(email=str(row[0]), csrf_token=str(row[1]), time_zone=str(row[2] or ""))
     connection.scope.setdefault("state", {})["vigil_operator"] = operator
     return operator
 

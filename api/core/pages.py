@@ -79,6 +79,7 @@ class Operator:
 
     email: str
     csrf_token: str
+    time_zone: str = ""  # IANA zone chosen in Settings; "" = the browser's zone
 
 
 def render(

@@ -181,6 +181,7 @@ async def status_page(
                     "started": _utc(started),
                     "started_iso": started.isoformat(),
                     "ended": _utc(ended) if ended else "ongoing",
+                    "ended_iso": ended.isoformat() if ended else "",
                     "state": state,
                     "duration": _duration(float(secs)),
                     "detail": detail,

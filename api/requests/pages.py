@@ -1,5 +1,6 @@
 """The Requests page (GET /requests): request records newest first, filters by time, host,
-status (a status or a class), method, path prefix and client address or network; keyset
+status (a status or a class), method, path prefix, route (vigil.request_route, e.g.
+/orders/:id), exact user agent and client address or network; keyset
 paging (`cursor`, the same as GET /v1/requests). Log text is untrusted: autoescaped, with
 invisible and direction-changing characters shown as escapes."""
 
@@ -16,9 +17,12 @@ from api.auth.sessions import operator_guard
 from api.core.db import http_error, read_pool_of
 from api.core.pages import render
 from api.journal.pages import visible
+from api.requests.overview import overview_page
 from api.requests.routes import QueryError, item_of, parse_query, search
 
-FILTER_KEYS = ("start", "end", "host", "status", "method", "path", "ip", "pageSize")
+FILTER_KEYS = (
+    "start", "end", "host", "status", "method", "path", "route", "agent", "ip", "pageSize",
+)  # fmt: skip
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 PAGE_SIZES = (50, 100, 200, 500)
@@ -37,6 +41,7 @@ def _row(item: dict[str, Any]) -> dict[str, Any]:
 async def requests_page(request: Request[Any, Any, Any]) -> Template:
     params = {k: str(v) for k, v in request.query_params.items()}
     raw = {k: params.get(k, "").strip() for k in FILTER_KEYS}
+    raw["agent"] = params.get("agent", "")  # exact text
     context: dict[str, Any] = {
         "raw": raw,
         "rows": [],
@@ -74,4 +79,4 @@ async def requests_page(request: Request[Any, Any, Any]) -> Template:
     return render(request, "requests/requests.html", **context)
 
 
-ROUTES = [requests_page]
+ROUTES = [requests_page, overview_page]  # the overview: api/requests/overview.py

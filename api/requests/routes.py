@@ -271,6 +271,8 @@ class Query:
     method: str | None = None
     path: str | None = None
     ip: str | None = None
+    route: str | None = None
+    agent: str | None = None
     limit: int = DEFAULT_LIMIT
     after_at: datetime | None = None
     after_key: int | None = None
@@ -285,6 +287,8 @@ class Query:
             "method": self.method,
             "path": self.path,
             "ip": self.ip,
+            "route": self.route,
+            "agent": self.agent,
             "after_at": self.after_at,
             "after_key": self.after_key,
             "limit": self.limit,
@@ -352,6 +356,8 @@ def parse_query(params: dict[str, str], limit_name: str = "limit") -> Query:
     q.method = text("method").upper()[:32] or None
     q.path = text("path")[:2048] or None
     q.ip = parse_ip(text("ip"))
+    q.route = text("route")[:2048] or None
+    q.agent = params.get("agent", "")[:8192] or None  # exact: not stripped
     if text(limit_name):
         limit = text(limit_name)
         if not (limit.isascii() and limit.isdigit()) or not 1 <= int(limit) <= MAX_LIMIT:
@@ -396,7 +402,10 @@ async def search(conn: psycopg.AsyncConnection[Any], q: Query) -> tuple[list[Any
     params["limit"] = q.limit + 1  # one more: is there a next page?
     if params["limit"] > MAX_LIMIT:
         params["limit"] = MAX_LIMIT
-    rows = await (await conn.execute(QUERIES["requests_search"], params)).fetchall()
+    query = "requests_search_route" if q.route or q.agent else "requests_search"
+    if query == "requests_search":
+        del params["route"], params["agent"]
+    rows = await (await conn.execute(QUERIES[query], params)).fetchall()
     more = len(rows) > q.limit
     rows = rows[: q.limit]
     if q.limit == MAX_LIMIT and len(rows) == MAX_LIMIT:
@@ -420,6 +429,12 @@ async def search(conn: psycopg.AsyncConnection[Any], q: Query) -> tuple[list[Any
             oa.query("method", oa.string(), "GET, POST, ..."),
             oa.query("ip", oa.string(), "A client address or a network (CIDR)."),
             oa.query("path", oa.string(), "A path prefix."),
+            oa.query(
+                "route",
+                oa.string(),
+                "A route: the path after the rules of vigil.route_rules, e.g. `/orders/:id`.",
+            ),
+            oa.query("agent", oa.string(), "A user agent (the exact text)."),
             oa.query(
                 "limit",
                 oa.integer(minimum=1, maximum=MAX_LIMIT, default=DEFAULT_LIMIT),

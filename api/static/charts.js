@@ -489,6 +489,12 @@
     });
   }
 
+  // Shared with the other pages that draw time charts (requests-overview.js): the viewer's
+  // zone, time and number formats and the chart colours. The charts page itself starts below.
+  window.vigilCharts = { zone: zone, localText: localText, utcText: utcText,
+                         inputValue: inputValue, fromInput: fromInput, axisValues: axisValues,
+                         rounded: rounded, exact: exact, colors: colors, touch: touch };
+  if (!$("chart-form")) return;
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();
 })();

@@ -5,8 +5,18 @@
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
+  // The viewer's zone: the one the page names (<meta name="vigil-tz">, the user's setting),
+  // else the browser's; the same rule as vigil.js.
   let zone = "UTC";
   try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"; } catch (e) { /* UTC */ }
+  try {  // a zone this browser does not know keeps the browser's own
+    const meta = document.querySelector('meta[name="vigil-tz"]');
+    const chosen = meta ? meta.getAttribute("content") : "";
+    if (chosen) {
+      new Intl.DateTimeFormat("en", { timeZone: chosen });  // throws on an unknown zone
+      zone = chosen;
+    }
+  } catch (e) { /* the browser's zone */ }
   const parts = (opts) => new Intl.DateTimeFormat("en-GB", Object.assign({ hourCycle: "h23", timeZone: zone }, opts));
   const full = parts({ year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit",
                        minute: "2-digit", second: "2-digit", timeZoneName: "short" });
@@ -82,6 +92,7 @@
     const opts = {
       width: Math.max(200, el.clientWidth - 2),
       height: height,
+      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), zone),  // ticks on the zone's hours
       scales: {
         x: { time: true, range: () => [data.from, Math.max(data.to, data.deadline || 0)] },
         y: { range: (u, lo, hi) => [ping || lo >= 0 ? 0 : lo, hi > 0 ? hi * 1.1 : 1] },

@@ -12,14 +12,34 @@
 
   function ms(v) { return v === null || v === undefined ? "–" : Math.round(v) + " ms"; }
 
-  // Times in UTC, 24-hour, like the incidents table below the chart.
-  function utc(ts) { return new Date(ts * 1000).toISOString().replace(".000Z", "Z"); }
+  // Times in the viewer's zone (<meta name="vigil-tz">, the user's setting, else the
+  // browser's; the same rule as vigil.js), 24-hour, like the incidents table below the chart.
+  let zone = "UTC";
+  try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"; } catch (e) { /* UTC */ }
+  try {  // a zone this browser does not know keeps the browser's own
+    const meta = document.querySelector('meta[name="vigil-tz"]');
+    const chosen = meta ? meta.getAttribute("content") : "";
+    if (chosen) {
+      new Intl.DateTimeFormat("en", { timeZone: chosen });  // throws on an unknown zone
+      zone = chosen;
+    }
+  } catch (e) { /* the browser's zone */ }
+  const fmt = new Intl.DateTimeFormat("en-GB", {
+    year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+    second: "2-digit", hourCycle: "h23", timeZone: zone, timeZoneName: "short" });
+  // 2026-11-22 15:45:00 GMT+5:45
+  function local(ts) {
+    const p = {};
+    fmt.formatToParts(new Date(ts * 1000)).forEach((part) => { p[part.type] = part.value; });
+    return p.year + "-" + p.month + "-" + p.day + " " + p.hour + ":" + p.minute + ":" + p.second +
+      " " + p.timeZoneName;
+  }
 
   function ticks(u, splits) {
     return splits.map((ts, i) => {
-      const iso = utc(ts);
-      const hm = iso.slice(11, 16);
-      return i === 0 || hm === "00:00" ? hm + "\n" + iso.slice(0, 10) : hm;
+      const text = local(ts);
+      const hm = text.slice(11, 16);
+      return i === 0 || hm === "00:00" ? hm + "\n" + text.slice(0, 10) : hm;
     });
   }
 
@@ -40,17 +60,17 @@
     plot = new uPlot({
       width: width(el),
       height: 260,
-      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
+      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), zone),  // ticks on the zone's hours
       scales: { x: { time: true }, y: { range: (u, lo, hi) => [0, Math.max(hi, 1) * 1.1] } },
       cursor: { drag: { x: false, y: false } },
       series: [
-        { label: "UTC", value: (u, v) => (v === null ? "–" : utc(v)) },
+        { label: "Time", value: (u, v) => (v === null ? "–" : local(v)) },
         { label: "response", stroke: c.accent, width: 2, value: (u, v) => ms(v), spanGaps: false,
           points: { show: data.t.length < 200 } },
         { label: "failed", stroke: "#c62828", width: 0, value: (u, v) => ms(v),
           points: { show: true, size: 6, fill: "#c62828" } },
       ],
-      axes: [Object.assign({ values: ticks }, axis), Object.assign({ size: 60, values: (u, vals) => vals.map((v) => v + " ms") }, axis)],
+      axes: [Object.assign({ values: ticks }, axis), Object.assign({ size: 70, values: (u, vals) => vals.map((v) => v + " ms") }, axis)],
     }, [data.t, data.ms, data.failed], el);
   }
 

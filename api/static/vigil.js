@@ -33,20 +33,20 @@ document.addEventListener("click", function (event) {
 // One clock: every <time datetime="..."> is shown in the viewer's zone (the browser's, or the
 // zone named by <meta name="vigil-tz">), 24-hour unless the locale says otherwise, with the
 // UTC time and the exact local timestamp with its offset on hover. Elements with data-rel
-// keep their relative text ("3 min ago") and get the absolute times on hover only. Journal
+// keep their relative text ("3 min ago") and get the absolute times on hover only; those with
+// data-exact show the exact local time with its offset (data-exact="ms": milliseconds). Journal
 // times (data-local) are rendered by journal.js in the same zone.
 window.vigilClock = (function () {
   var zone = "UTC";
-  try {
+  try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"; } catch (e) { /* UTC */ }
+  try {  // a zone this browser does not know keeps the browser's own
     var meta = document.querySelector('meta[name="vigil-tz"]');
     var chosen = meta ? meta.getAttribute("content") : "";
     if (chosen) {
       new Intl.DateTimeFormat("en", { timeZone: chosen });  // throws on an unknown zone
       zone = chosen;
-    } else {
-      zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
     }
-  } catch (e) { /* keep UTC */ }
+  } catch (e) { /* the browser's zone */ }
   var locale = navigator.language || "en-GB";
   var hour12 = false;
   try {
@@ -61,6 +61,11 @@ window.vigilClock = (function () {
     year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
     second: "2-digit", hourCycle: "h23", timeZone: zone, timeZoneName: "longOffset"
   });
+  var exactMs = new Intl.DateTimeFormat("en-GB", {
+    year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+    second: "2-digit", fractionalSecondDigits: 3, hourCycle: "h23", timeZone: zone,
+    timeZoneName: "longOffset"
+  });
   var utc = new Intl.DateTimeFormat("en-GB", {
     year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
     second: "2-digit", hourCycle: "h23", timeZone: "UTC"
@@ -74,11 +79,11 @@ window.vigilClock = (function () {
     var name = (p.timeZoneName || "GMT").replace("GMT", "");
     return name || "+00:00";
   }
-  // 2026-11-22 15:45:00 +05:45 (sortable, with the offset)
-  function exactText(when) {
-    var p = parts(exact, when);
+  // 2026-11-22 15:45:00 +05:45 (sortable, with the offset); with ms: 15:45:00.123 +05:45
+  function exactText(when, ms) {
+    var p = parts(ms ? exactMs : exact, when);
     return p.year + "-" + p.month + "-" + p.day + " " + p.hour + ":" + p.minute + ":" + p.second +
-      " " + offset(p);
+      (ms ? "." + p.fractionalSecond : "") + " " + offset(p);
   }
   function utcText(when) {
     var p = parts(utc, when);
@@ -92,9 +97,17 @@ window.vigilClock = (function () {
       if (isNaN(when.getTime())) return;
       el.setAttribute("data-clock", "1");
       el.title = title(when);
-      if (!el.hasAttribute("data-rel")) el.textContent = short.format(when);
+      if (el.hasAttribute("data-exact")) {
+        el.textContent = exactText(when, el.getAttribute("data-exact") === "ms");
+      } else if (!el.hasAttribute("data-rel")) {
+        el.textContent = short.format(when);
+      }
     });
     root.querySelectorAll("[data-tz-name]").forEach(function (el) { el.textContent = zone; });
+    // forms with a local time field send the zone it is read in
+    root.querySelectorAll("input[data-tz-field]").forEach(function (el) {
+      if (!el.value) el.value = zone;
+    });
   }
   document.addEventListener("DOMContentLoaded", function () { render(document); });
   document.addEventListener("htmx:afterSettle", function () { render(document); });

@@ -13,8 +13,11 @@ from types import FrameType, ModuleType
 import psycopg
 
 from vigil import QUERIES, tokens
+from vigil.cli import block as block_cli
 from vigil.cli import checks, jobs, operators, psql, services, simulate
+from vigil.cli import metrics as metrics_cli
 from vigil.cli import public as public_cli
+from vigil.cli import stat as stat_cli
 from vigil.cli import trace as trace_cli
 from vigil.cli.alerting import alerts, rules, silences
 from vigil.cli.operators import print_first_login_link
@@ -191,6 +194,9 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     psql,
     public_cli,
     trace_cli,
+    stat_cli,
+    metrics_cli,
+    block_cli,
 )
 
 # The processes `vigil run` starts and supervises: `python -m ROLE`, also `vigil ROLE`.

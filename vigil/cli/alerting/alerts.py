@@ -1,5 +1,6 @@
-"""`vigil alerts [--json] [--all]`, `vigil alerts observe` and `vigil alerts history`: the alert
-instances (the view vigil.alerts) and their history (vigil.alert_history)."""
+"""`vigil alerts [--json] [--all]`, `vigil alerts observe`, `vigil alerts history` and
+`vigil alerts get|meta NAME`: the alert instances (the view vigil.alerts), their history
+(vigil.alert_history), one rule's instances and its definition."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import psycopg
 from vigil.cli.alerting import QUERIES
 from vigil.cli.alerting.common import (
     NO_RULE,
+    CliError,
     Conn,
     Handler,
     OneLineParser,
@@ -23,6 +25,7 @@ from vigil.cli.alerting.common import (
     ago,
     fetch,
     jsonable,
+    matchers_text,
     number,
     print_json,
     reader_gone,
@@ -124,6 +127,46 @@ def _history(conn: Conn, args: argparse.Namespace) -> int:
     return 0
 
 
+def _get(conn: Conn, args: argparse.Namespace) -> int:
+    """`vigil alerts get NAME`: the rule's instances (every one, firing first) with state,
+    value and since; `--json`: the objects of `vigil alerts --json`."""
+    require(conn, QUERIES["rule_exists"], (args.name,), NO_RULE.format(name=args.name))
+    rows = fetch(conn, QUERIES["alert_list"], {"rule": args.name, "all": True, "recent": True})
+    if args.json:
+        print_json([alert_json(r) for r in rows])
+    elif rows:
+        print(alert_table(rows, with_rule=False))
+    else:
+        print(f"rule {args.name!r} has no instances yet (see `vigil alerts meta {args.name}`)")
+    return 0
+
+
+def _meta(conn: Conn, args: argparse.Namespace) -> int:
+    """`vigil alerts meta NAME`: the rule's definition, as `vigil rules show` prints it
+    without the instances; `--json`: the object of `vigil rules show --json` without them."""
+    from vigil.cli.alerting.rules import rule_json
+
+    rows = fetch(conn, QUERIES["rule_list"], {"name": args.name})
+    if not rows:
+        raise CliError(NO_RULE.format(name=args.name))
+    shown = rule_json(rows[0])
+    if args.json:
+        print_json(shown)
+        return 0
+    width = max(len(k) for k in shown)
+    for key, value in shown.items():
+        if isinstance(value, dict):
+            value = matchers_text(value)
+        elif isinstance(value, list):
+            value = ",".join(str(v) for v in value) or "-"
+        elif isinstance(value, bool):
+            value = "yes" if value else "no"
+        elif isinstance(value, float):
+            value = number(value)
+        print(f"{key:<{width}}  {'-' if value is None else value}")
+    return 0
+
+
 def _frame(conn: Conn) -> str:
     rows = fetch(conn, QUERIES["alert_list"], {"rule": None, "all": False, "recent": False})
     if not rows:
@@ -196,14 +239,14 @@ def cmd_alerts(settings: Settings, args: argparse.Namespace) -> int:
     if args.action == "observe":
         with database_url(settings) as url:
             return observe(url, args.interval, args.count)
-    action = _history if args.action == "history" else _list
+    action = {"history": _history, "get": _get, "meta": _meta}.get(args.action, _list)
     return run_with_connection(settings, args, lambda conn: action(conn, args))
 
 
 def register(subparsers: Any) -> dict[str, Handler]:
     alerts = subparsers.add_parser(
         "alerts",
-        help="alert instances: firing and pending first (observe: live; history)",
+        help="alert instances: firing and pending first (observe: live; history; get|meta NAME)",
         description="The alert instances: firing, then pending, then those that changed in "
         "the last day (--all: every instance).",
     )
@@ -233,4 +276,10 @@ def register(subparsers: Any) -> dict[str, Handler]:
         "--limit", type=_positive, default=50, metavar="N", help="at most N (default 50)"
     )
     history.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    get = actions.add_parser("get", help="one rule's instances: state, value, since")
+    get.add_argument("name", metavar="NAME")
+    get.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    meta = actions.add_parser("meta", help="one rule's definition (as `vigil rules show`)")
+    meta.add_argument("name", metavar="NAME")
+    meta.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     return {"alerts": cmd_alerts}

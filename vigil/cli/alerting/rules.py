@@ -37,6 +37,7 @@ from vigil.cli.alerting.common import (
     table,
     utc,
 )
+from vigil.cli.block import add_rule_block_options, block_given, rule_blocks, set_rule_block
 from vigil.durations import format_duration
 from vigil.rule_text import condition_tail
 
@@ -286,7 +287,10 @@ def _add(conn: Conn, args: argparse.Namespace) -> int:
             },
         )
         row = _write(conn, args.name, {**watched, **condition, **tuning})
+        block = set_rule_block(conn, args.name, args)
     print(f"rule {args.name!r} added: {watches_text(row)}: {condition_text(row)}")
+    if block:
+        print(f"when it fires it {block}")
     if not row["enabled"]:
         print("it is disabled: `vigil rules enable` starts its evaluation")
     return 0
@@ -300,7 +304,7 @@ def _edit(conn: Conn, args: argparse.Namespace) -> int:
             **_condition(args, adding=False),
             **_tuning(conn, args),
         }
-        if not changes:
+        if not changes and not block_given(args):
             raise CliError("nothing to change: give the options to change (see --help)", 2)
         if current["builtin"] and any(
             changes.get(c, current[c]) != current[c] for c in WATCHED_COLUMNS
@@ -326,9 +330,12 @@ def _edit(conn: Conn, args: argparse.Namespace) -> int:
             changes["agg"] = "count"  # a log rule counts lines
         changed = [c for c in COLUMN_OPTIONS if c in changes and changes[c] != current[c]]
         row = _write(conn, args.name, changes)
+        block = set_rule_block(conn, args.name, args)
     what = ", ".join(COLUMN_OPTIONS[c] for c in changed) if changed else "nothing (same values)"
+    if block_given(args):
+        what = "--block-for" if what.startswith("nothing") else what + ", --block-for"
     print(f"rule {args.name!r} changed: {what}")
-    print(f"  {watches_text(row)}: {condition_text(row)}")
+    print(f"  {watches_text(row)}: {condition_text(row)}" + (f"; {block}" if block else ""))
     return 0
 
 
@@ -352,11 +359,15 @@ def _get(conn: Conn, name: str) -> Row:
     rows = fetch(conn, QUERIES["rule_list"], {"name": name})
     if not rows:
         raise CliError(NO_RULE.format(name=name))
-    return rows[0]
+    return {**rows[0], **rule_blocks(conn).get(name, {})}
 
 
 def _list(conn: Conn, args: argparse.Namespace) -> int:
-    rows = fetch(conn, QUERIES["rule_list"], {"name": None})
+    blocks = rule_blocks(conn)
+    rows = [
+        {**r, **blocks.get(r["name"], {})}
+        for r in fetch(conn, QUERIES["rule_list"], {"name": None})
+    ]
     if args.json:
         print_json([rule_json(r) for r in rows])
         return 0
@@ -571,6 +582,8 @@ def rule_json(row: Row) -> dict[str, Any]:
             "next_eval_at": row["next_eval_at"],
             "firing": row["firing"],
             "pending": row["pending"],
+            "block_for": row.get("block_for"),
+            "block_label": row.get("block_label") if row.get("block_for") else None,
         }
     )
 
@@ -716,6 +729,7 @@ def register(subparsers: Any) -> dict[str, Handler]:
     )
     add.add_argument("name", help="letters, digits and _ . : - (at most 100)")
     add_rule_options(add, edit=False)
+    add_rule_block_options(add, edit=False)
     edit = actions.add_parser(
         "edit",
         help="change the options given, keep the others",
@@ -723,6 +737,7 @@ def register(subparsers: Any) -> dict[str, Handler]:
     )
     edit.add_argument("name")
     add_rule_options(edit, edit=True)
+    add_rule_block_options(edit, edit=True)
     for verb, text in (
         ("enable", "evaluate and notify again"),
         ("disable", "stop evaluating (built-in rules: stop notifying)"),
