@@ -45,7 +45,9 @@ bench: $(STAMP) assets
 	$(BIN)/python -m bench.prober
 	$(BIN)/python bench/rules.py
 	$(BIN)/python bench/remote_write.py
+	$(BIN)/python bench/log_metrics.py
 	$(BIN)/python bench/trace.py --journal 1000000 --requests 1000000
+	$(BIN)/python bench/send.py
 
 # Vigil beside VictoriaMetrics (Debian package, installed if missing): same data, ratios.
 bench-peers: $(STAMP)

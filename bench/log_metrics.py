@@ -53,7 +53,6 @@ from tests.support.datasets import shared_data_dir
 from tests.support.fake_telegram import FakeTelegram
 from vigil import tokens
 from vigil.accesslog import parse_clf
-from vigil.db import load_sql
 
 BATCH = 5000
 LOGHUB = {
@@ -346,9 +345,6 @@ def main() -> None:
     args = parser.parse_args()
     with bench_cluster() as cluster:
         dsn = cluster.dsn()
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            if conn.execute("select to_regclass('vigil.log_metrics')").fetchone() == (None,):
-                load_sql(conn)  # sql/ ahead of the newest migration
         print(f"1. refresh cost: 20 log metrics, {args.lines} request + {args.lines} journal lines")
         cost = refresh_cost(dsn, args)
         delays = [] if args.skip_delay else delay(dsn, args)

@@ -74,7 +74,8 @@ as $$
           set_id    bigint not null,
           host      text,
           message   text not null,
-          fields    jsonb not null'
+          fields    jsonb not null,
+          ids       text[]'
 $$;
 comment on function vigil._journal_line_columns() is
   'The columns of a journal line (after vigil.journal_lines''s id), shared by '
@@ -569,8 +570,8 @@ begin
   select w.total, w.expired, w.future into v_total, v_expired, v_future
     from vigil._stage_window('journal_stage', 'journal_lines', 'journal_p', 'journal_maintenance',
                              v_oldest, v_newest) w;
-  insert into vigil.journal_lines (at, key, priority, set_id, host, message, fields)
-  select at, key, priority, set_id, host, message, fields
+  insert into vigil.journal_lines (at, key, priority, set_id, host, message, fields, ids)
+  select at, key, priority, set_id, host, message, fields, ids
     from pg_temp.journal_stage
    where at between v_oldest and v_newest
   on conflict do nothing;
@@ -591,9 +592,9 @@ begin
       v_key := v_line.key;
       loop
         v_key := case when v_key = 2147483647 then -2147483648 else v_key + 1 end;
-        insert into vigil.journal_lines (at, key, priority, set_id, host, message, fields)
+        insert into vigil.journal_lines (at, key, priority, set_id, host, message, fields, ids)
         values (v_line.at, v_key, v_line.priority, v_line.set_id, v_line.host, v_line.message,
-                v_line.fields)
+                v_line.fields, v_line.ids)
         on conflict do nothing;
         if found then
           v_accepted := v_accepted + 1;
@@ -607,6 +608,10 @@ begin
              and vigil._journal_same_set(l.set_id, v_line.set_id));
       end loop;
     end loop;
+  end if;
+  if v_accepted > 0 then
+    -- Log metrics of this source count the stored rows' time ranges again (62_log_metrics).
+    perform vigil._log_metrics_touch('journal', v_oldest, v_newest);
   end if;
   truncate pg_temp.journal_stage;
   return (v_accepted, v_total - v_expired - v_future - v_accepted, v_expired, v_future);
@@ -676,8 +681,9 @@ begin
        and s.cursor_b is not distinct from v_cursor_b[v_moved.idx]
        and s.shared = v_fields[v_moved.idx];
   end loop;
-  insert into pg_temp.journal_stage (at, key, priority, set_id, host, message, fields)
-  select at, key, priority, set_id, host, message, own from pg_temp.journal_split;
+  insert into pg_temp.journal_stage (at, key, priority, set_id, host, message, fields, ids)
+  select at, key, priority, set_id, host, message, own, vigil._journal_ids(own, message)
+    from pg_temp.journal_split;
   return vigil.journal_ingest_staged(p_now);
 end
 $$;

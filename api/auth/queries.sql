@@ -20,9 +20,8 @@ select vigil.session_delete(%s);
 
 -- name: session_get
 -- The operator, CSRF token and chosen time zone (null = the browser's) of a live session, by
--- the keyed hash of its id. The zone is read by name from the row (to_jsonb) so that a
--- database migrated before users.time_zone existed still signs people in.
-select s.email, s.csrf_token, to_jsonb(u) ->> 'time_zone'
+-- the keyed hash of its id.
+select s.email, s.csrf_token, u.time_zone
   from vigil.session_get(%s) s join vigil.users u on u.email = s.email;
 
 -- name: user_set_time_zone

@@ -15,7 +15,9 @@ Cost: the entries in force are cached in the process and read again every CACHE_
 (one query, in the background, started by the first request after that); a lookup is one
 set probe per distinct prefix length on the list. A new block or a removal is enforced
 within CACHE_SECONDS plus that query's time; an expiry is exact (each entry's expires_at is
-checked on every lookup). If the database cannot be read the last list stays in force.
+checked on every lookup). If the database cannot be read within LOAD_TIMEOUT the last list
+stays in force (none, right after a start while the database is down: ingest then fails on
+its own with 503).
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ log = logging.getLogger(__name__)
 
 CACHE_SECONDS = 5.0
 """How stale the in-process deny list may be (a new block applies within this)."""
+LOAD_TIMEOUT = 1.0
+"""Seconds a (re)load waits for a database connection before giving up until the next one."""
 OPERATOR_PATHS = ("/login", "/logout", "/auth/", "/static/", "/health")
 """Paths of the operator's own way in, never refused (with the operator-session pages)."""
 
@@ -150,7 +154,9 @@ class ActiveBlocks:
 
     async def _load(self, pool: Any) -> None:
         try:
-            async with pool.connection() as conn:
+            # Bounded: while the database does not answer, requests go on (with the last list,
+            # or none after a start) rather than wait for the pool's own timeout.
+            async with pool.connection(timeout=LOAD_TIMEOUT) as conn:
                 rows = await (await conn.execute(QUERIES["active_blocks"])).fetchall()
         except psycopg.Error as exc:
             # The last list stays in force; a request after CACHE_SECONDS tries again.

@@ -15,7 +15,7 @@ select idx, stored
 
 -- name: journal_copy
 -- The fast path: binary COPY straight into vigil.journal_lines (after journal_sets_put).
-copy vigil.journal_lines (at, key, priority, set_id, host, message, fields)
+copy vigil.journal_lines (at, key, priority, set_id, host, message, fields, ids)
   from stdin (format binary);
 
 -- name: journal_stage
@@ -24,7 +24,7 @@ select vigil.journal_stage();
 
 -- name: journal_stage_copy
 -- The slow path, after journal_stage: binary COPY into the staging table.
-copy pg_temp.journal_stage (at, key, priority, set_id, host, message, fields)
+copy pg_temp.journal_stage (at, key, priority, set_id, host, message, fields, ids)
   from stdin (format binary);
 
 -- name: journal_ingest_staged
@@ -46,3 +46,7 @@ select id, at, host, unit, container, priority, message, fields
     p_container => %(container)s, p_priority => %(priority)s, p_text => %(text)s,
     p_after_at => %(after_at)s, p_after_id => %(after_id)s,
     p_newest_first => %(newest_first)s, p_limit => %(limit)s, p_tail_id => %(tail_id)s);
+
+-- name: journal_touch
+-- The direct COPY's batch, marked for the log metrics in its transaction (per-hour ranges).
+select vigil.log_metrics_touch('journal', %s::timestamptz[], %s::timestamptz[]);

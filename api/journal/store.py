@@ -9,7 +9,8 @@ A __REALTIME_TIMESTAMP equal to the line's time is not stored again, and a journ
 __CURSOR only by the parts that are not elsewhere (its seqnum, monotonic time and hash,
 which also give __MONOTONIC_TIMESTAMP; the seqnum id and boot id go with the set, its
 realtime is the line's). The view vigil.journal puts them back
-together.
+together. The request and trace ids a line carries (api/journal/ids.py) are extracted here,
+once, and stored with it (vigil.journal_lines.ids) for lookups by id (sql/57_trace.sql).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import re
 import struct
-from contextlib import nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -26,8 +26,9 @@ import psycopg
 import psycopg.errors
 
 from api.core import pgcopy
-from api.core.timestamps import PG_EPOCH_US, unix_us
+from api.core.timestamps import EPOCH, ONE_US, PG_EPOCH_US, unix_us
 from api.journal import QUERIES
+from api.journal import ids as journal_ids
 from api.journal.formats.journald import (
     Entry,
 )
@@ -61,8 +62,14 @@ _CURSOR_PARTS = re.compile(
     rb'"s=([0-9a-f]+);i=([0-9a-f]+);b=([0-9a-f]+);m=([0-9a-f]+);t=([0-9a-f]+);x=([0-9a-f]+)"'
 )
 
-# field count 7; at: int8 microseconds since 2000-01-01; key: int4
+# field count 8; at: int8 microseconds since 2000-01-01; key: int4
 _ROW_START = struct.Struct("!hiqii").pack
+# a one-dimensional text[] without nulls: dimensions, has-nulls flag, element type (text),
+# length and lower bound
+_TEXT_ARRAY = struct.Struct("!iiiii").pack
+_TEXT_OID = 25
+# field length, then that header for one element, then its length
+_ONE_TEXT = struct.Struct("!iiiiiii").pack
 _SET_ID = struct.Struct("!iq").pack
 _PRIORITY = [b"\x00\x00\x00\x02" + struct.pack("!h", p) for p in range(8)]
 _SEP = b"\x00"
@@ -101,10 +108,16 @@ def _set_id(content: bytes) -> int:
     return new
 
 
-def split(entries: list[Entry]) -> tuple[list[tuple[bytes, bytes]], dict[bytes, SetRow]]:
-    """Per entry the content key of its set and its own fields (JSON); the batch's
-    distinct sets by content key."""
-    lines: list[tuple[bytes, bytes]] = []
+Line = tuple[bytes, bytes, list[str] | None, bytes]
+"""A line as split: the content key of its set, its own fields (JSON), its ids, its
+message in UTF-8."""
+
+
+def split(entries: list[Entry]) -> tuple[list[Line], dict[bytes, SetRow]]:
+    """Per entry the content key of its set, its own fields (JSON), the ids it carries
+    (api/journal/ids.py) and its message in UTF-8; the batch's distinct sets by content
+    key."""
+    lines: list[Line] = []
     sets: dict[bytes, SetRow] = {}
     shared_keys = SHARED_KEYS
     decode = _decode_fields
@@ -164,30 +177,53 @@ def split(entries: list[Entry]) -> tuple[list[tuple[bytes, bytes]], dict[bytes, 
                 cursor_b.decode() or None,
                 shared_json,
             )
-        lines.append((content, _encode(own)))
+        message = e.message.encode()
+        lines.append(
+            (content, _encode(own), journal_ids.line_ids(own, e.message, message), message)
+        )
     return lines, sets
 
 
-def copy_rows(entries: list[Entry], set_ids: list[int], fields: list[bytes]) -> bytes:
-    """The lines as one binary COPY stream in the column order of the journal_copy query."""
+def text_array(values: list[str] | None) -> bytes:
+    """A text[] field (binary COPY) of values, NULL for None."""
+    if values is None:
+        return pgcopy.NULL
+    if len(values) == 1:  # the common case, in one step
+        item = values[0].encode()
+        return _ONE_TEXT(24 + len(item), 1, 0, _TEXT_OID, 1, 1, len(item)) + item
+    items = [v.encode() for v in values]
+    body = b"".join(
+        (
+            _TEXT_ARRAY(1, 0, _TEXT_OID, len(items), 1),
+            *(pgcopy.length(len(i)) + i for i in items),
+        )
+    )
+    return pgcopy.length(len(body)) + body
+
+
+def copy_rows(entries: list[Entry], set_ids: list[int], lines: list[Line]) -> bytes:
+    """The lines (as split) as one binary COPY stream in the column order of the
+    journal_copy query."""
     rows: list[bytes] = []
     add = rows.extend
     texts: dict[str | None, bytes] = {None: pgcopy.NULL}  # hosts: few distinct
-    for (us, sha256, host, _unit, _container, priority, message, _f), set_id, own in zip(
-        entries, set_ids, fields, strict=True
+    null = pgcopy.NULL
+    for (us, sha256, host, _unit, _container, priority, _m, _f), set_id, line in zip(
+        entries, set_ids, lines, strict=True
     ):
+        _content, own, ids, m = line
         if (h := texts.get(host)) is None:
             h = texts[host] = pgcopy.text(host)
-        m = message.encode()
         add(
             (
-                _ROW_START(7, 8, us - PG_EPOCH_US, 4, dedupe_key(sha256)),
+                _ROW_START(8, 8, us - PG_EPOCH_US, 4, dedupe_key(sha256)),
                 pgcopy.NULL if priority is None else _PRIORITY[priority],
                 _SET_ID(8, set_id),
                 h,
                 pgcopy.length(len(m)),
                 m,
                 pgcopy.jsonb(own),
+                null if ids is None else text_array(ids),
             )
         )
     return pgcopy.stream(rows)
@@ -233,7 +269,9 @@ class Inserter:
             try:
                 rows = await self._rows(entries)
                 low, high = unix_us(oldest), unix_us(newest)
-                if all(low <= e.us <= high for e in entries) and await self._direct(rows):
+                if all(low <= e.us <= high for e in entries) and await self._direct(
+                    rows, hour_ranges(entries)
+                ):
                     return (len(entries), 0, 0, 0)
                 return await self._staged(rows)
             except psycopg.errors.FeatureNotSupported:
@@ -248,16 +286,17 @@ class Inserter:
         ).fetchall()
         for idx, stored in moved:  # a 64-bit hash collision: stored under another id
             distinct[idx - 1].id = stored
-        return copy_rows(entries, [sets[c].id for c, _ in lines], [f for _, f in lines])
+        return copy_rows(entries, [sets[line[0]].id for line in lines], lines)
 
-    async def _direct(self, rows: bytes) -> bool:
+    async def _direct(self, rows: bytes, ranges: tuple[list[datetime], list[datetime]]) -> bool:
         try:
-            # autocommit: the COPY is its own transaction (no BEGIN/COMMIT round trips)
-            async with (
-                self.conn.transaction() if not self.conn.autocommit else nullcontext(),
-                self.conn.cursor().copy(QUERIES["journal_copy"]) as copy,
-            ):
-                await copy.write(rows)
+            # One transaction: the batch's time ranges marked for the log metrics (which also
+            # makes a metric being created wait for this batch, see vigil._log_metrics_redo),
+            # then the COPY. A failed COPY rolls both back; the staged path marks its own.
+            async with self.conn.transaction():
+                await self.conn.execute(QUERIES["journal_touch"], ranges)
+                async with self.conn.cursor().copy(QUERIES["journal_copy"]) as copy:
+                    await copy.write(rows)
         except (psycopg.errors.UniqueViolation, psycopg.errors.CheckViolation):
             return False
         return True
@@ -277,6 +316,19 @@ class Inserter:
         ).fetchone()
         assert row is not None
         return row[0], row[1], row[2], row[3]
+
+
+def hour_ranges(entries: list[Entry]) -> tuple[list[datetime], list[datetime]]:
+    """The earliest and latest time of the entries per UTC hour (the parameters of
+    vigil.log_metrics_touch): a batch of live lines is one range, a backfill a few."""
+    hours: dict[int, tuple[int, int]] = {}
+    for e in entries:
+        hour = e.us // 3_600_000_000
+        lo, hi = hours.get(hour, (e.us, e.us))
+        hours[hour] = (min(lo, e.us), max(hi, e.us))
+    lows = [EPOCH + lo * ONE_US for lo, _ in hours.values()]
+    highs = [EPOCH + hi * ONE_US for _, hi in hours.values()]
+    return lows, highs
 
 
 def array_params(entries: list[Entry]) -> tuple[object, ...]:

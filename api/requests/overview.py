@@ -273,19 +273,19 @@ def _agents(w: Window, rows: list[tuple[Any, ...]], total: int) -> list[dict[str
     ]  # fmt: skip
 
 
-async def _fetch(request: Request[Any, Any, Any], name: str, params: dict[str, Any]) -> Any:
+async def _fetch(request: Request[Any, Any, Any], query: str, params: dict[str, Any]) -> Any:
     async with read_pool_of(request.app).connection() as conn:
-        return await (await conn.execute(QUERIES[name], params)).fetchall()
+        return await (await conn.execute(query, params)).fetchall()
 
 
 async def overview(request: Request[Any, Any, Any], w: Window) -> dict[str, Any]:
     """Every panel's rows, the queries run concurrently on their own connections."""
     traffic, statuses, routes, ips, agents = await asyncio.gather(
-        _fetch(request, "overview_traffic", w.params()),
-        _fetch(request, "overview_statuses", w.params()),
-        _fetch(request, "overview_routes", w.params(TOP_ROUTES)),
-        _fetch(request, "overview_ips", w.params(TOP_IPS)),
-        _fetch(request, "overview_agents", w.params(TOP_AGENTS)),
+        _fetch(request, QUERIES["overview_traffic"], w.params()),
+        _fetch(request, QUERIES["overview_statuses"], w.params()),
+        _fetch(request, QUERIES["overview_routes"], w.params(TOP_ROUTES)),
+        _fetch(request, QUERIES["overview_ips"], w.params(TOP_IPS)),
+        _fetch(request, QUERIES["overview_agents"], w.params(TOP_AGENTS)),
     )
     summary = _statuses(w, statuses)
     total = summary["total"]

@@ -402,10 +402,12 @@ async def search(conn: psycopg.AsyncConnection[Any], q: Query) -> tuple[list[Any
     params["limit"] = q.limit + 1  # one more: is there a next page?
     if params["limit"] > MAX_LIMIT:
         params["limit"] = MAX_LIMIT
-    query = "requests_search_route" if q.route or q.agent else "requests_search"
-    if query == "requests_search":
+    if q.route or q.agent:
+        query = QUERIES["requests_search_route"]
+    else:  # the plain search: no per-row route normalisation
+        query = QUERIES["requests_search"]
         del params["route"], params["agent"]
-    rows = await (await conn.execute(QUERIES[query], params)).fetchall()
+    rows = await (await conn.execute(query, params)).fetchall()
     more = len(rows) > q.limit
     rows = rows[: q.limit]
     if q.limit == MAX_LIMIT and len(rows) == MAX_LIMIT:

@@ -18,7 +18,7 @@ import pytest
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from tests.support.processes import VIGIL, vigil_env
+from tests.support.processes import VIGIL, vigil_env, vigil_in_process
 from vigil.cli.alerting.common import CliError
 from vigil.cli.alerting.silences import days_text, parse_clock, parse_days
 from vigil.durations import format_duration, parse_duration
@@ -33,9 +33,8 @@ RULE_KEYS = {
 
 
 def vigil(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [VIGIL, *args], env=vigil_env(dsn), capture_output=True, text=True, check=False, timeout=60
-    )
+    """In this process; the observe and broken-pipe tests run the real console script."""
+    return vigil_in_process(dsn, *args)
 
 
 def ok(dsn: str, *args: str) -> str:

@@ -10,19 +10,12 @@ import pytest
 
 from tests.conftest import ApiServer, make_settings
 from tests.support.login import FORM_TOKEN
-from tests.support.processes import VIGIL, vigil_env
+from tests.support.processes import vigil_in_process
 from vigil.cli.operators import print_first_login_link
 
 
 def vigil(dsn: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [VIGIL, *args],
-        env=vigil_env(dsn, **env),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    return vigil_in_process(dsn, *args, **env)
 
 
 def test_user_commands(dsn: str) -> None:

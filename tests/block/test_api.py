@@ -18,7 +18,6 @@ from api.auth.senders import influx_guard, sender_guard
 from api.auth.sessions import operator_guard
 from api.block.guard import Block, DenyList, client_address, is_sender_route
 from api.uptime.routes import reader_guard
-from tests.block.schema import ensure_blocklist
 from tests.conftest import ApiServer
 from tests.support.login import login_client
 
@@ -100,7 +99,6 @@ def test_lookup_finds_the_narrowest_entry_and_ignores_expired_ones() -> None:
 def test_export_needs_a_token_and_serves_each_format(
     api: ApiServer, conn: Conn, token: str
 ) -> None:
-    ensure_blocklist(conn)
     conn.execute("select vigil.block_add('203.0.113.7', '1 hour', 'scanner')")
     conn.execute("select vigil.block_add('198.51.100.0/24')")
     conn.execute("select vigil.block_add('192.0.2.1', '1 second')")
@@ -131,7 +129,6 @@ def test_export_needs_a_token_and_serves_each_format(
 def test_a_blocked_client_gets_403_on_sender_routes_not_on_pages_until_expiry(
     api: ApiServer, conn: Conn, dsn: str, token: str
 ) -> None:
-    ensure_blocklist(conn)
     operator = login_client(api.url, dsn, "ops@example.com")  # before the block: from 127.0.0.1
     conn.execute("select vigil.block_add('127.0.0.1', '3 seconds', 'test: too many 404')")
     expires = time.monotonic() + 3
@@ -163,7 +160,6 @@ def test_a_blocked_client_gets_403_on_sender_routes_not_on_pages_until_expiry(
 def test_x_forwarded_for_from_a_trusted_proxy_is_the_client(
     api: ApiServer, conn: Conn, token: str
 ) -> None:
-    ensure_blocklist(conn)
     conn.execute("select vigil.block_add('203.0.113.0/24', null, 'botnet')")
     body = SENDER_REQUESTS[0][2]
     auth = {"Authorization": f"Bearer {token}"}

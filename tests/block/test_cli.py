@@ -13,7 +13,6 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.block.schema import ensure_blocklist
 from tests.support.processes import VIGIL, vigil_env
 from vigil.cli.main import main
 
@@ -46,7 +45,6 @@ class Cli:
 
 @pytest.fixture
 def cli(conn: Conn, dsn: str, capsys: pytest.CaptureFixture[str], monkeypatch: Any) -> Cli:
-    ensure_blocklist(conn)
     monkeypatch.setenv("DATABASE_URL", dsn)
     return Cli(capsys)
 
@@ -68,7 +66,6 @@ def refused(cli: Cli, *args: str, code: int = 1) -> str:
 
 def test_the_console_script_contract(conn: Conn, dsn: str) -> None:
     """The three commands of the issue's contract, as a script runs them."""
-    ensure_blocklist(conn)
 
     def vigil(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

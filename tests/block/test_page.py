@@ -10,7 +10,6 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.block.schema import ensure_blocklist
 from tests.conftest import ApiServer, screenshot
 from tests.support.browser import console_errors
 from tests.support.login import login, login_client
@@ -25,7 +24,6 @@ def test_block_allow_and_remove_in_chromium(
 ) -> None:
     from playwright.sync_api import expect
 
-    ensure_blocklist(conn)
     conn.execute("select vigil.block_add('198.51.100.0/24', '7 days', 'botnet <script>x</script>')")
     conn.execute(
         "insert into vigil.blocked_networks (network, reason, added_at, expires_at)"
@@ -85,7 +83,6 @@ def test_block_allow_and_remove_in_chromium(
 
 
 def test_forms_need_the_csrf_token(api: ApiServer, dsn: str, conn: Conn) -> None:
-    ensure_blocklist(conn)
     with login_client(api.url, dsn, EMAIL) as client:
         r = client.post("/blocks", data={"network": "203.0.113.7", "duration": "1h"})
         assert r.status_code == 303

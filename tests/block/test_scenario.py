@@ -23,7 +23,6 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from tests.block.schema import ensure_all
 from tests.conftest import ApiServer
 from tests.notifier.relays import drain_until, relay_for
 from tests.support.fake_telegram import FakeTelegram
@@ -82,7 +81,6 @@ def test_a_rule_blocks_the_noisy_ip_of_the_real_access_log(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    ensure_all(conn)
     lines = LOG.read_text().splitlines()
     expected = noisy_ips(lines)
     assert expected == {"208.91.156.11"}  # 34 of them; the next IP has 7

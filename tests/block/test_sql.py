@@ -13,7 +13,6 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from tests.block.schema import ensure_blocklist
 from tests.support.sql import T0
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -22,7 +21,6 @@ HOUR = timedelta(hours=1)
 
 @pytest.fixture
 def blk(db: Conn) -> Conn:
-    ensure_blocklist(db)
     return db
 
 

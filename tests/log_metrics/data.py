@@ -17,7 +17,6 @@ import psycopg
 from api.requests.store import Origin, dedupe_key, json_row
 from tests.requests.data import access_lines
 from tests.support.datasets import shared_data_dir
-from vigil import SQL_DIR
 from vigil.accesslog import Record, parse_line
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -179,10 +178,3 @@ def ingest_requests(conn: Conn, records: list[tuple[Record, int, str]]) -> tuple
     found = row.fetchone()
     assert found is not None
     return tuple(int(str(v)) for v in found)
-
-
-def apply_live_sql(conn: Conn) -> None:
-    """The live sql/ over a database migrated with the frozen revisions (idempotent), until a
-    revision freezes sql/62_log_metrics.sql."""
-    for path in sorted(SQL_DIR.glob("*.sql")):
-        conn.execute(path.read_text().encode())

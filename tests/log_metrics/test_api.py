@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from tests.conftest import TEMPLATE, ApiServer, new_database
-from tests.log_metrics.data import Conn, apply_live_sql, ingest_requests, request_records
+from tests.log_metrics.data import Conn, ingest_requests, request_records
 from tests.sql.test_comments import UNCOMMENTED_SQL
 from vigil.cluster import Cluster
 
@@ -23,7 +23,6 @@ from vigil.cluster import Cluster
 def live(pg_cluster: Cluster) -> Iterator[Conn]:
     """One database for the module, with the live sql/."""
     with new_database(pg_cluster, TEMPLATE) as url, psycopg.connect(url, autocommit=True) as conn:
-        apply_live_sql(conn)
         yield conn
 
 
@@ -210,7 +209,6 @@ def test_lines_sent_to_the_api_are_counted(
 ) -> None:
     """Both ingest endpoints, as senders use them: the request records (always staged) and
     journal lines (the direct COPY when a batch is new and within bounds)."""
-    apply_live_sql(conn)
     create(conn, "api_requests")
     create(conn, "api_journal", source="journal", props=["host"])
     conn.execute("select vigil.refresh_log_metrics(now(), '{}')")

@@ -18,7 +18,6 @@ from tests.conftest import TEMPLATE, new_database
 from tests.log_metrics.data import (
     Conn,
     Line,
-    apply_live_sql,
     ingest_journal,
     ingest_requests,
     loghub_lines,
@@ -467,7 +466,6 @@ def lane(request: pytest.FixtureRequest, pg_cluster: Cluster) -> Iterator[Lane]:
 
 
 def _setup(mode: str, c: Conn, dsn: str, per_file: int, requests: int) -> Iterator[Lane]:
-    apply_live_sql(c)
     row = c.execute("select now()").fetchone()
     assert row is not None and isinstance(row[0], datetime)
     now = row[0]

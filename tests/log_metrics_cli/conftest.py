@@ -22,26 +22,16 @@ from tests.support.datasets import shared_data_dir
 from vigil.accesslog import parse_clf
 from vigil.cli.main import main
 from vigil.cluster import Cluster
-from vigil.db import load_sql
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 """The start of the current minute: the data sit in the minutes before it."""
 
 
-def ensure_log_metrics(conn: Conn) -> None:
-    """Loads sql/ when the migrated template lacks the log metrics (no revision yet)."""
-    row = conn.execute("select to_regclass('vigil.log_metrics')").fetchone()
-    if row is None or row[0] is None:
-        load_sql(conn)
-
-
 @pytest.fixture(scope="module")
 def lm_dsn(pg_cluster: Cluster) -> Iterator[str]:
     """A database of this module's own, with the log metrics."""
     with new_database(pg_cluster, TEMPLATE) as url:
-        with psycopg.connect(url, autocommit=True) as conn:
-            ensure_log_metrics(conn)
         yield url
 
 

@@ -18,7 +18,6 @@ import psycopg
 import pytest
 
 from tests.conftest import free_port
-from tests.log_metrics_cli.conftest import ensure_log_metrics
 from tests.requests.data import access_lines
 from tests.send.conftest import Sender, sender_env
 from tests.support.fake_telegram import FakeTelegram
@@ -52,7 +51,6 @@ def test_quickstart_totaltraffic_fires_on_telegram(
     dsn: str, telegram: FakeTelegram, tmp_path: Path, sender_procs: list[Sender]
 ) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
-        ensure_log_metrics(conn)
         token = tokens.create(conn, "quickstart")
     port = free_port()
     env = vigil_env(dsn, VIGIL_PORT=str(port), **telegram.env())

@@ -21,11 +21,9 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from tests.block.schema import ensure_blocklist
 from tests.conftest import ApiServer
-from tests.operator_ux.zones import ZONE, ZONE_NAMES, Conn, check_title, ensure_time_zone
+from tests.operator_ux.zones import ZONE, ZONE_NAMES, Conn, check_title
 from tests.public.scenario import seed as seed_public
-from tests.requests.data import ensure_routes
 from tests.series import cases
 from tests.support.browser import console_errors
 from tests.support.login import login
@@ -72,9 +70,6 @@ def seed(api: ApiServer, token: str, conn: Conn) -> dict[str, str]:
     """Something on every page: metrics (one late ping with its alert), services with an
     incident, journal lines and web requests of one trace, a series, a silence, a status
     page, a blocked network. Returns the ids the paths name."""
-    ensure_time_zone(conn)
-    ensure_routes(conn)
-    ensure_blocklist(conn)
     scenario = seed_public(conn)
     seed_trace(conn)
     for name, kind, value in (("backup-nightly-database-dump", "ping", None), ("/", "disk", "91")):

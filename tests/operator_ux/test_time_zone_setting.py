@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from tests.conftest import ApiServer
-from tests.operator_ux.zones import ZONE, Conn, ensure_time_zone
+from tests.operator_ux.zones import ZONE, Conn
 from tests.support.login import login, login_client
 
 EMAIL = "ann@example.com"
@@ -28,7 +28,6 @@ def zone_of(conn: Conn, email: str) -> object:
 
 
 def test_the_zone_is_stored_per_user_and_checked(conn: Conn) -> None:
-    ensure_time_zone(conn)
     conn.execute("select vigil.user_add('ann@example.com'), vigil.user_add('bob@example.com')")
     assert zone_of(conn, EMAIL) is None  # the browser's zone until chosen
     set_zone = "select vigil.user_set_time_zone(%s, %s)"
@@ -46,7 +45,6 @@ def test_the_zone_is_stored_per_user_and_checked(conn: Conn) -> None:
 
 
 def test_settings_page_sets_the_zone_of_every_page(api: ApiServer, dsn: str, conn: Conn) -> None:
-    ensure_time_zone(conn)
     with login_client(api.url, dsn, EMAIL) as ann, login_client(api.url, dsn, "bob@x.org") as bob:
         page = ann.get("/settings")
         assert page.status_code == 200

@@ -6,20 +6,10 @@ from datetime import datetime, timedelta
 
 import psycopg
 
-from vigil import SQL_DIR
-
 Conn = psycopg.Connection[tuple[object, ...]]
 ZONE = "Asia/Kathmandu"
 ZONE_NAMES = (ZONE, "Asia/Katmandu")  # Chromium's ICU reports the older spelling
 KATHMANDU = timedelta(hours=5, minutes=45)
-
-
-def ensure_time_zone(conn: Conn) -> None:
-    """Loads sql/40_auth.sql into a database migrated before a revision froze it (a no-op
-    once vigil.user_set_time_zone exists)."""
-    row = conn.execute("select to_regprocedure('vigil.user_set_time_zone(text, text)')").fetchone()
-    if row is None or row[0] is None:
-        conn.execute((SQL_DIR / "40_auth.sql").read_text().encode())
 
 
 def check_title(title: str, offset: timedelta = KATHMANDU, suffix: str = "+05:45") -> None:

@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-import psycopg
 
 from tests.support.datasets import shared_data_dir
-from vigil import SQL_DIR
 
 ACCESS_LOG = "access/apache_combined_5k.log"
 AGENTS = (
@@ -38,11 +34,3 @@ def access_lines() -> list[bytes]:
             f'{status} {rng.randint(0, 200000)} "-" "{rng.choice(AGENTS)}"'.encode()
         )
     return lines
-
-
-def ensure_routes(conn: psycopg.Connection[Any]) -> None:
-    """Loads sql/56_routes.sql into a database migrated before a revision froze it (a no-op
-    once vigil.request_route exists)."""
-    found = conn.execute("select to_regprocedure('vigil.request_route(text)')").fetchone()
-    if found is None or found[0] is None:
-        conn.execute((SQL_DIR / "56_routes.sql").read_text().encode())

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from tests.conftest import ApiServer
-from tests.requests.data import access_lines, ensure_routes
+from tests.requests.data import access_lines
 from tests.requests.test_api import NOW, post, restamped
 from tests.support.browser import console_errors
 from tests.support.login import login, login_client
@@ -42,7 +42,6 @@ def timed_lines() -> list[str]:
 
 
 def seed(api: ApiServer, token: str, conn: Conn) -> None:
-    ensure_routes(conn)
     body = b"\n".join(restamped(access_lines())) + b"\n"
     assert post(api, token, body, format="combined", host="web-1")["accepted"] == 5000
     out = post(api, token, "\n".join(timed_lines()).encode(), format="combined", host="web-2")
@@ -100,7 +99,6 @@ def numbers(page: Any, list_id: str) -> list[tuple[str, int]]:
 
 
 def test_bad_ranges_are_explained(api: ApiServer, dsn: str, conn: Conn) -> None:
-    ensure_routes(conn)
     r = httpx.get(api.url + "/requests/overview", follow_redirects=False)
     assert r.status_code in (302, 303) and r.headers["location"].startswith("/login")
     with login_client(api.url, dsn, EMAIL) as client:

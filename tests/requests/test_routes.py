@@ -18,7 +18,7 @@ from psycopg import sql
 
 from api.requests import QUERIES
 from api.requests.store import json_row
-from tests.requests.data import access_lines, ensure_routes
+from tests.requests.data import access_lines
 from vigil import SQL_DIR
 from vigil.accesslog import parse_line
 
@@ -53,7 +53,6 @@ def paths() -> list[str]:
 
 @pytest.fixture
 def rdb(conn: Conn) -> Iterator[Conn]:
-    ensure_routes(conn)
     yield conn
 
 
@@ -208,7 +207,6 @@ def test_search_by_route_and_agent(rdb: Conn) -> None:
 def test_overview_queries_in_both_lanes(db: Conn) -> None:
     """The overview's panel queries (api/requests/queries.sql) on a partitioned table and on a
     hypertable: the same numbers as direct counts over 300 real lines; the routes too."""
-    ensure_routes(db)
     assert routes(db, list(SAMPLES)) == list(SAMPLES.values())
     db.execute(
         "insert into vigil.route_rules (position, pattern, replacement) "

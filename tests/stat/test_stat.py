@@ -173,7 +173,7 @@ def test_cli(
     assert "web-1" in out and "\x1b[" not in out  # not a terminal: no colours
     assert main(["stat", "web-1", "--history", "24h"]) == 0
     out = capsys.readouterr().out
-    assert "firing alerts (2)" in out and re.search(r"cpu\s+70\.0 %.*[▁█]{30}", out)
+    assert "firing alerts (2)" in out and re.search(r"cpu\s+70\.0 %.*[▁▂▃▄▅▆▇█]{30}", out)
     assert main(["stat", "web-1", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["host"] == "web-1" and doc["known"] is True

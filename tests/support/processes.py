@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import httpx
@@ -23,6 +24,29 @@ def vigil_env(dsn: str, **extra: str) -> dict[str, str]:
         if not k.startswith(("TELEGRAM_", "VIGIL_", "GOOGLE_")) and k != "DATABASE_URL"
     }
     return {**env, "DATABASE_URL": dsn, "VIGIL_POLL_SECONDS": "1", **extra}
+
+
+def vigil_in_process(dsn: str, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    """`vigil ARGS` run by vigil.cli.main in this process, with the environment of
+    vigil_env(dsn, **extra) for its duration: its exit code, stdout and stderr, as subprocess.run
+    would give them (a console-script process costs half a second or more under coverage;
+    each CLI test file keeps one real console-script run)."""
+    from vigil.cli.main import main
+
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(vigil_env(dsn, **extra))
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # argparse: usage errors (2), --help (0)
+                code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return subprocess.CompletedProcess(["vigil", *args], code, out.getvalue(), err.getvalue())
 
 
 @contextmanager

@@ -29,8 +29,12 @@ def test_page_needs_login_and_says_what_is_wrong(api: ApiServer, dsn: str, conn:
         assert r.status_code == 400 and "at most 200 characters" in r.text
         r = client.get("/trace", params={"id": " req-7 "}, follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"] == "/trace/req-7"
-        # the Requests page links a record's ids to this page
+        # in the main navigation, marked as the current page
+        r = client.get("/trace/req-7")
+        assert '<a href="/trace" aria-current="page">Trace</a>' in r.text
         r = client.get("/requests")
+        assert '<a href="/trace">Trace</a>' in r.text
+        # the Requests page links a record's ids to this page
         assert f'href="/trace/{TRACE}"' in r.text and 'href="/trace/req-1"' in r.text
 
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 import psycopg
 import pytest
 
-from tests.support.processes import VIGIL, vigil_env
+from tests.support.processes import vigil_in_process
 from tests.support.uptime import Conn, add, events, outbox_texts
 
 
@@ -97,10 +97,7 @@ def test_paused_is_not_probed_nor_alerted(db: Conn) -> None:
 
 
 def vigil(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [VIGIL, "service", *args], env=vigil_env(dsn), capture_output=True, text=True,
-        timeout=60, check=False,
-    )  # fmt: skip
+    return vigil_in_process(dsn, "service", *args)
 
 
 def test_cli_edit_pause_resume_and_internal_refusal(dsn: str, conn: Conn) -> None:
