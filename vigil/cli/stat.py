@@ -22,6 +22,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
+from vigil.cli.alerting.common import ago
 from vigil.cluster import database_url
 from vigil.durations import parse_duration
 from vigil.queries import load_queries
@@ -247,23 +248,6 @@ def sparkline(values: Sequence[float | None], lo: float | None = None) -> str:
         else:
             bars.append(BARS[min(len(BARS) - 1, int((v - low) / span * len(BARS)))])
     return "".join(bars)
-
-
-def ago(value: datetime | None, now: datetime) -> str:
-    """How long ago: 12s, 3m, 2h 5m, 1d 3h."""
-    if value is None:
-        return "-"
-    seconds = max(0, int((now - value).total_seconds()))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes}m"
-    if minutes:
-        return f"{minutes}m {secs}s"
-    return f"{secs}s"
 
 
 def num(value: float | None, unit: str = "") -> str:
