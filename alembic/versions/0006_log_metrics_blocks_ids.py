@@ -6,6 +6,8 @@ alembic/versions/0006/:
   metrics; journal lines get the ids column (trace and request ids found at ingest);
 - 56_routes.sql (new): route normalisation, vigil.route_rules and vigil.request_route();
 - 57_trace.sql: the journal id index on the ids column, on by default; backfill function;
+- 60_series.sql: TimescaleDB: the minute rollup in 1-day chunks (compressed a day after, not
+  up to 11 days after);
 - 62_log_metrics.sql (new): log-derived metrics and their refresh job;
 - 77_blocklist.sql (new): the deny and allow lists, exports, the prune job;
 - 80_rules.sql: a firing rule with block_for blocks the instance's address.

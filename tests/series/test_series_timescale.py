@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from tests.series import cases
+from vigil import SQL_DIR
 
 pytestmark = pytest.mark.timescale
 
@@ -139,3 +140,28 @@ def test_aggregates_policies_and_retention_per_tier(ts_conn: Conn) -> None:
         ("prune_series", False),
         ("refresh_series_rollups", False),
     ]
+
+
+def test_minute_rollup_chunks_are_one_day_and_reapplying_keeps_a_dbas_interval(
+    ts_conn: Conn,
+) -> None:
+    """The minute aggregate's chunks are 1 day (compressed a day after their end, not up to
+    11 days after, as with TimescaleDB's 10-day default); a DBA's own interval stays when the
+    file is applied again."""
+    query = """
+        select c.view_name, d.time_interval
+          from timescaledb_information.continuous_aggregates c
+          join timescaledb_information.dimensions d
+            on d.hypertable_schema = c.materialization_hypertable_schema
+           and d.hypertable_name = c.materialization_hypertable_name
+         where c.view_schema = 'vigil' order by 1"""
+    assert {str(v): str(i) for v, i in ts_conn.execute(query)} == {
+        "points_day": "10 days, 0:00:00",
+        "points_hour": "10 days, 0:00:00",
+        "points_minute": "1 day, 0:00:00",
+    }
+    ts_conn.execute("select set_chunk_time_interval('vigil.points_minute', interval '2 days')")
+    ts_conn.execute((SQL_DIR / "60_series.sql").read_text().encode())
+    assert {str(v): str(i) for v, i in ts_conn.execute(query)}["points_minute"] == (
+        "2 days, 0:00:00"
+    )
