@@ -20,6 +20,7 @@ from tests.log_metrics.data import (
     Line,
     ingest_journal,
     ingest_requests,
+    ip_network,
     loghub_lines,
     request_records,
 )
@@ -28,6 +29,7 @@ from vigil.cluster import Cluster
 from vigil.migrate import upgrade
 
 LOGHUB = ("Linux", "OpenSSH", "HDFS", "Apache")
+NET = ip_network()  # Googlebot's network in the real access log
 B = "date_bin('{p}'::interval, at, '2000-01-01 00:00+00')"
 
 
@@ -91,15 +93,14 @@ REQUEST_METRICS = [
         " where status >= 500 and status < 600 group by 1, 2",
     ),
     Metric(
-        "req_google",
+        "req_ipnet",
         "requests",
         "count",
         None,
         ["ip"],
         "1 hour",
-        {"ip": "66.249.0.0/16"},
-        f"select {{b}}, {jl('ip', 'host(ip)')}, count(*) {REQ}"
-        " where ip << '66.249.0.0/16' group by 1, 2",
+        {"ip": NET},
+        f"select {{b}}, {jl('ip', 'host(ip)')}, count(*) {REQ} where ip <<= '{NET}' group by 1, 2",
     ),
     Metric(
         "req_bytes_sum",
@@ -207,9 +208,9 @@ REQUEST_METRICS = [
         None,
         ["vhost"],
         "1 hour",
-        {"regex": "\\.(css|js)$"},
+        {"regex": "\\.(css|js|png)$"},
         f"select {{b}}, {jl('vhost', 'vhost')}, count(*) {REQ}"
-        " where path ~ '\\.(css|js)$' group by 1, 2",
+        " where path ~ '\\.(css|js|png)$' group by 1, 2",
     ),
 ]
 
@@ -534,15 +535,15 @@ def test_refresh_skips_a_metric_being_refreshed_and_a_bad_one_stops_no_other(
     ).fetchone() != (0,)  # the late commit's range, waiting
     # One metric that fails (a definition broken behind the trigger's back).
     c.execute("set session_replication_role = replica")
-    c.execute("update vigil.log_metrics set filters = '{\"nope\": 1}' where id = 'req_google'")
+    c.execute("update vigil.log_metrics set filters = '{\"nope\": 1}' where id = 'req_ipnet'")
     c.execute("set session_replication_role = default")
     c.execute("update vigil.log_metrics set next_refresh_at = '-infinity'")
     c.execute("select vigil.refresh_log_metrics(now(), '{}')")
-    row = c.execute("select last_error from vigil.log_metrics where id = 'req_google'").fetchone()
+    row = c.execute("select last_error from vigil.log_metrics where id = 'req_ipnet'").fetchone()
     assert row is not None and "unknown filter nope" in str(row[0])
-    assert_exact(c, [m for m in METRICS if m.id != "req_google"])
+    assert_exact(c, [m for m in METRICS if m.id != "req_ipnet"])
     c.execute(
-        "update vigil.log_metrics set filters = %s::jsonb where id = 'req_google'",
+        "update vigil.log_metrics set filters = %s::jsonb where id = 'req_ipnet'",
         (json.dumps(REQUEST_METRICS[3].filters),),
     )  # the trigger recomputes it from scratch
     refresh_job(lane)

@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import TEMPLATE, new_database
 from tests.requests.data import access_lines
-from tests.support.datasets import shared_data_dir
+from tests.support.datasets import loghub_text
 from vigil.accesslog import parse_clf
 from vigil.cli.main import main
 from vigil.cluster import Cluster
@@ -110,10 +110,9 @@ def store_journal(conn: Conn, lines: list[Line]) -> None:
 
 
 def openssh_lines(end: datetime, seconds: int, host: str, limit: int = 400) -> list[Line]:
-    """Real sshd lines (loghub OpenSSH_2k.log) spread over the `seconds` before `end`;
-    `authentication failure` lines at priority 5, the others at 6."""
-    path = shared_data_dir() / "loghub" / "OpenSSH_2k.log"
-    texts = [t.split(": ", 1)[1] for t in path.read_text().splitlines()[:limit] if ": " in t]
+    """sshd lines (loghub OpenSSH_2k.log, or generated ones of its format) spread over the
+    `seconds` before `end`; `authentication failure` lines at priority 5, the others at 6."""
+    texts = [t.split(": ", 1)[1] for t in loghub_text("OpenSSH").splitlines()[:limit] if ": " in t]
     return [
         Line(
             at=end - timedelta(seconds=seconds * (len(texts) - i) / len(texts)),

@@ -6,6 +6,8 @@ zone; desktop and phone width in light and dark, no sideways scroll, no console 
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import datetime, timedelta
 from typing import Any, cast
 from urllib.parse import parse_qs, urlparse
@@ -15,6 +17,7 @@ import httpx
 import psycopg
 import pytest
 
+from api.journal.pages import visible
 from tests.conftest import ApiServer
 from tests.requests.data import access_lines
 from tests.requests.test_api import NOW, post, restamped
@@ -91,6 +94,12 @@ def expected(conn: Conn, host: str | None = None) -> dict[str, Any]:
     }
 
 
+def shown(text: str) -> str:
+    """What the page shows of a route or user agent: invisible and direction-changing
+    characters as visible escapes (`\\u202e`)."""
+    return html.unescape(re.sub(r"<[^>]*>", "", str(visible(text))))
+
+
 def numbers(page: Any, list_id: str) -> list[tuple[str, int]]:
     items = page.locator(f"#{list_id} > li")
     names = items.locator(".ov-name").all_inner_texts()
@@ -152,10 +161,12 @@ def test_overview_in_chromium(
             assert summary.locator("#sum-4xx").get_attribute("data-n") == str(want["s4xx"])
             assert summary.locator("#sum-bytes").get_attribute("data-n") == str(want["bytes"])
             assert dict(numbers(page, "status-codes")) == want["codes"]
-            assert numbers(page, "top-routes") == [(r[0], r[1]) for r in want["routes"]]
+            assert numbers(page, "top-routes") == [
+                ("(no request line)" if r[0] is None else shown(r[0]), r[1]) for r in want["routes"]
+            ]
             assert numbers(page, "top-ips") == want["ips"]
             assert numbers(page, "top-agents") == [
-                (a or "(none sent)", n) for a, n in want["agents"]
+                (shown(a) if a else "(none sent)", n) for a, n in want["agents"]
             ]
             overflow = page.evaluate("document.documentElement.scrollWidth")
             assert overflow <= width, (width, overflow)  # no sideways scrolling
