@@ -6,7 +6,7 @@ expiry lifts it.
 The log is replayed as the quickstart appends a sample log: every line, in order, stamped
 within the last whole minute (its lines' own times are from 2015 and a block lasts from
 now). A log metric counts the responses 401/403/404 per client IP per minute
-(vigil.log_metric_create, H1's sql/62_log_metrics.sql); the rule `--series` on it, above 19,
+(vigil.log_metric_create, sql/62_log_metrics.sql); the rule `--series` on it, above 19,
 blocks for 1h. Which IPs must be blocked is computed from the file itself."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""Fixtures of the `vigil metrics` tests: one database per module with sql/ loaded (the log
-metrics of sql/62_log_metrics.sql, until a revision migrates them), real request records and
-journal lines, and the console script run in this process (fast) or as a subprocess."""
+"""Fixtures of the `vigil metrics` tests: one migrated database per module, real request
+records and journal lines (or generated ones of the same shape), and the console script run
+in this process (fast) or as a subprocess."""
 
 from __future__ import annotations
 
