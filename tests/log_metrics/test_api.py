@@ -254,6 +254,13 @@ def test_lines_sent_to_the_api_are_counted(api: ApiServer, token: str, conn: Con
     # the journal's direct COPY marks its ranges in its own transaction (store.hour_ranges)
     assert totals.get("api_requests") == 7.0
     assert totals.get("api_journal") == 5.0
+    # a series like any other: in the metrics-server reads
+    h = {"authorization": f"Bearer {token}"}
+    assert '"api_requests"' in httpx.get(api.url + "/v1/metrics/", headers=h, timeout=30).text
+    days = f"{at:%Y-%m-%d}/{datetime.now(UTC) + timedelta(days=1):%Y-%m-%d}"  # to 00:00 of the end
+    r = httpx.get(f"{api.url}/v1/metrics/api_requests/minute/{days}", headers=h, timeout=30)
+    assert r.status_code == 200, r.text
+    assert [d["avg"] for d in r.json()["data"]] == [7.0]
 
 
 def test_a_metric_created_during_an_ingest_counts_its_rows(c: Conn) -> None:
