@@ -48,6 +48,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from api.requests.store import json_row
 from bench.common import VIGIL, bench_cluster, free_port, process, wait_http
 from tests.support.datasets import shared_data_dir
 from tests.support.fake_telegram import FakeTelegram
@@ -104,22 +105,7 @@ def access_records(n: int, end: datetime, hours: float) -> list[dict[str, Any]]:
     for i in range(n):
         r = parse_clf(lines[i % len(lines)])
         at = end - timedelta(seconds=span * (n - i) / n)
-        out.append(
-            {
-                "at": at.isoformat(),
-                "key": i,
-                "host": f"web-{i % 4 + 1}",
-                "ip": r.ip,
-                "method": r.method,
-                "path": r.path,
-                "query": r.query,
-                "protocol": r.protocol,
-                "status": r.status,
-                "bytes": r.bytes,
-                "referrer": r.referrer,
-                "user_agent": r.user_agent,
-            }
-        )
+        out.append({**json_row(r, i, f"web-{i % 4 + 1}"), "at": at.isoformat()})
     return out
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from api.requests.store import json_row
 from tests.conftest import TEMPLATE, new_database
 from tests.requests.data import access_lines
 from tests.support.datasets import loghub_text
@@ -61,20 +62,7 @@ def store_requests(conn: Conn, lines: list[bytes], host: str = "web-1") -> int:
     for line in lines:
         r = parse_clf(line)
         rows.append(
-            {
-                "at": r.at.isoformat(),
-                "key": int.from_bytes(hashlib.sha256(line).digest()[:8], "big", signed=True),
-                "host": host,
-                "ip": r.ip,
-                "method": r.method,
-                "path": r.path,
-                "query": r.query,
-                "protocol": r.protocol,
-                "status": r.status,
-                "bytes": r.bytes,
-                "referrer": r.referrer,
-                "user_agent": r.user_agent,
-            }
+            json_row(r, int.from_bytes(hashlib.sha256(line).digest()[:8], "big", signed=True), host)
         )
     conn.execute("select vigil.requests_ingest(%s::jsonb)", (json.dumps(rows),))
     return len(rows)
