@@ -288,29 +288,11 @@ create or replace function vigil.requests_search(
 returns setof vigil.requests
 language plpgsql stable
 as $$
-declare
-  v_where text := 'true';
 begin
-  if p_limit is null or p_limit not between 1 and 1000 then
-    raise exception 'limit must be between 1 and 1000' using errcode = '22023';
-  end if;
-  if p_from is not null then v_where := v_where || ' and at >= $1'; end if;
-  if p_to is not null then v_where := v_where || ' and at < $2'; end if;
-  if p_host is not null then v_where := v_where || ' and (host = $3 or vhost = $3)'; end if;
-  if p_status_min is not null then v_where := v_where || ' and status >= $4'; end if;
-  if p_status_max is not null then v_where := v_where || ' and status <= $5'; end if;
-  if p_method is not null then v_where := v_where || ' and method = $6'; end if;
-  if p_path is not null and p_path <> '' then
-    v_where := v_where || ' and path like vigil._like_escape($7) || ''%''';
-  end if;
-  if p_ip is not null then v_where := v_where || ' and ip <<= $8'; end if;
-  if p_after_at is not null then
-    v_where := v_where || ' and (at, key) < ($9, coalesce($10, -9223372036854775808))';
-  end if;
-  return query execute format(
-    'select * from vigil.requests where %s order by at desc, key desc limit $11', v_where)
-    using p_from, p_to, p_host, p_status_min, p_status_max, p_method, p_path, p_ip,
-          p_after_at, p_after_key, p_limit;
+  -- One implementation of the filters: vigil.requests_search_route (sql/56_routes.sql)
+  -- without its route and user agent filters.
+  return query select * from vigil.requests_search_route(null, null, p_from, p_to, p_host,
+    p_status_min, p_status_max, p_method, p_path, p_ip, p_after_at, p_after_key, p_limit);
 end
 $$;
 comment on function vigil.requests_search(timestamptz, timestamptz, text, integer, integer,

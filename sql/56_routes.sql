@@ -158,11 +158,6 @@ as $$
 declare
   v_where text := 'true';
 begin
-  if p_route is null and p_user_agent is null then
-    return query select * from vigil.requests_search(p_from, p_to, p_host, p_status_min,
-      p_status_max, p_method, p_path, p_ip, p_after_at, p_after_key, p_limit);
-    return;
-  end if;
   if p_limit is null or p_limit not between 1 and 1000 then
     raise exception 'limit must be between 1 and 1000' using errcode = '22023';
   end if;

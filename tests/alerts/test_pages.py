@@ -24,7 +24,7 @@ from api.alerts.pages import (
     silence_link,
 )
 from tests.conftest import ApiServer, screenshot
-from tests.support.browser import console_errors
+from tests.support.browser import assert_fits, views
 from tests.support.login import csrf_token, login, login_client
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -502,29 +502,14 @@ def test_pages_in_chromium_at_desktop_and_phone_width_light_and_dark(
     from playwright.sync_api import expect
 
     seed(conn)
-    for width, scheme in ((1280, "light"), (1280, "dark"), (390, "light"), (390, "dark")):
-        context = browser.new_context(
-            viewport={"width": width, "height": 900}, color_scheme=scheme, is_mobile=width < 500
-        )
-        try:
-            page = context.new_page()
-            errors = console_errors(page)
-            login(page, api.url, dsn, EMAIL)
-            for name, path in PAGES.items():
-                page.goto(api.url + path)
-                expect(page.locator("nav[aria-label=main] a[aria-current=page]")).to_have_text(
-                    "Alerts"
-                )
-                background = page.evaluate("getComputedStyle(document.body).backgroundColor")
-                assert background == (
-                    "rgb(17, 20, 24)" if scheme == "dark" else "rgb(255, 255, 255)"
-                )
-                overflow = page.evaluate("document.documentElement.scrollWidth")
-                assert overflow <= width, (name, width, overflow)  # no sideways scrolling
-                screenshot(page, f"alerts-{name}-{width}-{scheme}")
-            assert errors == []  # e.g. no CSP violations
-        finally:
-            context.close()
+    for width, scheme, page, errors in views(browser, desktop=1280):
+        login(page, api.url, dsn, EMAIL)
+        for name, path in PAGES.items():
+            page.goto(api.url + path)
+            expect(page.locator("nav[aria-label=main] a[aria-current=page]")).to_have_text("Alerts")
+            assert_fits(page, width, scheme, name)
+            screenshot(page, f"alerts-{name}-{width}-{scheme}")
+        assert errors == []  # e.g. no CSP violations
 
 
 @pytest.mark.browser

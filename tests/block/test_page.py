@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from tests.conftest import ApiServer, screenshot
-from tests.support.browser import console_errors
+from tests.support.browser import assert_fits, views
 from tests.support.login import login, login_client
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -29,55 +29,43 @@ def test_block_allow_and_remove_in_chromium(
         "insert into vigil.blocked_networks (network, reason, added_at, expires_at)"
         " values ('198.18.0.1', 'old', now() - interval '2 hours', now() - interval '1 hour')"
     )
-    for width, scheme in ((1366, "light"), (1366, "dark"), (390, "light"), (390, "dark")):
-        context = browser.new_context(
-            viewport={"width": width, "height": 900}, color_scheme=scheme, is_mobile=width < 500
-        )
-        try:
-            page = context.new_page()
-            errors = console_errors(page)
-            page.on("dialog", lambda d: d.accept())
-            login(page, api.url, dsn, EMAIL)
-            page.goto(api.url + "/blocks")
-            expect(page.locator("nav[aria-label=main] a[aria-current=page]")).to_have_text("Blocks")
-            # Autoescaped: the reason is text, not markup.
-            expect(page.locator("#blocks")).to_contain_text("botnet <script>x</script>")
-            expect(page.locator("#expired-blocks")).to_contain_text("198.18.0.1")
-            if width == 1366 and scheme == "light":
-                page.fill("#b-network", "203.0.113.7")
-                page.fill("#b-duration", "2h")
-                page.fill("#b-reason", "scanning wp-login")
-                page.click("#add-block button[type=submit]")
-                expect(page.locator("#done")).to_contain_text("Blocked")
-                row = page.locator("#blocks tr", has_text="203.0.113.7")
-                expect(row).to_contain_text("scanning wp-login")
-                expect(row).to_contain_text(EMAIL)
-                page.fill("#a-network", "192.0.2.0/24")
-                page.fill("#a-reason", "office")
-                page.click("#add-allow button[type=submit]")
-                expect(page.locator("#allowed")).to_contain_text("192.0.2.0/24")
-                page.fill("#b-network", "192.0.2.9")
-                page.click("#add-block button[type=submit]")
-                expect(page.locator("#form-error")).to_contain_text(
-                    "192.0.2.9 overlaps the allow list entry 192.0.2.0/24 (office)"
-                )
-                expect(page.locator("#b-network")).to_have_value("192.0.2.9")  # kept
-                errors.remove(  # the refusal's own 400, expected
-                    "Failed to load resource: the server responded with a status of 400 "
-                    "(Bad Request)"
-                )
-            background = page.evaluate("getComputedStyle(document.body).backgroundColor")
-            assert background == ("rgb(17, 20, 24)" if scheme == "dark" else "rgb(255, 255, 255)")
-            overflow = page.evaluate("document.documentElement.scrollWidth")
-            assert overflow <= width, (width, overflow)  # no sideways scrolling
-            screenshot(page, f"blocks-{width}-{scheme}")
-            if width == 390 and scheme == "dark":
-                page.locator("#blocks tr", has_text="203.0.113.7").locator("button").click()
-                expect(page.locator("#done")).to_contain_text("Block removed")
-                expect(page.locator("#blocks")).not_to_contain_text("203.0.113.7")
-            assert errors == []
-        finally:
-            context.close()
+    for width, scheme, page, errors in views(browser):
+        page.on("dialog", lambda d: d.accept())
+        login(page, api.url, dsn, EMAIL)
+        page.goto(api.url + "/blocks")
+        expect(page.locator("nav[aria-label=main] a[aria-current=page]")).to_have_text("Blocks")
+        # Autoescaped: the reason is text, not markup.
+        expect(page.locator("#blocks")).to_contain_text("botnet <script>x</script>")
+        expect(page.locator("#expired-blocks")).to_contain_text("198.18.0.1")
+        if width == 1366 and scheme == "light":
+            page.fill("#b-network", "203.0.113.7")
+            page.fill("#b-duration", "2h")
+            page.fill("#b-reason", "scanning wp-login")
+            page.click("#add-block button[type=submit]")
+            expect(page.locator("#done")).to_contain_text("Blocked")
+            row = page.locator("#blocks tr", has_text="203.0.113.7")
+            expect(row).to_contain_text("scanning wp-login")
+            expect(row).to_contain_text(EMAIL)
+            page.fill("#a-network", "192.0.2.0/24")
+            page.fill("#a-reason", "office")
+            page.click("#add-allow button[type=submit]")
+            expect(page.locator("#allowed")).to_contain_text("192.0.2.0/24")
+            page.fill("#b-network", "192.0.2.9")
+            page.click("#add-block button[type=submit]")
+            expect(page.locator("#form-error")).to_contain_text(
+                "192.0.2.9 overlaps the allow list entry 192.0.2.0/24 (office)"
+            )
+            expect(page.locator("#b-network")).to_have_value("192.0.2.9")  # kept
+            errors.remove(  # the refusal's own 400, expected
+                "Failed to load resource: the server responded with a status of 400 (Bad Request)"
+            )
+        assert_fits(page, width, scheme)
+        screenshot(page, f"blocks-{width}-{scheme}")
+        if width == 390 and scheme == "dark":
+            page.locator("#blocks tr", has_text="203.0.113.7").locator("button").click()
+            expect(page.locator("#done")).to_contain_text("Block removed")
+            expect(page.locator("#blocks")).not_to_contain_text("203.0.113.7")
+        assert errors == []
     rows = conn.execute("select network::text from vigil.active_blocks order by 1").fetchall()
     assert rows == [("198.51.100.0/24",)]
 

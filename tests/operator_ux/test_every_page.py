@@ -25,7 +25,7 @@ from tests.conftest import ApiServer
 from tests.operator_ux.zones import ZONE, ZONE_NAMES, Conn, check_title
 from tests.public.scenario import seed as seed_public
 from tests.series import cases
-from tests.support.browser import console_errors
+from tests.support.browser import console_errors, views
 from tests.support.login import login
 from tests.trace.data import TRACE
 from tests.trace.data import seed as seed_trace
@@ -159,29 +159,18 @@ def test_every_page_at_desktop_and_phone_width_light_and_dark(
     SHOTS.mkdir(exist_ok=True)
     started = time.monotonic()
     counts: dict[str, int] = {}
-    for width, scheme in ((1366, "light"), (1366, "dark"), (390, "light"), (390, "dark")):
-        context = browser.new_context(
-            viewport={"width": width, "height": 860},
-            color_scheme=scheme,
-            is_mobile=width < 500,
-            timezone_id=ZONE,
-            locale="en-GB",
-        )
-        try:
-            page = context.new_page()
-            errors = console_errors(page)
-            page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
-            for name, path in PUBLIC_PAGES:
-                counts[name] = visit(page, api.url + path.format(**ids), name, width, scheme)
-                if name == "not-found":  # the 404 itself is logged by Chromium as an error
-                    errors[:] = [e for e in errors if "404" not in e]
-            assert page.evaluate("window.vigilClock.zone") in ZONE_NAMES  # the browser's zone
-            login(page, api.url, dsn, EMAIL)
-            for name, path in PAGES:
-                counts[name] = visit(page, api.url + path.format(**ids), name, width, scheme)
-            assert errors == [], errors  # e.g. no CSP violations
-        finally:
-            context.close()
+    for width, scheme, page, errors in views(
+        browser, height=860, page_errors=True, timezone_id=ZONE, locale="en-GB"
+    ):
+        for name, path in PUBLIC_PAGES:
+            counts[name] = visit(page, api.url + path.format(**ids), name, width, scheme)
+            if name == "not-found":  # the 404 itself is logged by Chromium as an error
+                errors[:] = [e for e in errors if "404" not in e]
+        assert page.evaluate("window.vigilClock.zone") in ZONE_NAMES  # the browser's zone
+        login(page, api.url, dsn, EMAIL)
+        for name, path in PAGES:
+            counts[name] = visit(page, api.url + path.format(**ids), name, width, scheme)
+        assert errors == [], errors  # e.g. no CSP violations
     # the seeded times are on the pages that show them
     shown = ("dashboard", "metric", "alerts", "silences", "journal", "requests", "trace")
     for name in (*shown, "services", "service", "blocks", "tokens", "settings"):

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import ApiServer
-from tests.support.browser import console_errors
+from tests.support.browser import assert_fits, views
 from tests.support.login import login
 from tests.support.uptime import Conn, add
 
@@ -141,38 +141,20 @@ def test_pages_on_phone_and_desktop_in_the_viewers_zone(
 ) -> None:
     seed(api, token, conn)
     started = time.monotonic()
-    for width, scheme in ((1366, "light"), (1366, "dark"), (390, "light"), (390, "dark")):
-        context = browser.new_context(
-            viewport={"width": width, "height": 860},
-            color_scheme=scheme,
-            is_mobile=width < 500,
-            timezone_id=ZONE,
-            locale="en-GB",
-        )
-        try:
-            page = context.new_page()
-            errors = console_errors(page)
-            page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
-            login(page, api.url, dsn, EMAIL)
-            for path in PAGES:
-                page.goto(api.url + path)
-                page.wait_for_function(
-                    "document.querySelector('time[data-clock], time[data-local]')"
-                )
-                background = page.evaluate("getComputedStyle(document.body).backgroundColor")
-                assert background == (
-                    "rgb(17, 20, 24)" if scheme == "dark" else "rgb(255, 255, 255)"
-                )
-                scroll = page.evaluate("document.documentElement.scrollWidth")
-                assert scroll <= width, (path, width, scroll)  # no sideways scrolling
-                check_clock(page)
-                if width == 390:
-                    check_phone(page, path)
-                name = path.strip("/") or "dashboard"
-                page.screenshot(path=f"/tmp/phone-{name}-{width}-{scheme}.png", full_page=True)
-            assert errors == [], errors  # e.g. no CSP violations
-            if width == 390 and scheme == "light":
-                filters_on_phone(page, api)
-        finally:
-            context.close()
+    for width, scheme, page, errors in views(
+        browser, height=860, page_errors=True, timezone_id=ZONE, locale="en-GB"
+    ):
+        login(page, api.url, dsn, EMAIL)
+        for path in PAGES:
+            page.goto(api.url + path)
+            page.wait_for_function("document.querySelector('time[data-clock], time[data-local]')")
+            assert_fits(page, width, scheme, path)
+            check_clock(page)
+            if width == 390:
+                check_phone(page, path)
+            name = path.strip("/") or "dashboard"
+            page.screenshot(path=f"/tmp/phone-{name}-{width}-{scheme}.png", full_page=True)
+        assert errors == [], errors  # e.g. no CSP violations
+        if width == 390 and scheme == "light":
+            filters_on_phone(page, api)
     assert time.monotonic() - started < 60

@@ -21,7 +21,7 @@ from api.journal.pages import visible
 from tests.conftest import ApiServer
 from tests.requests.data import access_lines
 from tests.requests.test_api import NOW, post, restamped
-from tests.support.browser import console_errors
+from tests.support.browser import assert_fits, views
 from tests.support.login import login, login_client
 
 pytestmark = pytest.mark.browser
@@ -141,49 +141,40 @@ def test_overview_in_chromium(
     assert sorted(int(i["path"].rsplit("/", 1)[1]) for i in r.json()["items"]) == list(
         range(5, 61, 5)
     )
-    for width, scheme in ((1366, "light"), (1366, "dark"), (390, "light"), (390, "dark")):
-        context = browser.new_context(
-            viewport={"width": width, "height": 900},
-            color_scheme=scheme,
-            is_mobile=width < 500,
-            timezone_id="Asia/Kathmandu" if scheme == "dark" else "UTC",
-        )
-        try:
-            page = context.new_page()
-            errors = console_errors(page)
-            login(page, api.url, dsn, EMAIL)
-            page.goto(api.url + "/requests/overview?range=6h")
-            expect(page.locator("#traffic-chart canvas")).to_have_count(1)
-            expect(page.locator("#errors-chart canvas")).to_have_count(1)
-            summary = page.locator("#overview-summary")
-            assert summary.locator("#sum-requests").get_attribute("data-n") == str(want["total"])
-            assert summary.locator("#sum-5xx").get_attribute("data-n") == str(want["s5xx"])
-            assert summary.locator("#sum-4xx").get_attribute("data-n") == str(want["s4xx"])
-            assert summary.locator("#sum-bytes").get_attribute("data-n") == str(want["bytes"])
-            assert dict(numbers(page, "status-codes")) == want["codes"]
-            assert numbers(page, "top-routes") == [
-                ("(no request line)" if r[0] is None else shown(r[0]), r[1]) for r in want["routes"]
-            ]
-            assert numbers(page, "top-ips") == want["ips"]
-            assert numbers(page, "top-agents") == [
-                (shown(a) if a else "(none sent)", n) for a, n in want["agents"]
-            ]
-            overflow = page.evaluate("document.documentElement.scrollWidth")
-            assert overflow <= width, (width, overflow)  # no sideways scrolling
-            if scheme == "dark":  # From/To in the viewer's zone (+05:45)
-                start = page.locator("#overview-filters").get_attribute("data-start")
-                assert start is not None
-                local = page.locator("input[name=start]").input_value()
-                assert local == kathmandu(start), (start, local)
-            page.screenshot(path=f"/tmp/requests-overview-{width}-{scheme}.png", full_page=True)
-            if width == 1366 and scheme == "light":
-                details(page, api, conn, want)
-                hostile_text(page, api)
-            if width == 1366 and scheme == "dark":
-                custom_range(page, conn)
-            assert errors == [], errors
-        finally:
-            context.close()
+    zone = {"light": "UTC", "dark": "Asia/Kathmandu"}
+    for width, scheme, page, errors in views(
+        browser, options=lambda _, scheme: {"timezone_id": zone[scheme]}
+    ):
+        login(page, api.url, dsn, EMAIL)
+        page.goto(api.url + "/requests/overview?range=6h")
+        expect(page.locator("#traffic-chart canvas")).to_have_count(1)
+        expect(page.locator("#errors-chart canvas")).to_have_count(1)
+        summary = page.locator("#overview-summary")
+        assert summary.locator("#sum-requests").get_attribute("data-n") == str(want["total"])
+        assert summary.locator("#sum-5xx").get_attribute("data-n") == str(want["s5xx"])
+        assert summary.locator("#sum-4xx").get_attribute("data-n") == str(want["s4xx"])
+        assert summary.locator("#sum-bytes").get_attribute("data-n") == str(want["bytes"])
+        assert dict(numbers(page, "status-codes")) == want["codes"]
+        assert numbers(page, "top-routes") == [
+            ("(no request line)" if r[0] is None else shown(r[0]), r[1]) for r in want["routes"]
+        ]
+        assert numbers(page, "top-ips") == want["ips"]
+        assert numbers(page, "top-agents") == [
+            (shown(a) if a else "(none sent)", n) for a, n in want["agents"]
+        ]
+        assert_fits(page, width, scheme)
+        if scheme == "dark":  # From/To in the viewer's zone (+05:45)
+            start = page.locator("#overview-filters").get_attribute("data-start")
+            assert start is not None
+            local = page.locator("input[name=start]").input_value()
+            assert local == kathmandu(start), (start, local)
+        page.screenshot(path=f"/tmp/requests-overview-{width}-{scheme}.png", full_page=True)
+        if width == 1366 and scheme == "light":
+            details(page, api, conn, want)
+            hostile_text(page, api)
+        if width == 1366 and scheme == "dark":
+            custom_range(page, conn)
+        assert errors == [], errors
 
 
 def kathmandu(iso: str) -> str:

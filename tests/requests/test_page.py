@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import ApiServer
 from tests.requests.test_api import NOW
-from tests.support.browser import console_errors
+from tests.support.browser import assert_fits, views
 from tests.support.login import login, login_client
 
 pytestmark = pytest.mark.browser
@@ -53,36 +53,23 @@ def test_requests_page_in_chromium(browser: Any, api: ApiServer, dsn: str, token
     from playwright.sync_api import expect
 
     seed(api, token)
-    for width, scheme in ((1280, "light"), (1280, "dark"), (390, "light"), (390, "dark")):
-        context = browser.new_context(
-            viewport={"width": width, "height": 900}, color_scheme=scheme, is_mobile=width < 500
-        )
-        try:
-            page = context.new_page()
-            errors = console_errors(page)
-            login(page, api.url, dsn, EMAIL)
-            page.goto(api.url + "/requests")
-            rows = page.locator("#request-rows li")
-            expect(rows).to_have_count(71)
-            expect(page.locator("nav[aria-label=main] a[aria-current=page]")).to_have_text(
-                "Requests"
-            )
-            # the hostile line: shown literally, its bidi control as a visible escape
-            first = rows.first
-            expect(first.locator(".path")).to_contain_text("/<script>alert(1)</script>/")
-            expect(first.locator(".path .esc")).to_have_text("\\u202e")
-            expect(first.locator(".ua")).to_have_text("<b>bold</b>")
-            assert page.locator("script:text('alert(1)')").count() == 0
-            background = page.evaluate("getComputedStyle(document.body).backgroundColor")
-            assert background == ("rgb(17, 20, 24)" if scheme == "dark" else "rgb(255, 255, 255)")
-            overflow = page.evaluate("document.documentElement.scrollWidth")
-            assert overflow <= width, (width, overflow)  # no sideways scrolling
-            page.screenshot(path=f"/tmp/requests-{width}-{scheme}.png", full_page=False)
-            if width == 1280 and scheme == "light":
-                filters_and_paging(page, api)
-            assert errors == [], errors  # e.g. no CSP violations
-        finally:
-            context.close()
+    for width, scheme, page, errors in views(browser, desktop=1280):
+        login(page, api.url, dsn, EMAIL)
+        page.goto(api.url + "/requests")
+        rows = page.locator("#request-rows li")
+        expect(rows).to_have_count(71)
+        expect(page.locator("nav[aria-label=main] a[aria-current=page]")).to_have_text("Requests")
+        # the hostile line: shown literally, its bidi control as a visible escape
+        first = rows.first
+        expect(first.locator(".path")).to_contain_text("/<script>alert(1)</script>/")
+        expect(first.locator(".path .esc")).to_have_text("\\u202e")
+        expect(first.locator(".ua")).to_have_text("<b>bold</b>")
+        assert page.locator("script:text('alert(1)')").count() == 0
+        assert_fits(page, width, scheme)
+        page.screenshot(path=f"/tmp/requests-{width}-{scheme}.png", full_page=False)
+        if width == 1280 and scheme == "light":
+            filters_and_paging(page, api)
+        assert errors == [], errors  # e.g. no CSP violations
     assert Path("/tmp/requests-390-dark.png").exists()
 
 

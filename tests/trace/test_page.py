@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import ApiServer
-from tests.support.browser import console_errors
+from tests.support.browser import assert_fits, views
 from tests.support.login import login, login_client
 from tests.trace.data import NOW, TRACE, journal, seed
 
@@ -43,44 +43,33 @@ def test_trace_page_in_chromium(browser: Any, api: ApiServer, dsn: str, conn: An
 
     seed(conn)
     journal(conn, [(NOW - timedelta(minutes=1), "app-3", None, HOSTILE, {"TRACE_ID": TRACE})])
-    for width, scheme in ((1366, "light"), (1366, "dark"), (390, "light"), (390, "dark")):
-        context = browser.new_context(
-            viewport={"width": width, "height": 900}, color_scheme=scheme, is_mobile=width < 500
-        )
-        try:
-            page = context.new_page()
-            errors = console_errors(page)
-            login(page, api.url, dsn, EMAIL)
-            page.goto(api.url + "/trace")
-            page.locator("#trace-search input[name=id]").fill(TRACE.upper())
-            page.locator("#trace-search button[type=submit]").click()
-            page.wait_for_url(f"**/trace/{TRACE.upper()}")
-            rows = page.locator("#trace-rows li")
-            expect(rows).to_have_count(6)
-            assert rows.locator(".kind").all_inner_texts() == ["request"] + ["journal"] * 5
-            expect(rows.first.locator(".message")).to_have_text("GET /cart?a=1 200")
-            times = rows.locator("time").all_inner_texts()
-            assert times == sorted(times)
-            groups = page.locator("#trace-groups li").all_inner_texts()
-            assert groups == [
-                "edge · shop.example: 1",
-                "app-1 · shop.service: 2",
-                "app-2 · pay.service: 2",
-                "app-3: 1",
-            ]
-            last = rows.last
-            expect(last.locator(".message")).to_contain_text("<script>alert(1)</script>")
-            expect(last.locator(".message .esc")).to_have_text("\\u202e")
-            assert page.locator("script:text('alert(1)')").count() == 0
-            background = page.evaluate("getComputedStyle(document.body).backgroundColor")
-            assert background == ("rgb(17, 20, 24)" if scheme == "dark" else "rgb(255, 255, 255)")
-            overflow = page.evaluate("document.documentElement.scrollWidth")
-            assert overflow <= width, (width, overflow)  # no sideways scrolling
-            page.screenshot(path=f"/tmp/trace-{width}-{scheme}.png", full_page=True)
-            if width == 1366 and scheme == "light":
-                page.goto(api.url + "/trace/no-such-id")
-                expect(page.locator("#trace-empty")).to_have_text("No logs for this id.")
-                page.screenshot(path="/tmp/trace-unknown.png")
-            assert errors == [], errors  # e.g. no CSP violations
-        finally:
-            context.close()
+    for width, scheme, page, errors in views(browser):
+        login(page, api.url, dsn, EMAIL)
+        page.goto(api.url + "/trace")
+        page.locator("#trace-search input[name=id]").fill(TRACE.upper())
+        page.locator("#trace-search button[type=submit]").click()
+        page.wait_for_url(f"**/trace/{TRACE.upper()}")
+        rows = page.locator("#trace-rows li")
+        expect(rows).to_have_count(6)
+        assert rows.locator(".kind").all_inner_texts() == ["request"] + ["journal"] * 5
+        expect(rows.first.locator(".message")).to_have_text("GET /cart?a=1 200")
+        times = rows.locator("time").all_inner_texts()
+        assert times == sorted(times)
+        groups = page.locator("#trace-groups li").all_inner_texts()
+        assert groups == [
+            "edge · shop.example: 1",
+            "app-1 · shop.service: 2",
+            "app-2 · pay.service: 2",
+            "app-3: 1",
+        ]
+        last = rows.last
+        expect(last.locator(".message")).to_contain_text("<script>alert(1)</script>")
+        expect(last.locator(".message .esc")).to_have_text("\\u202e")
+        assert page.locator("script:text('alert(1)')").count() == 0
+        assert_fits(page, width, scheme)
+        page.screenshot(path=f"/tmp/trace-{width}-{scheme}.png", full_page=True)
+        if width == 1366 and scheme == "light":
+            page.goto(api.url + "/trace/no-such-id")
+            expect(page.locator("#trace-empty")).to_have_text("No logs for this id.")
+            page.screenshot(path="/tmp/trace-unknown.png")
+        assert errors == [], errors  # e.g. no CSP violations
