@@ -69,6 +69,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from api.series.store import scaled_decimal
 from bench.common import (
     VIGIL,
     bench_cluster,
@@ -241,12 +242,12 @@ class Vigil:
                     f"{cli / points * 1e6:.2f}"
                 )
                 out.bytes_per_point = (relation_bytes(dsn) - size0) / points
-                self.last_breakdown = breakdown(dsn)
                 # The emptied hot table and rollups keep their pages (reused by the next
                 # day's points); what the data itself occupies is measured after VACUUM FULL.
                 with psycopg.connect(dsn, autocommit=True) as conn:
                     conn.execute("vacuum full")
                 out.live_bytes_per_point = (relation_bytes(dsn) - size0) / points
+                self.last_breakdown = relations_in_use(dsn)
             return out
 
     @contextlib.contextmanager
@@ -300,6 +301,36 @@ def breakdown(dsn: str) -> list[tuple[str, int]]:
             + " order by 2 desc limit 6"
         ).fetchall()
     return [(str(r[0]), int(str(r[1]))) for r in rows]
+
+
+def relations_in_use(dsn: str) -> list[tuple[str, int]]:
+    """The largest tables (heap and TOAST) and indexes apart, each by itself: where the
+    bytes per point go (portable mode, after VACUUM FULL)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows = conn.execute(
+            "select n.nspname || '.' || c.relname, pg_table_size(c.oid)"
+            "  from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+            " where c.relkind in ('r', 'm', 'i') and n.nspname = 'vigil'"
+            " order by 2 desc limit 8"
+        ).fetchall()
+    return [(str(r[0]), int(str(r[1]))) for r in rows]
+
+
+def tier_bytes(dsn: str) -> list[tuple[str, int]]:
+    """TimescaleDB mode: hypertable_size of the raw points and of each continuous
+    aggregate (its materialization hypertable), compressed chunks included."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows = conn.execute(
+            "select 'raw points', hypertable_size('vigil.points_data')"
+            " union all"
+            " select c.view_name::text, hypertable_size(format('%I.%I',"
+            "   c.materialization_hypertable_schema, c.materialization_hypertable_name))"
+            "  from timescaledb_information.continuous_aggregates c"
+            " where c.view_schema = 'vigil'"
+            " union all"
+            " select 'series', pg_total_relation_size('vigil.series')"
+        ).fetchall()
+    return [(str(r[0]), int(str(r[1] or 0))) for r in rows]
 
 
 class VictoriaMetrics:
@@ -425,9 +456,11 @@ def dir_bytes(path: Path) -> int:
 class TimescaleVigil:
     """TimescaleDB mode on the PGlite + TimescaleDB server of the test lane (tools/pglite):
     one connection at a time and no COPY, so the API's ingest cannot run there; the points
-    go in as single INSERT statements of 5,000 rows in the same orders, and what is measured
-    is the deferred work (`vigil jobs run --all`: aggregates, compression, retention) and the
-    bytes per point after it. CPU is the server process's (all of PostgreSQL runs in it)."""
+    go in as single INSERT statements of 5,000 rows into vigil.points_data, values encoded as
+    the API's COPY encodes them (api.series.store.scaled_decimal), in the same orders, and
+    what is measured is the deferred work (every aggregate refreshed over the whole range,
+    then `vigil jobs run --all`: compression, retention) and the bytes per point after it,
+    per part. CPU is the server process's (all of PostgreSQL runs in it)."""
 
     name = "Vigil TimescaleDB"
 
@@ -441,6 +474,7 @@ class TimescaleVigil:
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres?sslmode=disable"
         self.work = work
         self.last_breakdown: list[tuple[str, int]] = []
+        self.tiers: list[tuple[str, int]] = []
 
     def load(self, values: list[list[float]], n: int, per_series: int, end_ns: int) -> Load:
         """Fresh schema, the points inserted sliced by time, then the deferred work."""
@@ -464,6 +498,7 @@ class TimescaleVigil:
                 ).fetchall()
                 ids += [int(str(r[0])) for r in rows]
             batch: tuple[list[int], list[datetime], list[float]] = ([], [], [])
+            scales: dict[int, int] = {}
             for j in range(per_series):
                 at = datetime.fromtimestamp((start_ns + j * STEP_S * 1_000_000_000) / 1e9, UTC)
                 for i in range(n):
@@ -472,10 +507,23 @@ class TimescaleVigil:
                     batch[1].append(at)
                     batch[2].append(vals[(j + i * 37) % len(vals)])
                     if len(batch[0]) == BATCH or (j == per_series - 1 and i == n - 1):
+                        # As the API's COPY writes them: values encoded here.
+                        enc = [
+                            scaled_decimal(s, v, scales)
+                            for s, v in zip(batch[0], batch[2], strict=True)
+                        ]
                         conn.execute(
-                            "insert into vigil.points (series_id, at, value) select * from"
-                            " unnest(%s::bigint[], %s::timestamptz[], %s::float8[])",
-                            batch,
+                            "insert into vigil.points_data (series_id, at, m, e, f, r)"
+                            " select * from unnest(%s::bigint[], %s::timestamptz[],"
+                            " %s::bigint[], %s::smallint[], %s::float8[], %s::float8[])",
+                            (
+                                batch[0],
+                                batch[1],
+                                [d[0] if d else None for d in enc],
+                                [d[1] if d else None for d in enc],
+                                [None if d else v for d, v in zip(enc, batch[2], strict=True)],
+                                [d[2] if d else None for d in enc],
+                            ),
                         )
                         batch = ([], [], [])
         seconds = time.perf_counter() - t0
@@ -484,6 +532,14 @@ class TimescaleVigil:
             rate=points / seconds, cpu_per_m=(cpu_seconds(self.proc.pid) - cpu0) / points * 1e6
         )
         cpu0, cli0 = cpu_seconds(self.proc.pid), children_cpu()
+        # The refresh policies only cover their recent window (data this old would stay
+        # unmaterialized, read raw, and uncounted): every aggregate over the whole range.
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            for tier in ("hour", "day"):
+                conn.execute(
+                    f"call refresh_continuous_aggregate('vigil.points_{tier}', null,"
+                    f" date_trunc('{tier}', now(), 'UTC'))"
+                )
         run = subprocess.run(
             [VIGIL, "jobs", "run", "--all"],
             env={**os.environ, "DATABASE_URL": self.url, "VIGIL_DATA_DIR": str(self.work)},
@@ -501,6 +557,7 @@ class TimescaleVigil:
         out.bytes_per_point = (relation_bytes(self.dsn) - size0) / points
         out.live_bytes_per_point = out.bytes_per_point  # TimescaleDB: compressed chunks
         self.last_breakdown = breakdown(self.dsn)
+        self.tiers = tier_bytes(self.dsn)
         return out
 
 
@@ -523,6 +580,9 @@ def bench_timescale(
         )
         top = ", ".join(f"{name} {b / 1e6:.1f} MB" for name, b in ts.last_breakdown)
         print(f"    largest tables: {top}")
+        points = n * per_series
+        tiers = ", ".join(f"{name} {b / points:.2f}" for name, b in ts.tiers)
+        print(f"    B/point per part (compressed chunks, indexes, TOAST): {tiers}")
 
 
 # ---- report -------------------------------------------------------------------------------
@@ -587,8 +647,10 @@ def bench_size(
     print(deferred.line("deferred work per M points", "s", ".2f"))
     print(size.line("bytes per point after deferred", "B", ".2f"))
     print(live.line("bytes per point in use (VACUUM FULL)", "B", ".2f"))
-    top = ", ".join(f"{name} {b / 1e6:.1f} MB" for name, b in vigil.last_breakdown)
-    print(f"  Vigil's largest tables (last round): {top}")
+    top = ", ".join(
+        f"{name} {b / 1e6:.1f} MB ({b / total:.1f} B/point)" for name, b in vigil.last_breakdown
+    )
+    print(f"  Vigil's largest tables and indexes in use (last round, VACUUM FULL): {top}")
     return size.vm
 
 

@@ -139,7 +139,12 @@ begin
           union all
           (select 'journal', l.at, l.host, coalesce(s.unit, s.container), l.message,
                   jsonb_build_object('priority', l.priority, 'unit', s.unit,
-                                     'container', s.container, 'fields', l.fields),
+                                     'container', s.container,
+                                     'fields', coalesce(l.fields, '{}')
+                                               || case when l.pid is not null
+                                                       then jsonb_build_object('_PID',
+                                                                               l.pid::text)
+                                                       else '{}' end),
                   l.id
              from vigil.journal_lines l
              join vigil.journal_sets s on s.id = l.set_id

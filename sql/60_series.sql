@@ -4,10 +4,12 @@
 -- Storage: vigil.series (one row per (name, labels)) and vigil.points (series_id, at, value).
 -- Aggregates per tier have the same name and columns in both modes:
 --   vigil.points_minute / points_hour / points_day (series_id, bucket, n, total, min_value, max_value)
--- TimescaleDB mode: points is a hypertable and the tiers are continuous aggregates with refresh
---   and retention policies, real-time (materialized_only = false); vigil.series_averages reads
---   the buckets TimescaleDB logged as changed since their refresh (a backfill) from the raw
---   points (vigil._series_dirty).
+-- TimescaleDB mode: points is a view over the hypertable vigil.points_data, which stores each
+--   value as a decimal (m, e) or a float f (see vigil._decimal below for why); points_hour and
+--   points_day are continuous aggregates with refresh and retention policies, real-time
+--   (materialized_only = false), points_minute a view over the raw points; vigil.series_averages
+--   reads the buckets TimescaleDB logged as changed since their refresh (a backfill) from the
+--   raw points (vigil._series_dirty).
 -- Portable mode: the tiers are tables maintained by the portable job refresh_series_rollups,
 --   which materializes whole buckets up to a watermark per tier and re-computes buckets that
 --   received late points (an invalidation log written by a statement trigger on points);
@@ -22,7 +24,8 @@
 -- points_minute/hour/day; vigil.series_ids(), add_point(), delete_series(),
 -- series_averages(), series_search(), series_points(), the view points_all; the jobs
 -- refresh_series_rollups, pack_series_points and prune_series (portable) or continuous
--- aggregate, compression and retention policies (TimescaleDB).
+-- aggregate, compression and retention policies and refresh_series_rollups_job (TimescaleDB,
+-- with the table vigil.points_data).
 
 create table if not exists vigil.series (
   id         bigint generated always as identity,
@@ -42,15 +45,145 @@ select vigil._comment_columns('vigil.series',
             'series.');
 create index if not exists series_labels_idx on vigil.series using gin (labels);
 
-create table if not exists vigil.points (
-  series_id bigint not null,
-  at        timestamptz not null,
-  value     double precision not null
-);
-comment on table vigil.points is
-  'Raw points of vigil.series. A hypertable in TimescaleDB mode. No foreign key to series, '
-  'on purpose: batch ingest writes with COPY at full speed; vigil.delete_series removes both.';
-create index if not exists points_series_at_idx on vigil.points (series_id, at);
+-- Decimal values as integers (TimescaleDB mode). TimescaleDB compresses a float8 column with
+-- Gorilla XOR, which does badly on decimal values such as 91.958 (4.1 bytes a value measured
+-- on the NAB data), and an int8 column with delta-of-delta and simple8b (a few bits a value
+-- for a slowly moving series). So a value v that is exactly m / 10^e (m an integer below
+-- 2^53, 0 <= e <= 15) is stored as (m, e): m::float8 / 10^e is one correctly rounded IEEE
+-- division of two exact numbers, so it is the double nearest to the decimal m / 10^e, which
+-- is v. Encoders verify that per value ((m / 10^e) = v exactly, and -0 stays a float) and
+-- keep any other value (1/3, 1e300) in the float8 column f, null otherwise (a null costs
+-- nothing compressed; a constant e per segment almost nothing). A value a few units in the
+-- last place away from a decimal (float noise, 94.79799999999999 next to 94.798; 10-16 % of
+-- NAB's CPU values) is stored as that decimal and the residual r = v - m / 10^e, which is
+-- exact (Sterbenz: v and m / 10^e are within a factor of 2), as is m / 10^e + r = v (checked
+-- per value); residuals repeat (one or two units in the last place) and compress to a few
+-- bits with Gorilla, where the whole float cost ~8 bytes. Any such (m, e) reads back
+-- the same; which e is chosen only steers compression: vigil._decimal_encode (inserts
+-- through the view vigil.points) takes the smallest; the API's COPY (api/series/store.py)
+-- writes every value of a series with one e, the largest smallest-e up to 6 it has seen
+-- for the series, since m jumping by powers of ten between values costs delta-of-delta
+-- dearly; values needing more digits get a residual at that e, or else go to f. Measured
+-- (bench/peers.py, 1,000 NAB series, compressed): raw points 5.5 -> 3.0 bytes a point.
+
+create or replace function vigil._decimal(p_m bigint, p_e smallint, p_f double precision,
+                                          p_r double precision)
+returns double precision
+language sql
+immutable
+parallel safe
+as $$
+  -- Exact powers of ten (a lookup, not pow()): every 10^e up to 10^22 is a float8. Adding
+  -- the residual r is exact (the encoder checked it); adding 0 changes nothing (m / 10^e is
+  -- never -0).
+  select coalesce(p_f, p_m::double precision
+                       / ('{1e0,1e1,1e2,1e3,1e4,1e5,1e6,1e7,1e8,1e9,1e10,1e11,1e12,1e13,1e14,'
+                          '1e15}'::double precision[])[p_e + 1]
+                       + coalesce(p_r, 0))
+$$;
+comment on function vigil._decimal(bigint, smallint, double precision, double precision) is
+  'The value of a stored point (TimescaleDB mode): f when not null, else m / 10^e + r '
+  '(r null: 0), exactly.';
+
+create or replace function vigil._decimal_encode(p_value double precision, out m bigint,
+                                                 out e smallint, out f double precision)
+language sql
+immutable
+parallel safe
+as $$
+  -- The smallest e whose m = round(v * 10^e) reads back as exactly v; else (null, null, v).
+  select x.m, x.e, case when x.m is null then p_value end
+    from (select null::bigint as m, null::smallint as e) z
+    left join lateral (
+      select round(y.v)::bigint as m, y.e
+        from (select case when abs(p_value) < 9007199254740992 then p_value * p.p end as v,
+                     p.p, (p.i - 1)::smallint as e
+                from unnest('{1e0,1e1,1e2,1e3,1e4,1e5,1e6,1e7,1e8,1e9,1e10,1e11,1e12,1e13,'
+                            '1e14,1e15}'::double precision[]) with ordinality as p (p, i)) y
+       where abs(y.v) < 9007199254740992 and round(y.v) / y.p = p_value
+         and not (p_value = 0 and p_value::text = '-0')
+       order by y.e
+       limit 1) x on true
+$$;
+comment on function vigil._decimal_encode(double precision) is
+  'The stored form (m, e, f) of a value (TimescaleDB mode): m / 10^e when that is exactly '
+  'the value, else f (see vigil._decimal).';
+
+create or replace function vigil._points_write() returns trigger
+language plpgsql
+as $$
+begin
+  if tg_op = 'INSERT' then
+    if new.series_id is null or new.at is null or new.value is null then
+      raise exception 'vigil.points: series_id, at and value must not be null'
+        using errcode = '23502';
+    end if;
+    insert into vigil.points_data (series_id, at, m, e, f)
+    select new.series_id, new.at, d.m, d.e, d.f from vigil._decimal_encode(new.value) d;
+    return new;
+  end if;
+  delete from vigil.points_data p
+   where p.series_id = old.series_id and p.at = old.at
+     and vigil._decimal(p.m, p.e, p.f, p.r) = old.value;
+  return old;
+end
+$$;
+comment on function vigil._points_write() is
+  'INSTEAD OF trigger on the view vigil.points (TimescaleDB mode): an insert (also COPY) '
+  'stores the point encoded in vigil.points_data; a delete removes the matching rows.';
+
+-- vigil.points (series_id, at, value): a table in portable mode; in TimescaleDB mode a view
+-- over the hypertable vigil.points_data (series_id, at, m, e, f) with an INSTEAD OF trigger,
+-- so that every writer and reader of vigil.points works in both modes (the API's COPY writes
+-- the encoded columns to vigil.points_data itself).
+do $$
+begin
+  if not vigil.has_timescale() then
+    create table if not exists vigil.points (
+      series_id bigint not null,
+      at        timestamptz not null,
+      value     double precision not null
+    );
+    comment on table vigil.points is
+      'Raw points of vigil.series. No foreign key to series, on purpose: batch ingest writes '
+      'with COPY at full speed; vigil.delete_series removes both.';
+    create index if not exists points_series_at_idx on vigil.points (series_id, at);
+    return;
+  end if;
+  create table if not exists vigil.points_data (
+    series_id bigint not null,
+    at        timestamptz not null,
+    m         bigint,
+    e         smallint,
+    f         double precision,
+    r         double precision,
+    constraint points_data_value_check check ((f is null) = (m is not null and e is not null)),
+    constraint points_data_residual_check check (r is null or m is not null)
+  );
+  comment on table vigil.points_data is
+    'TimescaleDB mode: the raw points of vigil.series, value encoded (m, e, f; see '
+    'vigil._decimal); a hypertable, compressed by policy. Read and write through the view '
+    'vigil.points.';
+  perform vigil._comment_columns('vigil.points_data',
+    'm', 'The value as the integer m of m / 10^e, when that is exact; else null.',
+    'e', 'The decimal exponent e of m / 10^e (0..15); null with m.',
+    'f', 'The value when it is not a short decimal (e.g. 1/3, 1e300); else null.',
+    'r', 'The value minus m / 10^e (exact) when the value is within a few units in the last '
+         'place of that decimal without being it (float noise such as 94.79799999999999 '
+         'next to 94.798); null when it is the decimal.');
+  create index if not exists points_data_series_at_idx on vigil.points_data (series_id, at);
+  perform create_hypertable('vigil.points_data', 'at', chunk_time_interval => interval '1 day',
+                            if_not_exists => true);
+  create or replace view vigil.points as
+  select p.series_id, p.at, vigil._decimal(p.m, p.e, p.f, p.r) as value
+    from vigil.points_data p;
+  comment on view vigil.points is
+    'Raw points of vigil.series (series_id, at, value). TimescaleDB mode: a view over the '
+    'hypertable vigil.points_data; inserts (also COPY) and deletes go through its trigger.';
+  drop trigger if exists points_write on vigil.points;
+  create trigger points_write instead of insert or delete on vigil.points
+    for each row execute function vigil._points_write();
+end $$;
 
 -- Portable-mode rollup tables (in TimescaleDB mode the same names are continuous aggregates).
 do $$
@@ -167,7 +300,8 @@ select vigil._comment_columns('vigil.points_packed',
   'total', 'Sum of the values of the day; avg = total / n.',
   'last_at', 'Time of the newest point of the day.',
   'gaps', 'Microseconds from the day start to the first point, then between consecutive '
-          'points (in time order); null once the raw points expired (prune_series).',
+          'points (in time order); the last gap repeats for the points beyond the array (a '
+          'regular series stores two); null once the raw points expired (prune_series).',
   'vals', 'The values in the same order, comma-separated in shortest exact text form '
           '(compresses better than float8[]); null once expired.',
   'hour_n', 'Points per hour of the day (24 entries), with hour_total, hour_min and hour_max: '
@@ -196,13 +330,17 @@ immutable
 parallel safe
 as $$
   -- The running sum of the gaps in float8 is exact (integers below 2^53 microseconds).
-  select p_day + interval '1 microsecond' * sum(u.gap::double precision) over (order by u.i),
+  -- Gaps may be fewer than the values: the last one repeats (unnest pads with nulls).
+  select p_day + interval '1 microsecond'
+                 * sum(coalesce(u.gap, p_gaps[cardinality(p_gaps)])::double precision)
+                     over (order by u.i),
          u.value
     from unnest(p_gaps, string_to_array(p_vals, ',')::double precision[])
          with ordinality as u (gap, value, i)
 $$;
 comment on function vigil._unpack(timestamptz, bigint[], text) is
-  'The points (at, value) of one vigil.points_packed row, in time order.';
+  'The points (at, value) of one vigil.points_packed row, in time order (fewer gaps than '
+  'values: the last gap repeats).';
 
 create or replace function vigil._pack_hours(p_day timestamptz, p_gaps bigint[], p_vals text,
                                              out hour_n integer[],
@@ -328,7 +466,8 @@ begin
     -- a data-modifying statement): one sort instead of one per aggregate and day.
     select g.series_id, g.day, count(*)::integer as n, sum(g.value) as total,
            min(g.value) as min_value, max(g.value) as max_value, max(g.at) as last_at,
-           array_agg(g.gap) as gaps, string_agg(g.value::text, ',') as vals
+           array_agg(g.gap) as gaps,
+           string_agg(g.value::text, ',') as vals
       from (select * from g order by g.series_id, g.day, g.at, g.value) g
      group by g.series_id, g.day
   ), hr as (
@@ -349,8 +488,13 @@ begin
   )
   insert into vigil.points_packed (series_id, day, n, total, min_value, max_value, last_at,
                                    gaps, vals, hour_n, hour_total, hour_min, hour_max)
-  select a.series_id, a.day, a.n, a.total, a.min_value, a.max_value, a.last_at, a.gaps, a.vals,
-         h.hour_n, h.hour_total, h.hour_min, h.hour_max
+  -- A regular day (every gap after the first equal) keeps two gaps: vigil._unpack repeats
+  -- the last one. Short days are stored uncompressed (rows under 2 kB), so this is what
+  -- keeps them small; long ones compress either way.
+  select a.series_id, a.day, a.n, a.total, a.min_value, a.max_value, a.last_at,
+         case when a.n > 2 and a.gaps[2:] = array_fill(a.gaps[a.n], array[a.n - 1])
+              then a.gaps[1:2] else a.gaps end,
+         a.vals, h.hour_n, h.hour_total, h.hour_min, h.hour_max
     from a
     left join h on h.series_id = a.series_id and h.day = a.day
   -- A day whose raw points expired (prune_series) keeps its sums; later points are dropped.
@@ -406,7 +550,16 @@ comment on function vigil.series_ids(text[], jsonb[]) is
 create sequence if not exists vigil.series_forgotten;
 comment on sequence vigil.series_forgotten is
   'Advanced whenever series are deleted or truncated: API processes cache series ids and '
-  'drop their cache when this changes (a deleted series may come back under a new id).';
+  'drop their cache when this changes (a deleted series may come back under a new id). '
+  'Starts at a random value per install, so that a schema or cluster recreated under a '
+  'running API does not look like the one it cached ids of.';
+-- Set once: a fresh sequence (or one never advanced) starts at a random value.
+do $$
+begin
+  if not (select is_called from vigil.series_forgotten) then
+    perform setval('vigil.series_forgotten', 1 + floor(random() * 2 ^ 52)::bigint);
+  end if;
+end $$;
 
 create or replace function vigil._series_forget() returns trigger
 language plpgsql
@@ -449,8 +602,16 @@ as $$
 declare
   v_n bigint;
 begin
-  delete from vigil.points where series_id = p_series_id;
+  if vigil.has_timescale() then
+    delete from vigil.points_data where series_id = p_series_id;
+  else
+    delete from vigil.points where series_id = p_series_id;
+  end if;
   get diagnostics v_n = row_count;
+  if vigil.has_timescale() and to_regclass('vigil.points_archive_until') is not null then
+    execute 'delete from vigil.points_hour_archive where series_id = $1' using p_series_id;
+    execute 'delete from vigil.points_day_archive where series_id = $1' using p_series_id;
+  end if;
   if not vigil.has_timescale() then
     with gone as (delete from vigil.points_packed where series_id = p_series_id returning n)
     select v_n + coalesce(sum(n), 0) into v_n from gone;
@@ -630,41 +791,91 @@ comment on function vigil.prune_series(timestamptz, jsonb) is
   'defaults 90 days, 90 days, 2 years, 10 years), also for the packed days (their raw points, '
   'hour sums and day sums, by whole days). Returns the rows deleted or thinned.';
 
+create or replace procedure vigil.refresh_series_rollups_job(job_id integer, config jsonb)
+language plpgsql
+as $$
+declare
+  v_from timestamptz;
+  v_to   timestamptz;
+  v_tier text;
+begin
+  -- The refresh policies re-materialize their window only (3 days of hours, 30 of days):
+  -- buckets changed before it (a backfill, or the whole history after an upgrade that
+  -- created the aggregates) are read raw by vigil.series_averages until refreshed. This
+  -- refreshes them: TimescaleDB re-computes only what its invalidation logs list, so it
+  -- costs nothing when nothing is stale. From the oldest raw chunk on (day-aligned): a
+  -- refresh where retention dropped the raw points would empty those buckets.
+  select min(c.range_start) into v_from from timescaledb_information.chunks c
+   where c.hypertable_schema = 'vigil' and c.hypertable_name = 'points_data';
+  foreach v_tier in array array['hour', 'day'] loop
+    v_to := date_trunc(v_tier, now() - interval '1 hour', 'UTC');
+    if v_from + ('1 ' || v_tier)::interval <= v_to then
+      call refresh_continuous_aggregate(format('vigil.%I', 'points_' || v_tier)::regclass,
+                                        date_trunc(v_tier, v_from, 'UTC'), v_to);
+      commit;
+    end if;
+  end loop;
+end
+$$;
+comment on procedure vigil.refresh_series_rollups_job(integer, jsonb) is
+  'TimescaleDB job (add_job, hourly): refreshes points_hour and points_day over every raw '
+  'chunk (only the buckets TimescaleDB logged as changed are re-computed).';
+
 select vigil._register_job('refresh_series_rollups', 'vigil.refresh_series_rollups',
-                           interval '1 minute');
+                           interval '1 minute',
+                           p_timescale_job => 'vigil.refresh_series_rollups_job',
+                           p_timescale_every => interval '1 hour');
 select vigil._register_job('prune_series', 'vigil.prune_series', interval '1 hour',
                            '{"points": "90 days", "minute": "90 days", "hour": "2 years", '
                            '"day": "10 years"}');
 
--- TimescaleDB mode: hypertable, continuous aggregates, refresh and retention policies.
+-- TimescaleDB mode: the hypertable vigil.points_data (created above with the view
+-- vigil.points), continuous aggregates points_hour and points_day, the minute tier as a view
+-- over the raw points, refresh, compression and retention policies.
+--
+-- Why the minute tier is no aggregate here: a continuous aggregate per minute costs about
+-- 3.3 bytes per raw point at 10-second points (compressed), more than the raw points
+-- themselves (under 3 bytes once values are stored as decimals), and it is kept as long as
+-- they are (90 days). The compressed raw points are read instead: a minute bucket of one
+-- series is a few rows of one compressed batch. Hours and days outlive the raw points (2
+-- and 10 years) and stay aggregates, over vigil.points_data (their value vigil._decimal).
+-- An install upgraded from the layout before (a hypertable vigil.points and aggregates of
+-- its value) keeps its hour and day buckets older than its oldest raw points in
+-- vigil.points_hour_archive / points_day_archive, read below vigil.points_archive_until
+-- (alembic/versions/0007/61_series_decimal_convert.sql).
 do $$
 declare
   v_tier  record;
 begin
   if vigil.has_timescale() then
-    perform create_hypertable('vigil.points', 'at', chunk_time_interval => interval '1 day',
-                              if_not_exists => true, migrate_data => true);
-    perform add_retention_policy('vigil.points', interval '90 days', if_not_exists => true);
+    perform add_retention_policy('vigil.points_data', interval '90 days', if_not_exists => true);
     -- Compression: a chunk (one day) is compressed once it ended an hour ago, its rows
-    -- segmented by series and ordered by time (delta-of-delta times, Gorilla values).
+    -- segmented by series and ordered by time (delta-of-delta times and integer values,
+    -- Gorilla for the rare float values).
     if not exists (select from timescaledb_information.hypertables h
-                    where h.hypertable_schema = 'vigil' and h.hypertable_name = 'points'
+                    where h.hypertable_schema = 'vigil' and h.hypertable_name = 'points_data'
                       and h.compression_enabled) then
-      alter table vigil.points set (timescaledb.compress,
-                                    timescaledb.compress_segmentby = 'series_id',
-                                    timescaledb.compress_orderby = 'at');
+      alter table vigil.points_data set (timescaledb.compress,
+                                         timescaledb.compress_segmentby = 'series_id',
+                                         timescaledb.compress_orderby = 'at');
     end if;
-    perform add_compression_policy('vigil.points', compress_after => interval '1 hour',
+    perform add_compression_policy('vigil.points_data', compress_after => interval '1 hour',
                                    if_not_exists => true);
+    create or replace view vigil.points_minute as
+    select p.series_id, time_bucket('1 minute', p.at) as bucket, count(*) as n,
+           sum(p.value) as total, min(p.value) as min_value, max(p.value) as max_value
+      from vigil.points p
+     group by p.series_id, time_bucket('1 minute', p.at);
+    comment on view vigil.points_minute is
+      'TimescaleDB mode: the raw points per minute and series (count, sum, min, max), '
+      'computed when read from vigil.points (kept as long as the raw points, 90 days).';
     for v_tier in
       select * from (values
-        ('minute', interval '3 hours', interval '1 minute', interval '1 minute',
-         interval '90 days', interval '1 day', interval '1 day'),
         ('hour', interval '3 days', interval '1 hour', interval '30 minutes',
-         interval '2 years', interval '7 days', interval '10 days'),
+         interval '2 years', interval '7 days'),
         ('day', interval '30 days', interval '1 day', interval '1 hour',
-         interval '10 years', interval '60 days', interval '10 days')
-      ) as t (tier, start_offset, end_offset, schedule, retention, compress_after, chunk)
+         interval '10 years', interval '60 days')
+      ) as t (tier, start_offset, end_offset, schedule, retention, compress_after)
     loop
       if not exists (select from pg_class c join pg_namespace n on n.oid = c.relnamespace
                       where n.nspname = 'vigil' and c.relname = 'points_' || v_tier.tier) then
@@ -672,12 +883,14 @@ begin
           'create materialized view vigil.%I with (timescaledb.continuous, '
           || 'timescaledb.materialized_only = false) as '
           || 'select series_id, time_bucket(%L, at) as bucket, count(*) as n, '
-          || 'sum(value) as total, min(value) as min_value, max(value) as max_value '
-          || 'from vigil.points group by series_id, time_bucket(%L, at) with no data',
+          || 'sum(vigil._decimal(m, e, f, r)) as total, '
+          || 'min(vigil._decimal(m, e, f, r)) as min_value, '
+          || 'max(vigil._decimal(m, e, f, r)) as max_value '
+          || 'from vigil.points_data group by series_id, time_bucket(%L, at) with no data',
           'points_' || v_tier.tier, '1 ' || v_tier.tier, '1 ' || v_tier.tier);
         execute format(
           'comment on view vigil.%I is %L', 'points_' || v_tier.tier,
-          'Continuous aggregate of vigil.points per ' || v_tier.tier || ' and series: count, '
+          'Continuous aggregate of the raw points per ' || v_tier.tier || ' and series: count, '
           || 'sum, min and max; real-time (materialized_only = false). Tune its refresh and '
           || 'retention policies in timescaledb_information.jobs (docs/series.md).');
       end if;
@@ -697,24 +910,44 @@ begin
       perform add_compression_policy(format('vigil.%I', 'points_' || v_tier.tier)::regclass,
                                      compress_after => v_tier.compress_after,
                                      if_not_exists => true);
-      -- A chunk of an aggregate is compressed once all of it is older than compress_after:
-      -- with TimescaleDB's default of 10-day chunks (ten times vigil.points') up to 11 days
-      -- of minute buckets stay uncompressed (~135 B a bucket against ~20 compressed), with
-      -- 1-day chunks about 1.5. Changed only from that default (a DBA's own interval stays);
-      -- existing chunks keep their interval, new chunks get this one.
-      if exists (select from timescaledb_information.continuous_aggregates c
-                   join timescaledb_information.dimensions d
-                     on d.hypertable_schema = c.materialization_hypertable_schema
-                    and d.hypertable_name = c.materialization_hypertable_name
-                  where c.view_schema = 'vigil' and c.view_name = 'points_' || v_tier.tier
-                    and d.time_interval = interval '10 days'
-                    and d.time_interval <> v_tier.chunk) then
-        perform set_chunk_time_interval(format('vigil.%I', 'points_' || v_tier.tier)::regclass,
-                                        v_tier.chunk);
-      end if;
     end loop;
   end if;
 end $$;
+
+-- The whole minutes of one series in a range, for alert rules (sql/80_rules.sql): portable
+-- mode's minute rollup, or in TimescaleDB mode the raw points per minute through the
+-- (series_id, at) index and chunk exclusion (the view points_minute groups by time_bucket,
+-- which a range on its bucket cannot narrow). Inlined into the caller's query.
+do $$
+begin
+  if vigil.has_timescale() then
+    create or replace function vigil._series_minutes(p_series_id bigint, p_from timestamptz,
+                                                     p_to timestamptz)
+    returns table (bucket timestamptz, n bigint, total double precision,
+                   min_value double precision, max_value double precision)
+    language sql stable
+    as $f$
+      select date_trunc('minute', p.at, 'UTC'), count(*), sum(p.value), min(p.value),
+             max(p.value)
+        from vigil.points p
+       where p.series_id = p_series_id and p.at >= p_from and p.at < p_to
+       group by 1
+    $f$;
+  else
+    create or replace function vigil._series_minutes(p_series_id bigint, p_from timestamptz,
+                                                     p_to timestamptz)
+    returns table (bucket timestamptz, n bigint, total double precision,
+                   min_value double precision, max_value double precision)
+    language sql stable
+    as $f$
+      select r.bucket, r.n, r.total, r.min_value, r.max_value from vigil.points_minute r
+       where r.series_id = p_series_id and r.bucket >= p_from and r.bucket < p_to
+    $f$;
+  end if;
+end $$;
+comment on function vigil._series_minutes(bigint, timestamptz, timestamptz) is
+  'The minute buckets (count, sum, min, max) of one series in [p_from, p_to): the minute '
+  'rollup (portable mode) or the raw points (TimescaleDB mode).';
 
 -- Queries --------------------------------------------------------------------------------
 
@@ -826,10 +1059,28 @@ begin
     -- The continuous aggregate is real-time (raw points after its watermark); below the
     -- watermark, d is what TimescaleDB logged as changed since it materialized it
     -- (vigil._series_dirty), for every series alike.
-    v_tiers := array[p_granularity];
-    v_ranges := vigil._series_dirty(p_granularity, v_from, v_to);
-    if not isempty(v_ranges) then
-      v_dirty := 'select s.id as series_id, x.r from s, unnest($7) as x (r)';
+    -- Minutes: from the raw points (points_minute is a view over them).
+    v_tiers := case when p_granularity = 'minute' then '{}' else array[p_granularity] end;
+    -- An upgraded install: buckets before the cut-off from the archive of the aggregate of
+    -- the layout before (vigil.points_archive_until), the aggregate from there on.
+    if p_granularity <> 'minute' and to_regclass('vigil.points_archive_until') is not null then
+      execute 'select until from vigil.points_archive_until where tier = $1'
+        into v_lo using p_granularity;
+      if v_lo is null then
+        v_lo := '-infinity';
+      else
+        v_parts := v_parts || format(
+          'select a.bucket, a.n, a.total, a.min_value, a.max_value from vigil.%I a
+            where a.series_id in (select id from s) and a.bucket >= $3
+              and a.bucket < least($4, %L::timestamptz)',
+          'points_' || p_granularity || '_archive', v_lo);
+      end if;
+    end if;
+    if p_granularity <> 'minute' then
+      v_ranges := vigil._series_dirty(p_granularity, greatest(v_from, v_lo), v_to);
+      if not isempty(v_ranges) then
+        v_dirty := 'select s.id as series_id, x.r from s, unnest($7) as x (r)';
+      end if;
     end if;
   else
     -- Portable: this tier's rollup before its watermark, then each finer rollup up to its

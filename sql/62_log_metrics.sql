@@ -229,6 +229,7 @@ begin
       when 'priority' then 'l.priority'
       when 'identifier' then '(s.fields ->> ''SYSLOG_IDENTIFIER'')'
       when 'message' then 'l.message'
+      when '_PID' then '(coalesce(l.pid::text, l.fields ->> ''_PID''))'
       else case when p_prop ~ '^[A-Za-z0-9_]{1,64}$'
                 then format('coalesce(l.fields ->> %L, s.fields ->> %L)', p_prop, p_prop) end
     end;

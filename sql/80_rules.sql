@@ -47,7 +47,7 @@ declare
   v_m0    timestamptz;     -- the whole minutes of the window: [v_m0, v_m1) from the rollup
   v_m1    timestamptz;
   v_e0    timestamptz;     -- the end of the window's partial first minute
-  v_stale tstzmultirange;  -- TimescaleDB mode: minutes logged as changed since refreshed
+  v_stale tstzmultirange;  -- TimescaleDB mode: none (minutes are read from raw points)
 begin
   -- value null: nothing to judge (no point in the window, last included; not a number);
   -- last_at says when the source last sent anything (no-data detection).
@@ -61,10 +61,9 @@ begin
     v_m0 := date_trunc('minute', v_from, 'UTC') + interval '1 minute';
     v_e0 := v_m0;
     if vigil.has_timescale() then
-      -- The continuous aggregate is real-time up to now; stale below its watermark is what
-      -- TimescaleDB logged (vigil._series_dirty), the same ranges for every series.
+      -- Whole minutes from the raw points (vigil._series_minutes): never stale.
       v_m1 := greatest(date_trunc('minute', p_now, 'UTC'), v_m0);
-      v_stale := vigil._series_dirty('minute', v_m0, v_m1);
+      v_stale := '{}';
     else
       -- Before the packed boundary there is no minute rollup: that part is read raw (its
       -- points count like the rollup's, without a time of their own).
@@ -91,10 +90,10 @@ begin
       union all
       select s.id, v_stale from s where v_stale is not null and not isempty(v_stale)
     ), parts as (
-      select r.series_id, r.n, r.total, r.min_value, r.max_value, null::timestamptz as at
-        from s join vigil.points_minute r on r.series_id = s.id
-        left join st on st.series_id = r.series_id
-       where r.bucket >= v_m0 and r.bucket < v_m1 and not coalesce(st.r @> r.bucket, false)
+      select s.id as series_id, r.n, r.total, r.min_value, r.max_value, null::timestamptz as at
+        from s cross join lateral vigil._series_minutes(s.id, v_m0, v_m1) r
+        left join st on st.series_id = s.id
+       where not coalesce(st.r @> r.bucket, false)
       union all
       select s.id, 1, p.value, p.value, p.value, case when p.at < v_e0 then p.at end
         from s cross join lateral vigil.series_points(s.id, v_from, v_m0) p

@@ -15,7 +15,8 @@ select idx, stored
 
 -- name: journal_copy
 -- The fast path: binary COPY straight into vigil.journal_lines (after journal_sets_put).
-copy vigil.journal_lines (at, key, priority, set_id, host, message, fields, ids)
+copy vigil.journal_lines (at, set_id, seqnum, booted, xor_hash, key, pid, priority, host,
+                          message, fields, ids)
   from stdin (format binary);
 
 -- name: journal_stage
@@ -24,7 +25,8 @@ select vigil.journal_stage();
 
 -- name: journal_stage_copy
 -- The slow path, after journal_stage: binary COPY into the staging table.
-copy pg_temp.journal_stage (at, key, priority, set_id, host, message, fields, ids)
+copy pg_temp.journal_stage (at, set_id, seqnum, booted, xor_hash, key, pid, priority, host,
+                             message, fields, ids)
   from stdin (format binary);
 
 -- name: journal_ingest_staged

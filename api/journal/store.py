@@ -6,11 +6,13 @@ Each entry's fields are split here: the fields that stay the same for a process,
 boot (SHARED_KEYS, the same list as SQL's vigil._journal_shared_keys()) go to one row of
 vigil.journal_sets per distinct content, keyed by a 64-bit hash; the line keeps the rest.
 A __REALTIME_TIMESTAMP equal to the line's time is not stored again, and a journald
-__CURSOR only by the parts that are not elsewhere (its seqnum, monotonic time and hash,
-which also give __MONOTONIC_TIMESTAMP; the seqnum id and boot id go with the set, its
-realtime is the line's). The view vigil.journal puts them back
-together. The request and trace ids a line carries (api/journal/ids.py) are extracted here,
-once, and stored with it (vigil.journal_lines.ids) for lookups by id (sql/57_trace.sql).
+__CURSOR only by the parts that are not elsewhere, as typed columns (its seqnum, the boot's
+start on the realtime clock, which with the line's time gives the monotonic time and
+__MONOTONIC_TIMESTAMP, and its xor hash; the seqnum id and boot id go with the set, its
+realtime is the line's); _PID too. Such a line is identified by its cursor: its dedupe key
+is 0. The view vigil.journal puts them back together. The request and trace ids a line
+carries (api/journal/ids.py) are extracted here, once, and stored with it
+(vigil.journal_lines.ids) for lookups by id (sql/57_trace.sql).
 """
 
 from __future__ import annotations
@@ -56,21 +58,29 @@ _encode = msgspec.json.Encoder().encode
 _REALTIME = "__REALTIME_TIMESTAMP"
 _CURSOR = "__CURSOR"
 _MONOTONIC = "__MONOTONIC_TIMESTAMP"
+_PID = "_PID"
 # journald's cursor, as a JSON string: s= seqnum id, i= seqnum, b= boot id,
-# m= monotonic time, t= realtime, x= xor hash (lowercase hex, no leading zeros)
+# m= monotonic time, t= realtime, x= xor hash (lowercase hex, no leading zeros); i, m and x
+# stored typed (64 bits), as in SQL's vigil._journal_split
+_HEX64 = rb"(0|[1-9a-f][0-9a-f]{0,15})"
 _CURSOR_PARTS = re.compile(
-    rb'"s=([0-9a-f]+);i=([0-9a-f]+);b=([0-9a-f]+);m=([0-9a-f]+);t=([0-9a-f]+);x=([0-9a-f]+)"'
+    rb'"s=([0-9a-f]+);i=%s;b=([0-9a-f]+);m=%s;t=([0-9a-f]+);x=%s"' % (_HEX64, _HEX64, _HEX64)
 )
+# _PID as journald writes it, stored as an int4 (up to 2147483647)
+_PID_TEXT = re.compile(rb'"(0|[1-9][0-9]{0,9})"')
+_INT4_MAX = 2**31 - 1
 
-# field count 8; at: int8 microseconds since 2000-01-01; key: int4
-_ROW_START = struct.Struct("!hiqii").pack
+# field count 12; at: int8 microseconds since 2000-01-01; set_id: int8
+_ROW_START = struct.Struct("!hiqiq").pack
+_INT8 = struct.Struct("!iq").pack
+_INT4 = struct.Struct("!ii").pack
 # a one-dimensional text[] without nulls: dimensions, has-nulls flag, element type (text),
 # length and lower bound
 _TEXT_ARRAY = struct.Struct("!iiiii").pack
 _TEXT_OID = 25
 # field length, then that header for one element, then its length
 _ONE_TEXT = struct.Struct("!iiiiiii").pack
-_SET_ID = struct.Struct("!iq").pack
+_KEY_0 = _INT4(4, 0)
 _PRIORITY = [b"\x00\x00\x00\x02" + struct.pack("!h", p) for p in range(8)]
 _SEP = b"\x00"
 
@@ -93,8 +103,15 @@ _SET_IDS_MAX = 100_000
 
 
 def dedupe_key(sha256: bytes) -> int:
-    """vigil.journal_lines.key: the first 32 bits of the line's SHA-256, signed."""
+    """vigil.journal_lines.key of a line without a typed cursor: the first 32 bits of the
+    line's SHA-256, signed."""
     return int.from_bytes(sha256[:4], "big", signed=True)
+
+
+def _int64(hex_digits: bytes) -> int:
+    """Up to 16 hex digits as a signed 64-bit value (SQL's vigil._journal_hex)."""
+    value = int(hex_digits, 16)
+    return value - 2**64 if value >= 2**63 else value
 
 
 def _set_id(content: bytes) -> int:
@@ -108,9 +125,11 @@ def _set_id(content: bytes) -> int:
     return new
 
 
-Line = tuple[bytes, bytes, list[str] | None, bytes]
-"""A line as split: the content key of its set, its own fields (JSON), its ids, its
-message in UTF-8."""
+Cursor = tuple[int, int, int]
+"""A line's typed cursor: seqnum, boot start (µs, realtime minus monotonic), xor hash."""
+Line = tuple[bytes, bytes | None, list[str] | None, bytes, Cursor | None, int | None]
+"""A line as split: the content key of its set, its own fields (JSON, None when none),
+its ids, its message in UTF-8, its typed cursor and its _PID."""
 
 
 def split(entries: list[Entry]) -> tuple[list[Line], dict[bytes, SetRow]]:
@@ -135,6 +154,7 @@ def split(entries: list[Entry]) -> tuple[list[Line], dict[bytes, SetRow]]:
             del own[_REALTIME]
             realtime = True
         cursor_s = cursor_b = b""
+        typed: Cursor | None = None
         if (cursor := own.get(_CURSOR)) is not None and (
             m := _CURSOR_PARTS.fullmatch(bytes(cursor))
         ):
@@ -148,10 +168,19 @@ def split(entries: list[Entry]) -> tuple[list[Line], dict[bytes, SetRow]]:
                 and int(digits) < 2**63
                 and mono == b"%x" % int(digits)
             ):
-                # "i;m;x": the monotonic time is in the cursor (m=, in hex) already
-                own[_CURSOR] = msgspec.Raw(b'"%s;%s;%s"' % (i, mono, x))
+                # the monotonic time is in the cursor (m=, in hex) already
+                typed = (_int64(i), e.us - int(digits), _int64(x))
+                del own[_CURSOR]
                 del own[_MONOTONIC]
                 cursor_s, cursor_b = s, b
+        pid: int | None = None
+        if (
+            (raw_pid := own.get(_PID)) is not None
+            and (pm := _PID_TEXT.fullmatch(bytes(raw_pid)))
+            and int(pm.group(1)) <= _INT4_MAX
+        ):
+            pid = int(pm.group(1))
+            del own[_PID]
         shared_json = _encode(shared)
         content = b"".join(
             (
@@ -179,7 +208,14 @@ def split(entries: list[Entry]) -> tuple[list[Line], dict[bytes, SetRow]]:
             )
         message = e.message.encode()
         lines.append(
-            (content, _encode(own), journal_ids.line_ids(own, e.message, message), message)
+            (
+                content,
+                _encode(own) if own else None,
+                journal_ids.line_ids(own, e.message, message),
+                message,
+                typed,
+                pid,
+            )
         )
     return lines, sets
 
@@ -208,21 +244,27 @@ def copy_rows(entries: list[Entry], set_ids: list[int], lines: list[Line]) -> by
     add = rows.extend
     texts: dict[str | None, bytes] = {None: pgcopy.NULL}  # hosts: few distinct
     null = pgcopy.NULL
+    int8, int4 = _INT8, _INT4
     for (us, sha256, host, _unit, _container, priority, _m, _f), set_id, line in zip(
         entries, set_ids, lines, strict=True
     ):
-        _content, own, ids, m = line
+        _content, own, ids, m, cursor, pid = line
         if (h := texts.get(host)) is None:
             h = texts[host] = pgcopy.text(host)
+        if cursor is None:
+            add((_ROW_START(12, 8, us - PG_EPOCH_US, 8, set_id), null, null, null,
+                 int4(4, dedupe_key(sha256))))  # fmt: skip
+        else:
+            add((_ROW_START(12, 8, us - PG_EPOCH_US, 8, set_id), int8(8, cursor[0]),
+                 int8(8, cursor[1]), int8(8, cursor[2]), _KEY_0))  # fmt: skip
         add(
             (
-                _ROW_START(8, 8, us - PG_EPOCH_US, 4, dedupe_key(sha256)),
-                pgcopy.NULL if priority is None else _PRIORITY[priority],
-                _SET_ID(8, set_id),
+                null if pid is None else int4(4, pid),
+                null if priority is None else _PRIORITY[priority],
                 h,
                 pgcopy.length(len(m)),
                 m,
-                pgcopy.jsonb(own),
+                null if own is None else pgcopy.jsonb(own),
                 null if ids is None else text_array(ids),
             )
         )

@@ -720,7 +720,152 @@ done:
     return result;
 }
 
+/* TimescaleDB mode: vigil.points_data stores a value v as (m, e) when v is exactly
+ * m / 10^e (|m| < 2^53, 0 <= e <= 15), else as the float8 f; see vigil._decimal in
+ * sql/60_series.sql. m / 10^e is one correctly rounded division of exact numbers, so it is
+ * the double nearest the decimal: checked per value. to_decimal finds the smallest e (rint,
+ * like vigil._decimal_encode's round()); decimal_rows then writes every value of a series
+ * with the same e, its scale (the largest smallest-e up to MAX_SCALE seen for the series,
+ * kept by the caller in `scales`): TimescaleDB compresses m with delta-of-delta, which a
+ * change of e (m jumping by powers of ten) costs dearly. Values that need more digits (e.g.
+ * 94.79799999999999, float noise of 17 digits) are stored as floats. */
+static const double POW10_EXACT[16] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                       1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+static const int64_t POW10_INT[7] = {1, 10, 100, 1000, 10000, 100000, 1000000};
+#define TWO_53 9007199254740992.0
+#define MAX_SCALE 6
+
+static int to_decimal(double v, int64_t *m, int *e) {
+    if (!(fabs(v) < TWO_53) || (v == 0 && signbit(v))) return 0;
+    for (int k = 0; k < 16; k++) {
+        double x = v * POW10_EXACT[k];
+        if (!(fabs(x) < TWO_53)) return 0;
+        double r = rint(x);
+        if (r / POW10_EXACT[k] == v) {
+            *m = (int64_t)r;
+            *e = k;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+#define DECIMAL_ROW_MAX 60
+#define RESIDUAL_MAX 9.094947017729282e-13 /* 2^-40: a few units in the last place */
+
+static PyObject *decimal_rows(PyObject *module, PyObject *args) {
+    Py_buffer rows;
+    PyObject *scales;
+    (void)module;
+    if (!PyArg_ParseTuple(args, "y*O!", &rows, &PyDict_Type, &scales)) return NULL;
+    PyObject *out = NULL;
+    if (rows.len % ROW_SIZE != 0) {
+        PyErr_SetString(PyExc_ValueError, "rows are not whole COPY rows");
+        goto done;
+    }
+    Py_ssize_t n = rows.len / ROW_SIZE;
+    out = PyBytes_FromStringAndSize(NULL, n * DECIMAL_ROW_MAX);
+    if (!out) goto done;
+    static const unsigned char null4[4] = {0xff, 0xff, 0xff, 0xff};
+    static const unsigned char len8[4] = {0, 0, 0, 8};
+    static const unsigned char len2[4] = {0, 0, 0, 2};
+    const unsigned char *in = rows.buf;
+    unsigned char *o = (unsigned char *)PyBytes_AS_STRING(out), *start = o;
+    int64_t last_series = 0;
+    int last_scale = -1; /* the scale of last_series; -1: not looked up */
+    for (Py_ssize_t i = 0; i < n; i++, in += ROW_SIZE) {
+        uint64_t bits = 0, sid = 0;
+        double v;
+        int64_t m;
+        int e;
+        o[0] = 0;
+        o[1] = 6;
+        memcpy(o + 2, in + 2, 24); /* series_id and at, with their lengths */
+        o += 26;
+        for (int b = 0; b < 8; b++) sid = (sid << 8) | in[6 + b];
+        for (int b = 0; b < 8; b++) bits = (bits << 8) | in[30 + b];
+        memcpy(&v, &bits, 8);
+        if (last_scale < 0 || (int64_t)sid != last_series) {
+            PyObject *key = PyLong_FromLongLong((long long)sid);
+            if (!key) goto fail;
+            PyObject *item = PyDict_GetItemWithError(scales, key); /* borrowed */
+            Py_DECREF(key);
+            last_scale = 0;
+            if (item) {
+                long got = PyLong_AsLong(item);
+                if (got == -1 && PyErr_Occurred()) goto fail;
+                last_scale = got < 0 ? 0 : got > MAX_SCALE ? MAX_SCALE : (int)got;
+            } else if (PyErr_Occurred()) {
+                goto fail;
+            }
+            last_series = (int64_t)sid;
+        }
+        if (to_decimal(v, &m, &e) && e <= MAX_SCALE) {
+            if (e > last_scale) {
+                PyObject *key = PyLong_FromLongLong((long long)sid);
+                PyObject *val = PyLong_FromLong(e);
+                int bad = !key || !val || PyDict_SetItem(scales, key, val) < 0;
+                Py_XDECREF(key);
+                Py_XDECREF(val);
+                if (bad) goto fail;
+                last_scale = e;
+            }
+            int64_t f = POW10_INT[last_scale - e];
+            if (llabs(m) < (int64_t)(TWO_53 / (double)f) &&
+                (double)(m * f) / POW10_EXACT[last_scale] == v) {
+                m *= f;
+                e = last_scale;
+            }
+            memcpy(o, len8, 4);
+            put_be64(o + 4, (uint64_t)m);
+            memcpy(o + 12, len2, 4);
+            o[16] = 0;
+            o[17] = (unsigned char)e;
+            memcpy(o + 18, null4, 4);
+            memcpy(o + 22, null4, 4);
+            o += 26;
+            continue;
+        }
+        /* Float noise next to a decimal at the series' scale: that decimal and the residual,
+         * exact by Sterbenz and checked as vigil._decimal computes it. */
+        double x = v * POW10_EXACT[last_scale];
+        if (v != 0 && fabs(x) < TWO_53) {
+            double d = rint(x) / POW10_EXACT[last_scale];
+            double r = v - d;
+            if (r != 0 && d + r == v && fabs(r) <= fabs(v) * RESIDUAL_MAX) {
+                memcpy(o, len8, 4);
+                put_be64(o + 4, (uint64_t)(int64_t)rint(x));
+                memcpy(o + 12, len2, 4);
+                o[16] = 0;
+                o[17] = (unsigned char)last_scale;
+                memcpy(o + 18, null4, 4);
+                memcpy(o + 22, len8, 4);
+                memcpy(&bits, &r, 8);
+                put_be64(o + 26, bits);
+                o += 34;
+                continue;
+            }
+        }
+        memcpy(o, null4, 4);
+        memcpy(o + 4, null4, 4);
+        memcpy(o + 8, len8, 4);
+        memcpy(o + 12, in + 30, 8);
+        memcpy(o + 20, null4, 4);
+        o += 24;
+    }
+    if (_PyBytes_Resize(&out, o - start) < 0) out = NULL;
+    goto done;
+fail:
+    Py_CLEAR(out);
+done:
+    PyBuffer_Release(&rows);
+    return out;
+}
+
 static PyMethodDef methods[] = {
+    {"decimal_rows", decimal_rows, METH_VARARGS,
+     "decimal_rows(rows, scales) -> bytes: COPY rows (series_id, at, value) as rows of "
+     "vigil.points_data (series_id, at, m, e, f, r); scales: series id -> e, updated"},
     {"decode", decode, METH_VARARGS,
      "decode(body, ndjson, now_pg_us, low_pg_us, high_pg_us) -> (keys, rows) | None"},
     {"decode_lines", decode_lines, METH_VARARGS,

@@ -541,9 +541,10 @@ def refresh_rollups(db: Conn, now: datetime) -> None:
     if mode == ("portable",):
         db.execute("select vigil.refresh_series_rollups(%s, '{}')", (now,))
     else:
+        # Minutes are read from the raw points (points_minute is a view); hours are an aggregate.
         db.execute(
-            "call refresh_continuous_aggregate('vigil.points_minute', null, "
-            "date_trunc('minute', %s::timestamptz, 'UTC'))",
+            "call refresh_continuous_aggregate('vigil.points_hour', null, "
+            "date_trunc('hour', %s::timestamptz, 'UTC'))",
             (now,),
         )
 

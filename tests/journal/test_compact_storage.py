@@ -1,6 +1,6 @@
 """The compact journal layout keeps every field: what POST /journal stored reads back from
-vigil.journal exactly as sent (shared fields, short cursors and the realtime stamp put
-back), whichever path split the fields, and a 32-bit dedupe key collision loses no line."""
+vigil.journal exactly as sent (shared fields, typed cursors, _PID and the realtime stamp put
+back), whichever path split the fields, and a dedupe key collision loses no line."""
 
 from __future__ import annotations
 
@@ -112,10 +112,13 @@ def test_sql_split_reads_the_same_and_dedupes_with_the_api(
     assert counts == (len(sent), 0, 0, 0)
     stored = conn.execute("select fields from vigil.journal order by at").fetchall()
     assert [row[0] for row in stored] == [expected(e) for e in sent]
-    short = conn.execute(
-        "select count(*) from vigil.journal_lines where fields ->> '__CURSOR' not like 's=%%'"
+    typed = conn.execute(
+        "select count(*), count(*) filter (where key = 0"
+        " and not coalesce(fields, '{}') ?| array['__CURSOR', '__MONOTONIC_TIMESTAMP'])"
+        " from vigil.journal_lines"
+        " where seqnum is not null"
     ).fetchone()
-    assert short == (24,)  # the cursors matching their line's times, as the API stores them
+    assert typed == (24, 24)  # the cursors matching their line's times, as the API stores them
     r = httpx.post(
         f"{api.url}/journal",
         content="\n".join(json.dumps(e) for e in sent).encode(),
@@ -157,3 +160,89 @@ def test_key_collisions_keep_both_lines(conn: Conn) -> None:
     rows = conn.execute("select key, message from vigil.journal_lines order by key").fetchall()
     assert [r[1] for r in rows] == ["first", "second", "third"]
     assert [r[0] for r in rows] == [0x01020304, 0x01020305, 0x01020306]
+
+
+def cursor_entry(seqnum: int, us: int, message: str, xor: int = 0x1F2E3D4C5B6A7988) -> bytes:
+    """A journalctl -o json line with a cursor that matches its times."""
+    mono = 7_000_000 + seqnum
+    return json.dumps(
+        {
+            "__CURSOR": f"s=ab12;i={seqnum:x};b=77cc;m={mono:x};t={us:x};x={xor:x}",
+            "__REALTIME_TIMESTAMP": str(us),
+            "__MONOTONIC_TIMESTAMP": str(mono),
+            "_BOOT_ID": "77cc",
+            "_HOSTNAME": "db-1",
+            "_PID": "2147483647" if seqnum % 2 else "315",
+            "MESSAGE": message,
+        }
+    ).encode()
+
+
+def test_typed_cursor_lines_dedupe_exactly(api: ApiServer, token: str, conn: Conn) -> None:
+    """Lines identified by their cursor (dedupe key 0): a re-sent batch stores nothing twice,
+    a different line at the same microsecond is kept (next free key), in both ingest paths;
+    64-bit cursor parts (x= from 8000...) and the largest _PID read back as sent."""
+    from api.journal.formats.journald import parse_lines
+    from api.journal.store import array_params
+
+    us = int(time.time() * 1_000_000) - 600_000_000
+    sent = [
+        cursor_entry(1, us, "one", xor=0xFFFFFFFFFFFFFFFF),
+        cursor_entry(2, us, "two at the same time"),
+        cursor_entry(3, us + 1, "three", xor=0x8000000000000000),
+    ]
+    r = httpx.post(
+        f"{api.url}/journal", content=b"\n".join(sent), headers={"authorization": f"Bearer {token}"}
+    )
+    assert (r.json()["accepted"], r.json()["duplicated"]) == (3, 0), r.text
+    rows = conn.execute(
+        "select key, pid, fields from vigil.journal_lines where seqnum is not null order by seqnum"
+    ).fetchall()
+    assert rows == [(0, 2147483647, None), (1, 315, None), (0, 2147483647, None)]
+    back = conn.execute("select fields from vigil.journal order by at, id").fetchall()
+    assert [row[0] for row in back] == [expected(json.loads(e)) for e in sent]
+    # again, through the API and through SQL's split: all duplicates
+    r = httpx.post(
+        f"{api.url}/journal", content=b"\n".join(sent), headers={"authorization": f"Bearer {token}"}
+    )
+    assert (r.json()["accepted"], r.json()["duplicated"]) == (0, 3), r.text
+    counts = conn.execute(
+        "select * from vigil.journal_ingest(%s::timestamptz[], %s::bytea[], %s::text[],"
+        " %s::text[], %s::text[], %s::smallint[], %s::text[], %s::jsonb)",
+        array_params(parse_lines([*sent, cursor_entry(4, us, "four, same time")]).entries),
+    ).fetchone()
+    assert counts == (1, 3, 0, 0)
+    keys = conn.execute(
+        "select key from vigil.journal_lines where at = %s order by key",
+        (datetime.fromtimestamp(us / 1e6, UTC),),
+    ).fetchall()
+    assert keys == [(0,), (1,), (2,)]
+
+
+def test_odd_cursors_and_pids_stay_in_fields(conn: Conn) -> None:
+    """Cursor parts with leading zeros or more than 64 bits, and a _PID that is not a plain
+    int4, are kept as sent in the fields (no typed columns, a hash dedupe key)."""
+    from api.journal.formats.journald import parse_lines
+    from api.journal.store import array_params
+
+    us = int(time.time() * 1_000_000) - 600_000_000
+    odd = [
+        cursor_entry(5, us, "leading zero").replace(b";i=5;", b";i=05;"),
+        cursor_entry(6, us + 1, "17 digits").replace(b";x=", b";x=1"),
+        cursor_entry(7, us + 2, "pid too big").replace(b'"2147483647"', b'"2147483648"'),
+        cursor_entry(8, us + 3, "pid with a zero").replace(b'"315"', b'"0315"'),
+    ]
+    entries = parse_lines(odd).entries
+    counts = conn.execute(
+        "select * from vigil.journal_ingest(%s::timestamptz[], %s::bytea[], %s::text[],"
+        " %s::text[], %s::text[], %s::smallint[], %s::text[], %s::jsonb)",
+        array_params(entries),
+    ).fetchone()
+    assert counts == (4, 0, 0, 0)
+    rows = conn.execute(
+        "select seqnum is not null, pid is not null, key <> 0 from vigil.journal_lines order by at"
+    ).fetchall()
+    assert rows == [(False, True, True), (False, True, True), (True, False, False),
+                    (True, False, False)]  # fmt: skip
+    back = conn.execute("select fields from vigil.journal order by at").fetchall()
+    assert [row[0] for row in back] == [expected(json.loads(e)) for e in odd]

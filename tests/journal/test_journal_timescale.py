@@ -205,3 +205,45 @@ def test_compression_shrinks_lines_and_reads_stay_exact(ts_conn: Conn) -> None:
     assert heap_after * 3 < heap_before, stats
     assert total_after * 3 < total_before, stats
     assert ts_conn.execute(read).fetchall() == before
+
+
+def test_lines_with_cursors_dedupe_in_compressed_chunks(ts_conn: Conn) -> None:
+    """Lines identified by their cursor (dedupe key 0) sent again after their chunk was
+    compressed are duplicates; a different line at the same microsecond is stored."""
+    from api.journal import QUERIES
+    from api.journal.store import array_params
+
+    us = int((NOW - timedelta(days=5)).timestamp() * 1_000_000)
+
+    def line(i: int, message: str, at: int) -> bytes:
+        return json.dumps(
+            {
+                "__CURSOR": f"s=5a;i={i:x};b=b0;m={9000 + i:x};t={at:x};x={(i * 2**61) % 2**64:x}",
+                "__REALTIME_TIMESTAMP": str(at),
+                "__MONOTONIC_TIMESTAMP": str(9000 + i),
+                "_BOOT_ID": "b0",
+                "_HOSTNAME": "c1",
+                "_PID": str(70 + i % 3),
+                "MESSAGE": message,
+            }
+        ).encode()
+
+    sent = [line(i, f"compressed {i}", us + i * 1_000_000) for i in range(50)]
+
+    def ingest_lines(lines: list[bytes]) -> Any:
+        return ts_conn.execute(
+            QUERIES["journal_ingest_arrays"], array_params(parse_lines(lines).entries)
+        ).fetchone()
+
+    assert ingest_lines(sent) == (50, 0, 0, 0)
+    ts_conn.execute("select compress_chunk(c) from show_chunks('vigil.journal_lines') c")
+    assert all(c[1] for c in chunks(ts_conn))
+    before = ts_conn.execute("select fields ->> '__CURSOR' from vigil.journal order by at")
+    assert [r[0] for r in before] == [json.loads(x)["__CURSOR"] for x in sent]
+    again = [*sent[:10], line(99, "same time as 3", us + 3_000_000)]
+    assert ingest_lines(again) == (1, 10, 0, 0)
+    keys = ts_conn.execute(
+        "select key from vigil.journal_lines where at = %s order by key",
+        (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us + 3_000_000),),
+    ).fetchall()
+    assert keys == [(0,), (1,)]

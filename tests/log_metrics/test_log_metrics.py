@@ -615,13 +615,13 @@ def test_recomputed_buckets_in_packed_or_compressed_days_read_exactly(lane: Lane
         c.execute("select vigil.refresh_series_rollups(now(), '{}')")
         assert c.execute("select vigil.pack_series_points(now(), '{}')").fetchone() != (0,)
     else:
-        job, _ = policy(c, "policy_compression", "points")
+        job, _ = policy(c, "policy_compression", "points_data")
         c.execute("call run_job(%s)", (job,))
         assert c.execute(
             "select count(*) from timescaledb_information.chunks"
-            " where hypertable_name = 'points' and is_compressed"
+            " where hypertable_name = 'points_data' and is_compressed"
         ).fetchone() != (0,)
-        job, _ = policy(c, "policy_refresh_continuous_aggregate", "points_minute")
+        job, _ = policy(c, "policy_refresh_continuous_aggregate", "points_hour")
         c.execute("call run_job(%s)", (job,))
     lo = lane.now - timedelta(days=3)
     hi = lane.now + timedelta(minutes=1)

@@ -181,9 +181,9 @@ def test_old_journal_lines_read_the_same_after_the_upgrade(empty_url: str) -> No
         # shared fields are stored once per distinct content, not per line
         sets = c.execute("select count(*) from vigil.journal_sets").fetchone()
         assert sets is not None and int(str(sets[0])) < len(lines) // 2
-        # cursors matching the line's times are stored short (and read back whole)
+        # cursors matching the line's times are stored typed (and read back whole)
         short = c.execute(
-            "select count(*) from vigil.journal_lines where fields ->> '__CURSOR' not like 's=%%'"
+            "select count(*) from vigil.journal_lines where seqnum is not null"
         ).fetchone()
         assert short is not None and 80 < int(str(short[0])) < len(lines)
         # sending the old lines again stores nothing: the dedupe key carries over, whether

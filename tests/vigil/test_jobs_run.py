@@ -113,7 +113,8 @@ def test_run_makes_the_rollups_complete_timescale(
     run = vigil_jobs(pglite.url, tmp_path, "run")
     assert run.code == 0, run.out + run.err
     assert "refresh_continuous_aggregate points_hour" in run.jobs
-    assert "retention points" in run.jobs
+    assert "retention points_data" in run.jobs
+    assert "refresh_series_rollups_job" in run.jobs
     assert set(run.jobs.values()) == {None}
     assert not ALERT_JOBS & set(run.jobs), run.out
     assert stored_hours(ts_dsn, True) == raw

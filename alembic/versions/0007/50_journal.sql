@@ -5,16 +5,21 @@
 --   process, unit or boot (vigil._journal_shared_keys(): _HOSTNAME, _SYSTEMD_UNIT,
 --   _BOOT_ID, SYSLOG_IDENTIFIER, ...), with the unit and container. Keyed by a 64-bit
 --   hash of its content (collisions probed to the next free id, compared by content).
--- - vigil.journal_lines holds per line only what varies: time, a 32-bit dedupe key,
---   the set, host, priority, message and the remaining fields. __REALTIME_TIMESTAMP is
---   not stored again when it is the line's time, nor journald's __CURSOR and
---   __MONOTONIC_TIMESTAMP beyond the cursor parts found nowhere else.
+-- - vigil.journal_lines holds per line only what varies: time, a dedupe key, the set,
+--   host, priority, message, the parts of journald's __CURSOR found nowhere else (seqnum,
+--   the boot's start on the realtime clock, which gives __MONOTONIC_TIMESTAMP, and the xor
+--   hash) and _PID as typed columns, which TimescaleDB compresses to a few bits each, and
+--   the remaining fields (null when none). __REALTIME_TIMESTAMP is not stored again when
+--   it is the line's time. A line whose cursor is stored typed is identified by it: its
+--   dedupe key is 0 (the next free key for a different line at the same microsecond).
 -- - the view vigil.journal puts them together as before: every field, losslessly.
 -- The wire formats (journalctl -o json, the Journal Export Format) are parsed by
 -- api/journal/formats/journald.py; api/journal/store.py splits the fields.
 --
 -- TimescaleDB mode: vigil.journal_lines is a hypertable (1-day chunks), compressed after
 -- 2 days (segmentby host, orderby set_id, at desc) and dropped after 14 days by policies.
+-- vigil.journal_sets rows no line references any more are deleted by the job
+-- prune_journal_sets (both modes) once they have not been used for the retention and a day.
 -- Portable mode: vigil.journal_lines is partitioned by day; the portable job
 -- journal_maintenance creates upcoming partitions, drops expired ones and builds a
 -- pg_trgm index on each closed (past) day once its partition has stopped changing, so
@@ -24,8 +29,9 @@
 -- Exposes: view vigil.journal, tables vigil.journal_lines, vigil.journal_sets,
 -- vigil.journal_days, type vigil.journal_counts; vigil.journal_stage(),
 -- journal_sets_put(), journal_ingest_staged(), journal_ingest(), journal_search(),
--- journal_bounds(), journal_retention(), journal_ensure_partition(); the job
--- journal_maintenance (portable) or compression and retention policies (TimescaleDB).
+-- journal_bounds(), journal_retention(), journal_ensure_partition(), journal_sets_prune();
+-- the jobs journal_maintenance (portable) or compression and retention policies
+-- (TimescaleDB), and prune_journal_sets (both).
 
 do $$
 begin
@@ -45,12 +51,16 @@ create table if not exists vigil.journal_sets (
   cursor_s  text,
   cursor_b  text,
   fields    jsonb not null,
+  seen_at   timestamptz not null default now(),
   constraint journal_sets_pkey primary key (id)
 );
+alter table vigil.journal_sets add column if not exists seen_at timestamptz not null
+  default now();
 comment on table vigil.journal_sets is
   'What journal lines share: the fields that stay the same for a process, unit or boot '
   '(vigil._journal_shared_keys()), with unit and container. One row per distinct content; '
-  'kept when lines expire (a few hundred bytes per process start or boot).';
+  'deleted by the job prune_journal_sets once no line references it (a few hundred bytes per '
+  'process start or boot).';
 select vigil._comment_columns('vigil.journal_sets',
   'id', 'A 64-bit hash of the content (unit, container, realtime, cursor parts, fields as '
         'sent); on a collision with a different content the next free id.',
@@ -58,23 +68,30 @@ select vigil._comment_columns('vigil.journal_sets',
   'container', 'CONTAINER_NAME (docker journald log driver).',
   'realtime', 'True: a line''s __REALTIME_TIMESTAMP is its time (at, in microseconds since '
               'the epoch, as a string) unless the line carries its own.',
-  'cursor_s', 'Not null: the lines'' __CURSOR is stored short, as "i;m;x" (its seqnum, '
-              'monotonic time and xor hash, which also gives __MONOTONIC_TIMESTAMP); the rest '
-              'is this (its s=, the journal file''s seqnum id), cursor_b (its b=, the boot id) '
-              'and the line''s time (t=).',
+  'cursor_s', 'Not null: the lines'' __CURSOR is stored in parts: this (its s=, the journal '
+              'file''s seqnum id), cursor_b (its b=, the boot id), the line''s time (t=) and '
+              'the line''s typed columns seqnum, booted and xor_hash (its i=, m= and x=; m= '
+              'also gives __MONOTONIC_TIMESTAMP).',
   'cursor_b', 'The b= (boot id) of the lines'' __CURSOR when cursor_s is not null.',
-  'fields', 'The shared fields (arrays for repeated/binary fields).');
+  'fields', 'The shared fields (arrays for repeated/binary fields).',
+  'seen_at', 'When ingest last stored lines of this set (refreshed when an hour old); '
+             'vigil.journal_sets_prune deletes sets unused for the retention and a grace '
+             'period that no line references.');
 
 create or replace function vigil._journal_line_columns() returns text
 language sql immutable
 as $$
   select 'at        timestamptz not null,
-          key       integer not null,
-          priority  smallint,
           set_id    bigint not null,
+          seqnum    bigint,
+          booted    bigint,
+          xor_hash  bigint,
+          key       integer not null,
+          pid       integer,
+          priority  smallint,
           host      text,
           message   text not null,
-          fields    jsonb not null,
+          fields    jsonb,
           ids       text[]'
 $$;
 comment on function vigil._journal_line_columns() is
@@ -109,16 +126,28 @@ select vigil._comment_columns('vigil.journal_lines',
   'id', 'Arrival order (identity). Keyset tie-break and live-tail cursor; not unique across '
         'partitions by constraint, unique in practice.',
   'at', 'Entry time: __REALTIME_TIMESTAMP (microseconds, UTC).',
-  'key', 'Dedupe key: the first 32 bits of the SHA-256 of the raw line as sent (export '
-         'format: of the entry''s bytes). With at, unique; a different line with the same '
-         '(at, key) is stored under the next free key (compared by content).',
+  'key', 'Dedupe key. 0 for a line whose cursor is stored typed (seqnum not null: the cursor '
+         'identifies it); else the first 32 bits of the SHA-256 of the raw line as sent '
+         '(export format: of the entry''s bytes). With at, unique; a different line with the '
+         'same (at, key) is stored under the next free key (compared by content).',
   'priority', 'PRIORITY, syslog severity 0 (emerg) .. 7 (debug).',
   'set_id', 'The shared fields, unit and container: vigil.journal_sets.id.',
   'host', '_HOSTNAME.',
   'message', 'MESSAGE as text. A byte-array MESSAGE is decoded as UTF-8; invalid bytes appear '
              'as \xNN escapes (the original array stays in the fields). NUL appears as \x00.',
+  'seqnum', 'Not null: the line''s __CURSOR is stored typed (vigil.journal_sets.cursor_s and '
+            'cursor_b hold its s= and b=, at its t=); this is its i= (seqnum, hex as bigint).',
+  'booted', 'With seqnum: at minus the cursor''s m= (__MONOTONIC_TIMESTAMP), in microseconds: '
+            'the boot''s start on the realtime clock, the same for most lines of a boot.',
+  'xor_hash', 'With seqnum: the cursor''s x= (hex as bigint).',
+  'pid', '_PID when it is a decimal integer as journald writes it (not in fields then).',
   'fields', 'The fields of the line that are not shared (vigil.journal_sets) and not '
-            'otherwise stored: no plain-string MESSAGE, no __REALTIME_TIMESTAMP equal to at.');
+            'otherwise stored: no plain-string MESSAGE, no __REALTIME_TIMESTAMP equal to at, no '
+            '__CURSOR nor __MONOTONIC_TIMESTAMP when seqnum is set, no _PID when pid is set. '
+            'Null when none are left.',
+  -- as in sql/57_trace.sql, which indexes it
+  'ids', 'The request and trace ids the line carries (vigil._journal_ids), null when none: '
+         'filled at ingest, searched by vigil.trace through journal_lines_ids_idx.');
 
 create index if not exists journal_lines_host_at_idx on vigil.journal_lines (host, at);
 
@@ -133,24 +162,50 @@ as $$
          || ';x=' || split_part(p_short, ';', 3)
 $$;
 comment on function vigil._journal_cursor(text, text, text, timestamptz) is
-  'A journald __CURSOR from its short form (see vigil.journal_sets.cursor_s).';
+  'A journald __CURSOR from the short form "i;m;x" that lines stored before the typed cursor '
+  'columns (revision 0007) kept in their fields.';
+
+-- stable, as extract() on a timestamptz is: the view vigil.journal inlines these two
+create or replace function vigil._journal_us(p_at timestamptz) returns bigint
+language sql stable parallel safe
+as $$ select (extract(epoch from p_at) * 1000000)::bigint $$;
+comment on function vigil._journal_us(timestamptz) is
+  'A journal line''s time as journald writes it: microseconds since the epoch.';
+
+create or replace function vigil._journal_fields(
+  p_shared jsonb, p_realtime boolean, p_cursor_s text, p_cursor_b text, p_at timestamptz,
+  p_seqnum bigint, p_booted bigint, p_xor_hash bigint, p_pid integer, p_fields jsonb)
+returns jsonb
+language sql stable parallel safe
+as $$
+  select p_shared
+         || case when p_realtime
+                 then jsonb_build_object('__REALTIME_TIMESTAMP',
+                                         vigil._journal_us(p_at)::text)
+                 else '{}' end
+         || coalesce(p_fields, '{}')
+         || case when p_pid is not null then jsonb_build_object('_PID', p_pid::text)
+                 else '{}' end
+         || case when p_seqnum is not null
+                 then jsonb_build_object(
+                        '__CURSOR', 's=' || p_cursor_s || ';i=' || to_hex(p_seqnum)
+                                    || ';b=' || p_cursor_b
+                                    || ';m=' || to_hex(vigil._journal_us(p_at) - p_booted)
+                                    || ';t=' || to_hex(vigil._journal_us(p_at))
+                                    || ';x=' || to_hex(p_xor_hash),
+                        '__MONOTONIC_TIMESTAMP', (vigil._journal_us(p_at) - p_booted)::text)
+                 else '{}' end
+$$;
+comment on function vigil._journal_fields(jsonb, boolean, text, text, timestamptz, bigint,
+                                          bigint, bigint, integer, jsonb) is
+  'Every field of a journal line from its stored parts (vigil.journal_sets and '
+  'vigil.journal_lines columns): the shared fields, __REALTIME_TIMESTAMP, its own fields, '
+  '_PID, __CURSOR and __MONOTONIC_TIMESTAMP. vigil.journal shows it.';
 
 create or replace view vigil.journal as
 select l.id, l.at, l.host, s.unit, s.container, l.priority, l.message,
-       s.fields
-       || case when s.realtime
-               then jsonb_build_object('__REALTIME_TIMESTAMP',
-                                       (extract(epoch from l.at) * 1000000)::bigint::text)
-               else '{}' end
-       || l.fields
-       || case when s.cursor_s is not null
-               then jsonb_build_object(
-                      '__CURSOR', vigil._journal_cursor(s.cursor_s, s.cursor_b,
-                                                        l.fields ->> '__CURSOR', l.at),
-                      '__MONOTONIC_TIMESTAMP',
-                      ('x' || lpad(split_part(l.fields ->> '__CURSOR', ';', 2), 16, '0'))
-                        ::bit(64)::bigint::text)
-               else '{}' end as fields
+       vigil._journal_fields(s.fields, s.realtime, s.cursor_s, s.cursor_b, l.at, l.seqnum,
+                             l.booted, l.xor_hash, l.pid, l.fields) as fields
   from vigil.journal_lines l
   join vigil.journal_sets s on s.id = l.set_id;
 comment on view vigil.journal is
@@ -200,44 +255,82 @@ comment on function vigil._journal_shared_keys() is
   'The journald fields that stay the same for a process, unit or boot: stored once per '
   'distinct content in vigil.journal_sets. api/journal/store.py has the same list.';
 
+create or replace function vigil._journal_hex(p_hex text) returns bigint
+language sql immutable parallel safe
+as $$ select ('x' || lpad(p_hex, 16, '0'))::bit(64)::bigint $$;
+comment on function vigil._journal_hex(text) is
+  'Up to 16 hex digits as a bigint (the bits as they are: 16 digits from 8 up are negative); '
+  'to_hex() gives the digits back without leading zeros.';
+
+create or replace function vigil._journal_hex_ok(p_hex text) returns boolean
+language sql immutable parallel safe
+as $$ select length(p_hex) between 1 and 16 and (p_hex = '0' or left(p_hex, 1) <> '0') $$;
+comment on function vigil._journal_hex_ok(text) is
+  'Whether hex digits are a 64-bit number as journald writes it (1 to 16 digits, no leading '
+  'zero), which vigil._journal_hex and to_hex() carry over unchanged.';
+
+-- Revision 0007 added the typed cursor parts and _PID to the result.
+drop function if exists vigil._journal_split(jsonb, timestamptz);
+
 create or replace function vigil._journal_split(
   p_fields jsonb, p_at timestamptz,
-  out shared jsonb, out own jsonb, out realtime boolean, out cursor_s text, out cursor_b text)
-language sql immutable
+  out shared jsonb, out own jsonb, out realtime boolean, out cursor_s text, out cursor_b text,
+  out seqnum bigint, out booted bigint, out xor_hash bigint, out pid integer)
+language plpgsql immutable
 as $$
-  select coalesce((select jsonb_object_agg(e.key, e.value) from jsonb_each(p_fields) e
-                    where e.key = any(vigil._journal_shared_keys())), '{}'),
-         case when c.parts is not null
-              then (o - '__MONOTONIC_TIMESTAMP')
-                   || jsonb_build_object('__CURSOR',
-                                         c.parts[2] || ';' || c.parts[4] || ';' || c.parts[6])
-              else o end,
-         r.canonical, c.parts[1], c.parts[3]
-    from (select (extract(epoch from p_at) * 1000000)::bigint as us) t
-   cross join lateral (
-         select coalesce(p_fields -> '__REALTIME_TIMESTAMP' = to_jsonb(t.us::text), false)
-                  as canonical) r
-   cross join lateral (
-         select case when r.canonical then (p_fields - vigil._journal_shared_keys())
-                                           - '__REALTIME_TIMESTAMP'
-                     else p_fields - vigil._journal_shared_keys() end as o) x
-   cross join lateral (
-         select case when jsonb_typeof(p_fields -> '__CURSOR') = 'string'
-                      and jsonb_typeof(p_fields -> '__MONOTONIC_TIMESTAMP') = 'string'
-                      and p_fields ->> '__MONOTONIC_TIMESTAMP' ~ '^(0|[1-9][0-9]{0,17})$'
-                      and length(m[4]) <= 16
-                      and m[5] = to_hex(t.us)
-                      and m[4] = to_hex((p_fields ->> '__MONOTONIC_TIMESTAMP')::bigint)
-                     then m end as parts
-           from (select regexp_match(p_fields ->> '__CURSOR',
-                                     '^s=([0-9a-f]+);i=([0-9a-f]+);b=([0-9a-f]+);'
-                                     'm=([0-9a-f]+);t=([0-9a-f]+);x=([0-9a-f]+)$') as m) y) c
+declare
+  v_us   bigint := vigil._journal_us(p_at);
+  v_keys constant text[] := vigil._journal_shared_keys();
+  v_m    text[];
+  v_text text;
+begin
+  shared := coalesce((select jsonb_object_agg(e.key, e.value) from jsonb_each(p_fields) e
+                       where e.key = any(v_keys)), '{}');
+  own := p_fields - v_keys;
+  realtime := coalesce(p_fields -> '__REALTIME_TIMESTAMP' = to_jsonb(v_us::text), false);
+  if realtime then
+    own := own - '__REALTIME_TIMESTAMP';
+  end if;
+  -- journald's __CURSOR, when its t= and m= are the line's times and its i=, m= and x= are
+  -- 64-bit hex numbers as journald writes them (no leading zeros)
+  if jsonb_typeof(p_fields -> '__CURSOR') = 'string'
+     and jsonb_typeof(p_fields -> '__MONOTONIC_TIMESTAMP') = 'string' then
+    v_text := p_fields ->> '__MONOTONIC_TIMESTAMP';
+    if v_text ~ '^(0|[1-9][0-9]{0,17})$' then
+      v_m := regexp_match(p_fields ->> '__CURSOR',
+                          '^s=([0-9a-f]+);i=([0-9a-f]+);b=([0-9a-f]+);m=([0-9a-f]+);'
+                          't=([0-9a-f]+);x=([0-9a-f]+)$');
+      if v_m[5] = to_hex(v_us) and v_m[4] = to_hex(v_text::bigint)
+         and vigil._journal_hex_ok(v_m[2]) and vigil._journal_hex_ok(v_m[6]) then
+        cursor_s := v_m[1];
+        cursor_b := v_m[3];
+        seqnum := vigil._journal_hex(v_m[2]);
+        booted := v_us - v_text::bigint;
+        xor_hash := vigil._journal_hex(v_m[6]);
+        own := own - '__CURSOR' - '__MONOTONIC_TIMESTAMP';
+      end if;
+    end if;
+  end if;
+  if jsonb_typeof(p_fields -> '_PID') = 'string' then
+    v_text := p_fields ->> '_PID';
+    if v_text ~ '^(0|[1-9][0-9]{0,9})$' then
+      if v_text::bigint <= 2147483647 then
+        pid := v_text::integer;
+        own := own - '_PID';
+      end if;
+    end if;
+  end if;
+  if own = '{}' then
+    own := null;
+  end if;
+end
 $$;
 comment on function vigil._journal_split(jsonb, timestamptz) is
-  'A line''s fields split into the shared ones (vigil._journal_shared_keys()) and its own; '
-  'realtime: __REALTIME_TIMESTAMP was the line''s time and is left out of own; cursor_s, '
-  'cursor_b: own.__CURSOR is in its short form, which also holds __MONOTONIC_TIMESTAMP (see '
-  'vigil.journal_sets.cursor_s).';
+  'A line''s fields split into the shared ones (vigil._journal_shared_keys()) and its own '
+  '(null when none); realtime: __REALTIME_TIMESTAMP was the line''s time and is left out of '
+  'own; cursor_s, cursor_b, seqnum, booted, xor_hash: the __CURSOR (and '
+  '__MONOTONIC_TIMESTAMP) left out of own, in parts (see vigil.journal_lines.seqnum); pid: '
+  '_PID left out of own. api/journal/store.py splits the same way.';
 
 create or replace function vigil._journal_set_id(p_unit text, p_container text,
                                                  p_realtime boolean, p_cursor_s text,
@@ -287,6 +380,10 @@ begin
   select * from unnest(p_ids, p_units, p_containers, p_realtime, p_cursor_s, p_cursor_b,
                        p_fields)
   on conflict do nothing;
+  -- Sets in use stay (vigil.journal_sets_prune): marked used, at most once an hour. A set
+  -- being pruned at this moment is inserted again above once the prune commits.
+  update vigil.journal_sets s set seen_at = now()
+   where s.id = any(p_ids) and s.seen_at < now() - interval '1 hour';
   -- A different set under the same id (a hash collision): probe the next ids.
   for v_set in
     select u.* from unnest(p_ids, p_units, p_containers, p_realtime, p_cursor_s, p_cursor_b,
@@ -311,6 +408,8 @@ begin
                is not distinct from (v_set.unit, v_set.container, v_set.realtime,
                                      v_set.cursor_s, v_set.cursor_b, v_set.fields));
     end loop;
+    update vigil.journal_sets s set seen_at = now()
+     where s.id = v_id and s.seen_at < now() - interval '1 hour';
     idx := v_set.idx;
     stored := v_id;
     return next;
@@ -319,9 +418,57 @@ end
 $$;
 comment on function vigil.journal_sets_put(bigint[], text[], text[], boolean[], text[], text[],
                                            jsonb[]) is
-  'Stores sets of shared journal fields (parallel arrays) unless stored. Returns, for each '
-  'set whose id already holds a different set (a hash collision), its position (1-based) and '
-  'the id it got instead; lines of that set must use that id.';
+  'Stores sets of shared journal fields (parallel arrays) unless stored, and marks them used '
+  '(seen_at, when an hour old). Returns, for each set whose id already holds a different set '
+  '(a hash collision), its position (1-based) and the id it got instead; lines of that set '
+  'must use that id.';
+
+create or replace function vigil.journal_sets_prune(p_now timestamptz, p_config jsonb)
+returns integer
+language plpgsql
+as $$
+declare
+  v_grace  interval := coalesce((p_config ->> 'grace')::interval, interval '1 day');
+  v_before timestamptz := p_now - vigil.journal_retention() - v_grace;
+  v_until  timestamptz;
+  v_n      integer;
+begin
+  -- A line refers to a set that ingest marked used (seen_at) at most an hour before the
+  -- line was stored, and ingest stores no line more than a day ahead: the lines of a set
+  -- unused since v_before lie before v_until, the oldest (already expired) days only.
+  select max(seen_at) + v_grace + interval '1 day' into v_until
+    from vigil.journal_sets where seen_at < v_before;
+  if v_until is null then
+    return 0;
+  end if;
+  delete from vigil.journal_sets s
+   where s.seen_at < v_before
+     and s.id not in (select l.set_id from vigil.journal_lines l where l.at <= v_until);
+  get diagnostics v_n = row_count;
+  return v_n;
+end
+$$;
+comment on function vigil.journal_sets_prune(timestamptz, jsonb) is
+  'The job prune_journal_sets (both modes): deletes the sets of shared journal fields that '
+  'ingest has not used for the retention plus config.grace (1 day) and that no line '
+  'references (their lines expired). Ingest marks a set used whenever it stores lines of it '
+  '(and stores it again if it is gone), so a set in use is never deleted. Returns the sets '
+  'deleted.';
+
+create or replace procedure vigil.journal_sets_prune_job(job_id integer, config jsonb)
+language plpgsql
+as $$
+begin
+  perform vigil.journal_sets_prune(now(), coalesce(config, '{}'));
+end
+$$;
+comment on procedure vigil.journal_sets_prune_job(integer, jsonb) is
+  'TimescaleDB job (add_job, every hour): vigil.journal_sets_prune(now(), config).';
+
+select vigil._register_job('prune_journal_sets', 'vigil.journal_sets_prune', interval '1 hour',
+                           '{"grace": "1 day"}',
+                           p_timescale_job => 'vigil.journal_sets_prune_job',
+                           p_timescale_every => interval '1 hour');
 
 -- ---------------------------------------------------------------------------------------
 -- Portable mode partitions
@@ -494,8 +641,9 @@ begin
   if vigil.has_timescale() then
     if not exists (select from timescaledb_information.compression_settings
                     where hypertable_schema = 'vigil' and hypertable_name = 'journal_lines') then
-      -- Lines of one program side by side compress best (measured: 87 bytes per line
-      -- against 102 with 'at desc'); the min/max of at per batch still narrows time ranges.
+      -- Lines of one program side by side compress best (measured on 100,000 loghub lines:
+      -- 50.5 bytes per line; segmentby set_id, orderby at desc: 51.4);
+      -- the min/max of at per batch still narrows time ranges.
       alter table vigil.journal_lines set (timescaledb.compress,
                                            timescaledb.compress_segmentby = 'host',
                                            timescaledb.compress_orderby = 'set_id, at desc');
@@ -527,6 +675,13 @@ create or replace function vigil.journal_stage() returns void
 language plpgsql
 as $$
 begin
+  -- A session that staged lines before an upgrade may hold the table with older columns.
+  if exists (select from pg_class c
+              where c.relnamespace = pg_my_temp_schema() and c.relname = 'journal_stage'
+                and not exists (select from pg_attribute a
+                                 where a.attrelid = c.oid and a.attname = 'seqnum')) then
+    drop table pg_temp.journal_stage;
+  end if;
   execute format('create temp table if not exists journal_stage (%s) on commit delete rows',
                  vigil._journal_line_columns());
 end
@@ -570,8 +725,9 @@ begin
   select w.total, w.expired, w.future into v_total, v_expired, v_future
     from vigil._stage_window('journal_stage', 'journal_lines', 'journal_p', 'journal_maintenance',
                              v_oldest, v_newest) w;
-  insert into vigil.journal_lines (at, key, priority, set_id, host, message, fields, ids)
-  select at, key, priority, set_id, host, message, fields, ids
+  insert into vigil.journal_lines (at, key, priority, set_id, host, message, seqnum, booted,
+                                  xor_hash, pid, fields, ids)
+  select at, key, priority, set_id, host, message, seqnum, booted, xor_hash, pid, fields, ids
     from pg_temp.journal_stage
    where at between v_oldest and v_newest
   on conflict do nothing;
@@ -585,16 +741,20 @@ begin
          and not exists (
            select from vigil.journal_lines l
             where l.at = s.at and l.key = s.key
-              and (l.host, l.priority, l.message, l.fields)
-                  is not distinct from (s.host, s.priority, s.message, s.fields)
+              and (l.host, l.priority, l.message, l.seqnum, l.booted, l.xor_hash, l.pid,
+                   l.fields)
+                  is not distinct from (s.host, s.priority, s.message, s.seqnum, s.booted,
+                                        s.xor_hash, s.pid, s.fields)
               and vigil._journal_same_set(l.set_id, s.set_id))
     loop
       v_key := v_line.key;
       loop
         v_key := case when v_key = 2147483647 then -2147483648 else v_key + 1 end;
-        insert into vigil.journal_lines (at, key, priority, set_id, host, message, fields, ids)
+        insert into vigil.journal_lines (at, key, priority, set_id, host, message, seqnum,
+                                        booted, xor_hash, pid, fields, ids)
         values (v_line.at, v_key, v_line.priority, v_line.set_id, v_line.host, v_line.message,
-                v_line.fields, v_line.ids)
+                v_line.seqnum, v_line.booted, v_line.xor_hash, v_line.pid, v_line.fields,
+                v_line.ids)
         on conflict do nothing;
         if found then
           v_accepted := v_accepted + 1;
@@ -603,8 +763,10 @@ begin
         exit when exists (
           select from vigil.journal_lines l
            where l.at = v_line.at and l.key = v_key
-             and (l.host, l.priority, l.message, l.fields) is not distinct from
-                 (v_line.host, v_line.priority, v_line.message, v_line.fields)
+             and (l.host, l.priority, l.message, l.seqnum, l.booted, l.xor_hash, l.pid,
+                  l.fields) is not distinct from
+                 (v_line.host, v_line.priority, v_line.message, v_line.seqnum, v_line.booted,
+                  v_line.xor_hash, v_line.pid, v_line.fields)
              and vigil._journal_same_set(l.set_id, v_line.set_id));
       end loop;
     end loop;
@@ -647,18 +809,25 @@ declare
   v_moved      record;
 begin
   perform vigil.journal_stage();
+  if exists (select from pg_class c
+              where c.relnamespace = pg_my_temp_schema() and c.relname = 'journal_split'
+                and not exists (select from pg_attribute a
+                                 where a.attrelid = c.oid and a.attname = 'seqnum')) then
+    drop table pg_temp.journal_split;
+  end if;
   create temp table if not exists journal_split (
     at timestamptz, key integer, priority smallint, set_id bigint, host text, unit text,
     container text, message text, realtime boolean, cursor_s text, cursor_b text,
-    shared jsonb, own jsonb
+    shared jsonb, own jsonb, seqnum bigint, booted bigint, xor_hash bigint, pid integer
   ) on commit delete rows;
   truncate pg_temp.journal_split;
   insert into pg_temp.journal_split
-  select r.at, vigil._journal_key(r.sha256), r.priority,
+  select r.at, case when sp.seqnum is null then vigil._journal_key(r.sha256) else 0 end,
+         r.priority,
          vigil._journal_set_id(r.unit, r.container, sp.realtime, sp.cursor_s, sp.cursor_b,
                                sp.shared),
          r.host, r.unit, r.container, r.message, sp.realtime, sp.cursor_s, sp.cursor_b,
-         sp.shared, sp.own
+         sp.shared, sp.own, sp.seqnum, sp.booted, sp.xor_hash, sp.pid
     from rows from (unnest(p_at), unnest(p_sha256), unnest(p_host), unnest(p_unit),
                     unnest(p_container), unnest(p_priority), unnest(p_message),
                     jsonb_array_elements(p_fields))
@@ -681,8 +850,10 @@ begin
        and s.cursor_b is not distinct from v_cursor_b[v_moved.idx]
        and s.shared = v_fields[v_moved.idx];
   end loop;
-  insert into pg_temp.journal_stage (at, key, priority, set_id, host, message, fields, ids)
-  select at, key, priority, set_id, host, message, own, vigil._journal_ids(own, message)
+  insert into pg_temp.journal_stage (at, key, priority, set_id, host, message, seqnum, booted,
+                                     xor_hash, pid, fields, ids)
+  select at, key, priority, set_id, host, message, seqnum, booted, xor_hash, pid, own,
+         vigil._journal_ids(own, message)
     from pg_temp.journal_split;
   return vigil.journal_ingest_staged(p_now);
 end
