@@ -376,14 +376,17 @@ declare
   v_set record;
   v_id  bigint;
 begin
+  -- Sets in use stay (vigil.journal_sets_prune): marked used, at most once an hour, BEFORE
+  -- the insert: the update locks a set the prune may delete (only sets unused for far
+  -- longer than an hour), so either the prune waits and then finds it used, or the prune
+  -- committed first and the insert below stores the set again. (An insert that finds the
+  -- set takes no lock: marking it afterwards could miss a set deleted in between.)
+  update vigil.journal_sets s set seen_at = now()
+   where s.id = any(p_ids) and s.seen_at < now() - interval '1 hour';
   insert into vigil.journal_sets (id, unit, container, realtime, cursor_s, cursor_b, fields)
   select * from unnest(p_ids, p_units, p_containers, p_realtime, p_cursor_s, p_cursor_b,
                        p_fields)
   on conflict do nothing;
-  -- Sets in use stay (vigil.journal_sets_prune): marked used, at most once an hour. A set
-  -- being pruned at this moment is inserted again above once the prune commits.
-  update vigil.journal_sets s set seen_at = now()
-   where s.id = any(p_ids) and s.seen_at < now() - interval '1 hour';
   -- A different set under the same id (a hash collision): probe the next ids.
   for v_set in
     select u.* from unnest(p_ids, p_units, p_containers, p_realtime, p_cursor_s, p_cursor_b,
@@ -395,21 +398,33 @@ begin
            is distinct from (u.unit, u.container, u.realtime, u.cursor_s, u.cursor_b, u.fields)
   loop
     v_id := v_set.id;
+    <<probe>>
     loop
       v_id := case when v_id = 9223372036854775807 then -9223372036854775808 else v_id + 1 end;
-      insert into vigil.journal_sets (id, unit, container, realtime, cursor_s, cursor_b, fields)
-      values (v_id, v_set.unit, v_set.container, v_set.realtime, v_set.cursor_s,
-              v_set.cursor_b, v_set.fields)
-      on conflict do nothing;
-      exit when found or exists (
-        select from vigil.journal_sets s
+      loop
+        -- The same set at this id: marked used (and locked, as above); else stored here,
+        -- unless a different set holds the id (then the next one).
+        update vigil.journal_sets s set seen_at = now()
          where s.id = v_id
            and (s.unit, s.container, s.realtime, s.cursor_s, s.cursor_b, s.fields)
                is not distinct from (v_set.unit, v_set.container, v_set.realtime,
-                                     v_set.cursor_s, v_set.cursor_b, v_set.fields));
+                                     v_set.cursor_s, v_set.cursor_b, v_set.fields);
+        exit probe when found;
+        insert into vigil.journal_sets (id, unit, container, realtime, cursor_s, cursor_b,
+                                        fields)
+        values (v_id, v_set.unit, v_set.container, v_set.realtime, v_set.cursor_s,
+                v_set.cursor_b, v_set.fields)
+        on conflict do nothing;
+        exit probe when found;
+        -- Taken: by a different set (next id), or by this one stored meanwhile (mark it).
+        exit when not exists (
+          select from vigil.journal_sets s
+           where s.id = v_id
+             and (s.unit, s.container, s.realtime, s.cursor_s, s.cursor_b, s.fields)
+                 is not distinct from (v_set.unit, v_set.container, v_set.realtime,
+                                       v_set.cursor_s, v_set.cursor_b, v_set.fields));
+      end loop;
     end loop;
-    update vigil.journal_sets s set seen_at = now()
-     where s.id = v_id and s.seen_at < now() - interval '1 hour';
     idx := v_set.idx;
     stored := v_id;
     return next;
@@ -428,7 +443,8 @@ returns integer
 language plpgsql
 as $$
 declare
-  v_grace  interval := coalesce((p_config ->> 'grace')::interval, interval '1 day');
+  v_grace  interval := greatest(coalesce((p_config ->> 'grace')::interval, interval '1 day'),
+                                interval '0');
   v_before timestamptz := p_now - vigil.journal_retention() - v_grace;
   v_until  timestamptz;
   v_n      integer;
@@ -436,7 +452,7 @@ begin
   -- A line refers to a set that ingest marked used (seen_at) at most an hour before the
   -- line was stored, and ingest stores no line more than a day ahead: the lines of a set
   -- unused since v_before lie before v_until, the oldest (already expired) days only.
-  select max(seen_at) + v_grace + interval '1 day' into v_until
+  select max(seen_at) + interval '1 hour' + interval '1 day' into v_until
     from vigil.journal_sets where seen_at < v_before;
   if v_until is null then
     return 0;

@@ -157,6 +157,7 @@ begin
     e         smallint,
     f         double precision,
     r         double precision,
+    constraint points_data_e_check check (e between 0 and 15),
     constraint points_data_value_check check ((f is null) = (m is not null and e is not null)),
     constraint points_data_residual_check check (r is null or m is not null)
   );
@@ -608,8 +609,11 @@ begin
     delete from vigil.points where series_id = p_series_id;
   end if;
   get diagnostics v_n = row_count;
-  if vigil.has_timescale() and to_regclass('vigil.points_archive_until') is not null then
+  -- An upgraded install may have either archive, both or none.
+  if to_regclass('vigil.points_hour_archive') is not null then
     execute 'delete from vigil.points_hour_archive where series_id = $1' using p_series_id;
+  end if;
+  if to_regclass('vigil.points_day_archive') is not null then
     execute 'delete from vigil.points_day_archive where series_id = $1' using p_series_id;
   end if;
   if not vigil.has_timescale() then

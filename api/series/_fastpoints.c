@@ -811,7 +811,7 @@ static PyObject *decimal_rows(PyObject *module, PyObject *args) {
                 last_scale = e;
             }
             int64_t f = POW10_INT[last_scale - e];
-            if (llabs(m) < (int64_t)(TWO_53 / (double)f) &&
+            if (llabs(m) <= INT64_C(9007199254740991) / f && /* m * f < 2^53, as in store.py */
                 (double)(m * f) / POW10_EXACT[last_scale] == v) {
                 m *= f;
                 e = last_scale;

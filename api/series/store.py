@@ -75,12 +75,14 @@ class SeriesIdCache:
         self.ids: dict[tuple[str, str], int] = {}
         self.epoch: tuple[str, int, int] | None = None
         self.top = 0  # the highest series id issued, as last read
+        self.decimal: bool | None = None  # the points layout (decimal_layout), once known
 
     def validate(self, database: str, forgotten: int, database_oid: int, top: int) -> None:
         epoch = (database, forgotten, database_oid)
         if epoch != self.epoch or top < self.top or len(self.ids) >= self.limit:
             self.ids.clear()
             self.epoch = epoch
+            self.decimal = None
         self.top = top
 
 
@@ -233,7 +235,6 @@ def decimal_rows(rows: bytes | bytearray, scales: dict[int, int]) -> bytes:
     return bytes(out)
 
 
-_DECIMAL_LAYOUT: dict[str, bool] = {}
 _SCALES: dict[str, dict[int, int]] = {}
 
 
@@ -250,15 +251,14 @@ def series_scales(conn: AsyncConnection[tuple[object, ...]]) -> dict[int, int]:
 
 async def decimal_layout(conn: AsyncConnection[tuple[object, ...]]) -> bool:
     """Whether the database stores points in vigil.points_data (TimescaleDB mode); asked
-    once per database and process."""
-    info = conn.info
-    database = f"{info.host}:{info.port}/{info.dbname}"
-    layout = _DECIMAL_LAYOUT.get(database)
-    if layout is None:
+    once per database and process, again when the series-id cache's epoch changed (a
+    database or schema created anew). Call after resolve_series (which checks the epoch)."""
+    cache = _cache(conn)[0]
+    if cache.decimal is None:
         cur = await conn.execute(QUERIES["points_layout"])
         row = await cur.fetchone()
-        layout = _DECIMAL_LAYOUT[database] = bool(row and row[0])
-    return layout
+        cache.decimal = bool(row and row[0])
+    return cache.decimal
 
 
 async def write_batch(conn: AsyncConnection[tuple[object, ...]], batch: Batch) -> None:
@@ -270,7 +270,7 @@ async def write_batch(conn: AsyncConnection[tuple[object, ...]], batch: Batch) -
     async with conn.transaction():
         ids = await resolve_series(conn, batch, created)
         decimal = await decimal_layout(conn)
-        query = QUERIES["points_copy_decimal" if decimal else "points_copy"]
+        query = QUERIES["points_copy_decimal"] if decimal else QUERIES["points_copy"]
         async with conn.cursor().copy(query) as copy:
             scales = series_scales(conn) if decimal else None
             for part in copy_parts(batch, ids, decimal, scales):

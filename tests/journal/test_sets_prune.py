@@ -113,6 +113,31 @@ def test_a_set_put_while_it_is_pruned_is_stored_again(dsn: str, conn: Conn) -> N
     assert conn.execute("select vigil.journal_sets_prune(%s, '{}')", (LATER,)).fetchone() == (0,)
 
 
+def test_a_prune_waits_for_ingest_marking_a_set_used(dsn: str, conn: Conn) -> None:
+    """Portable lane (two sessions): a set that ingest has marked used in a transaction still
+    open is locked; a prune meeting it waits for that transaction and then keeps the set."""
+    put(conn, 7, "busy.service")
+    conn.execute("update vigil.journal_sets set seen_at = %s", (OLD,))
+    result: list[object] = []
+    with psycopg.connect(dsn) as ingest:  # one transaction, left open
+        put(ingest, 7, "busy.service")
+
+        def prune() -> None:
+            with psycopg.connect(dsn, autocommit=True) as other:
+                result.append(
+                    other.execute("select vigil.journal_sets_prune(%s, '{}')", (LATER,)).fetchone()
+                )
+
+        worker = threading.Thread(target=prune)
+        worker.start()
+        worker.join(0.5)
+        assert worker.is_alive()  # waits for the ingest's transaction
+        ingest.commit()
+        worker.join(10)
+    assert result == [(0,)]
+    assert 7 in sets(conn)
+
+
 def test_a_set_stored_under_another_id_is_marked_used_too(conn: Conn) -> None:
     """A set whose hash id holds another set (a collision) lives at the next free id; using
     it again marks that row used."""

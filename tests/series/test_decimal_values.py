@@ -24,6 +24,7 @@ VALUES = [
     0.0, -0.0, 0.1, -5.5, 91.958, 1 / 3, 1e300, -1e-300, 5e-324, 1e-7, 3.14159265358979,
     123456789.123, 2.0**53, 2.0**53 - 1, 2.0**60, 1e15, 1e16, 0.30000000000000004,
     math.inf, -math.inf, math.nan, 12.5, 99.99999999999999,
+    9007199254740.0,  # series 2 at scale 3 (123456789.123): m * 1000 just under 2^53
 ]  # fmt: skip
 
 
@@ -136,7 +137,7 @@ def test_api_batch_copies_encoded_rows_where_points_are_decimal(dsn: str) -> Non
     body = "\n".join(f"cpu,host={h} usage={v!r} {now_s - 100 + i}" for i, (h, v) in enumerate(sent))
     batch = parse_lines(body, "s")
     assert batch.accepted == len(sent)
-    store._DECIMAL_LAYOUT.clear()
+    store._CACHES.clear()
 
     async def write() -> None:
         async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as ac:
@@ -145,7 +146,7 @@ def test_api_batch_copies_encoded_rows_where_points_are_decimal(dsn: str) -> Non
     try:
         asyncio.run(write())
     finally:
-        store._DECIMAL_LAYOUT.clear()  # the next database of that name may be portable
+        store._CACHES.clear()  # the next database of that name may be portable
     with psycopg.connect(dsn, autocommit=True) as c:
         rows = c.execute(
             "select s.labels ->> 'host', p.m, p.e, vigil._decimal(p.m, p.e, p.f, p.r)"

@@ -15,6 +15,7 @@ declare
   v_tier      text;
   v_retention interval;
   v_n         bigint;
+  v_keep      interval;
 begin
   if to_regclass('vigil.points_v1') is null then
     return;
@@ -26,6 +27,16 @@ begin
   select min(c.range_start) into v_cut from timescaledb_information.chunks c
    where c.hypertable_schema = 'vigil' and c.hypertable_name = 'points_v1';
   v_cut := coalesce(v_cut, date_trunc('day', now(), 'UTC'));
+  -- Not before the oldest day the new retention policy keeps for more than a day (+ 2
+  -- days): the hourly refresh job materializes the days after the cut-off before retention
+  -- can drop their raw points, and one stray old point (timestamps back to 1970 are
+  -- accepted) does not leave the years of old buckets before it without a source.
+  select (j.config ->> 'drop_after')::interval into v_keep
+    from timescaledb_information.jobs j
+   where j.proc_name = 'policy_retention' and j.hypertable_schema = 'vigil'
+     and j.hypertable_name = 'points_data';
+  v_cut := greatest(v_cut, date_trunc('day', now() - coalesce(v_keep, interval '90 days'), 'UTC')
+                           + interval '2 days');
   foreach v_tier in array array['hour', 'day'] loop
     if to_regclass(format('vigil.%I', 'points_' || v_tier || '_v1')) is null then
       continue;
