@@ -22,6 +22,13 @@ from vigil.migrate import alembic_config
 def test_timescale_old_layout_is_converted_and_read_the_same(ts_empty: PGlite) -> None:
     command.upgrade(alembic_config(ts_empty.url), "0006")
     with psycopg.connect(ts_empty.dsn, autocommit=True) as c:
+        # A DBA's own raw retention and compression age: kept by the upgrade.
+        c.execute("select remove_retention_policy('vigil.points')")
+        c.execute("select add_retention_policy('vigil.points', interval '60 days')")
+        c.execute("select remove_compression_policy('vigil.points')")
+        c.execute(
+            "select add_compression_policy('vigil.points', compress_after => interval '2 hours')"
+        )
         now = c.execute("select now()").fetchone()[0]  # type: ignore[index]
         end = now - timedelta(minutes=10)
         rds = cases.shifted(cases.nab_series("rds_cpu_utilization_cc0c53.csv"), end)
@@ -68,6 +75,16 @@ def test_timescale_old_layout_is_converted_and_read_the_same(ts_empty: PGlite) -
             c.execute("select tier, until from vigil.points_archive_until").fetchall()
         )
         assert until == {"hour": cut, "day": cut}
+        tuned = c.execute(
+            "select count(*) filter (where proc_name = 'policy_retention'"
+            "   and (config ->> 'drop_after')::interval = '60 days'),"
+            " count(*) filter (where proc_name = 'policy_compression'"
+            "   and (config ->> 'compress_after')::interval = '2 hours'),"
+            " count(*) from timescaledb_information.jobs"
+            " where hypertable_name = 'points_data'"
+            "   and proc_name in ('policy_retention', 'policy_compression')"
+        ).fetchone()
+        assert tuned == (1, 1, 2)
         for sid in (a, b):
             assert cases.raw_points(c, sid) == raw[sid]  # the same float8, bit for bit
         stored = c.execute(

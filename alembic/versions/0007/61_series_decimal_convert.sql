@@ -16,6 +16,7 @@ declare
   v_retention interval;
   v_n         bigint;
   v_keep      interval;
+  v_job       record;
 begin
   if to_regclass('vigil.points_v1') is null then
     return;
@@ -27,6 +28,23 @@ begin
   select min(c.range_start) into v_cut from timescaledb_information.chunks c
    where c.hypertable_schema = 'vigil' and c.hypertable_name = 'points_v1';
   v_cut := coalesce(v_cut, date_trunc('day', now(), 'UTC'));
+  -- The raw points' retention and compression age as a DBA tuned them on the old table.
+  for v_job in
+    select j.proc_name, j.config from timescaledb_information.jobs j
+     where j.hypertable_schema = 'vigil' and j.hypertable_name = 'points_v1'
+       and j.proc_name in ('policy_retention', 'policy_compression')
+  loop
+    if v_job.proc_name = 'policy_retention' and v_job.config ? 'drop_after' then
+      perform remove_retention_policy('vigil.points_data', if_exists => true);
+      perform add_retention_policy('vigil.points_data',
+                                   (v_job.config ->> 'drop_after')::interval);
+    elsif v_job.proc_name = 'policy_compression' and v_job.config ? 'compress_after' then
+      perform remove_compression_policy('vigil.points_data', if_exists => true);
+      perform add_compression_policy('vigil.points_data',
+                                     compress_after => (v_job.config ->> 'compress_after')
+                                                         ::interval);
+    end if;
+  end loop;
   -- Not before the oldest day the new retention policy keeps for more than a day (+ 2
   -- days): the hourly refresh job materializes the days after the cut-off before retention
   -- can drop their raw points, and one stray old point (timestamps back to 1970 are
