@@ -22,7 +22,7 @@ Steps, all in one run on one fresh private PostgreSQL cluster (fsync on):
    spread over the 14 days before, as a new install receives them (the maintenance job
    has run before and runs during the backfill); both including the deferred index
    builds until every closed day is indexed;
-5. TimescaleDB mode on the PGlite test server: compression ratio.
+5. TimescaleDB mode on the PGlite test server: compression ratio, compressed bytes by column.
 Ratios are taken per round and reported as min/median/max.
 
 Run: `.venv/bin/python bench/journal.py --lines 200000` (full: `--lines 5000000`).
@@ -604,9 +604,55 @@ def backfill_rounds(cluster: Cluster, template: str, n: int, rounds: int) -> dic
     }
 
 
+def compressed_columns(
+    conn: psycopg.Connection[tuple[object, ...]], table: str
+) -> dict[str, float]:
+    """Bytes of the compressed chunks of `table` by column, largest first: pg_column_size of
+    every compressed batch (TOAST included, as stored: compressed), the batch metadata
+    (_ts_meta_*: counts, min/max, bloom filters) together, and the rest of the relations
+    (page, tuple and TOAST headers, free space, indexes) as "pages, headers and indexes"."""
+    chunks = [
+        str(r[0])
+        for r in conn.execute(
+            """select format('%%I.%%I', c.schema_name, c.table_name)
+                 from _timescaledb_catalog.chunk u
+                 join _timescaledb_catalog.chunk c on c.id = u.compressed_chunk_id
+                where format('%%I.%%I', u.schema_name, u.table_name)::regclass
+                      in (select show_chunks(%s::regclass))""",
+            (table,),
+        )
+    ]
+    sizes: dict[str, float] = {}
+    total = 0.0
+    for chunk in chunks:
+        names = [
+            str(r[0])
+            for r in conn.execute(
+                "select attname from pg_attribute"
+                " where attrelid = %s::regclass and attnum > 0 and not attisdropped",
+                (chunk,),
+            )
+        ]
+        query = sql.SQL("select {} from {}").format(
+            sql.SQL(", ").join(
+                sql.SQL("coalesce(sum(pg_column_size({})), 0)").format(sql.Identifier(n))
+                for n in names
+            ),
+            sql.Identifier(*chunk.split(".")),
+        )
+        for name, size in zip(names, one_row(conn, query.as_string(conn)), strict=True):
+            key = "batch metadata (_ts_meta_*)" if name.startswith("_ts_meta_") else name
+            sizes[key] = sizes.get(key, 0.0) + float(str(size))
+        size_sql = "select pg_total_relation_size(%s::regclass)"
+        total += float(str(one_row(conn, size_sql, (chunk,))[0]))
+    sizes["pages, headers and indexes"] = total - sum(sizes.values())
+    return dict(sorted(sizes.items(), key=lambda item: -item[1]))
+
+
 def timescale_compression(lines: int) -> dict[str, float]:
     """TimescaleDB mode on the PGlite test server (tools/pglite): the same loghub entries
-    over 3 days ending 3 days ago, every chunk compressed, and the size before/after."""
+    over 3 days ending 3 days ago, every chunk compressed, and the size before/after (and
+    after by column)."""
     from tools.pglite import harness
     from vigil.migrate import upgrade
 
@@ -630,15 +676,21 @@ def timescale_compression(lines: int) -> dict[str, float]:
                 " from hypertable_compression_stats(%s::regclass)",
                 (table,),
             )
-            stored = one_row(conn, count_sql(table))[0]
+            stored = float(str(one_row(conn, count_sql(table))[0]))
+            columns = compressed_columns(conn, table)
         before, after = float(row[0]), float(row[1])
-        return {
-            "TimescaleDB (PGlite) lines": float(str(stored)),
+        figures = {
+            "TimescaleDB (PGlite) lines": stored,
             "TimescaleDB before compression MB": before / 2**20,
             "TimescaleDB after compression MB": after / 2**20,
-            "TimescaleDB bytes/line after compression": after / float(str(stored)),
+            "TimescaleDB bytes/line after compression": after / stored,
             "TimescaleDB compression ratio (x)": before / after,
         }
+        figures.update(
+            (f"TimescaleDB compressed bytes/line: {name}", size / stored)
+            for name, size in columns.items()
+        )
+        return figures
     finally:
         harness.stop(proc)
         shutil.rmtree(work, ignore_errors=True)
@@ -681,7 +733,7 @@ def main() -> None:
     ALLOW_GENERATED = args.allow_generated
     if args.only_compression:
         for name, value in timescale_compression(args.compression_lines).items():
-            print(f"  {name:52s} {value:10,.1f}")
+            print(f"  {name:64s} {value:10,.1f}")
         return
     loghub_lines()  # a clear message before any work when the data is missing
     if args.only_backfill:
