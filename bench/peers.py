@@ -34,7 +34,8 @@ TimescaleDB mode (`--timescale 1000,10000`) runs on the test lane's PGlite + Tim
 server (tools/pglite, npm): it takes one connection and no COPY, so the API cannot ingest
 there; the same points go in as INSERT statements of 5,000 rows, and the figures are the
 deferred work (`vigil jobs run --all`: aggregates, compression, retention) and the bytes per
-point after it.
+point after it, per part (raw points, each aggregate, series) and, for the raw points, per
+column of the compressed batches and per kind of overhead (heap and TOAST, indexes, maps).
 
     make bench-peers                               # 1k/10k/200k series, 1M points, 3 rounds,
                                                    # + TimescaleDB at 1k/10k (~45 min, 2 cores)
@@ -66,6 +67,7 @@ from pathlib import Path
 
 import httpx
 import psycopg
+from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -333,6 +335,73 @@ def tier_bytes(dsn: str) -> list[tuple[str, int]]:
     return [(str(r[0]), int(str(r[1] or 0))) for r in rows]
 
 
+def compressed_columns(dsn: str, hypertable: str) -> list[tuple[str, int]]:
+    """TimescaleDB mode: where the bytes of a hypertable's compressed chunks go. Per column of
+    the compressed chunk tables, pg_column_size summed over their rows (a compressed batch
+    of up to 1,000 rows per row; the stored size, in the row or in TOAST); then the rest of
+    their heap (row headers, TOAST pointers, free space), of their TOAST tables (chunk
+    headers, free space, the TOAST index) and their indexes. The free space and visibility
+    maps of the compressed chunks, and the emptied uncompressed chunks, are in "maps"."""
+    out: dict[str, int] = {}
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        chunks = conn.execute(
+            "select cc.schema_name || '.' || cc.table_name"
+            "  from _timescaledb_catalog.chunk c"
+            "  join _timescaledb_catalog.chunk cc on cc.id = c.compressed_chunk_id"
+            "  join _timescaledb_catalog.hypertable h on h.id = c.hypertable_id"
+            " where format('%%I.%%I', h.schema_name, h.table_name)::regclass = %s::regclass",
+            (hypertable,),
+        ).fetchall()
+        for (chunk,) in chunks:
+            columns = [
+                str(r[0])
+                for r in conn.execute(
+                    "select attname from pg_attribute where attrelid = %s::regclass"
+                    " and attnum > 0 and not attisdropped order by attnum",
+                    (chunk,),
+                ).fetchall()
+            ]
+            sums = conn.execute(
+                sql.SQL("select {} from {}").format(
+                    sql.SQL(", ").join(
+                        sql.SQL("coalesce(sum(pg_column_size({})), 0)::bigint").format(
+                            sql.Identifier(c)
+                        )
+                        for c in columns
+                    ),
+                    sql.Identifier(*chunk.split(".")),
+                )
+            ).fetchone()
+            sizes = conn.execute(
+                "select pg_relation_size(c.oid), pg_indexes_size(c.oid),"
+                " coalesce(pg_total_relation_size(nullif(c.reltoastrelid, 0)), 0),"
+                " pg_relation_size(c.oid, 'fsm') + pg_relation_size(c.oid, 'vm')"
+                "  from pg_class c where c.oid = %s::regclass",
+                (chunk,),
+            ).fetchone()
+            assert sums is not None and sizes is not None
+            for c, b in zip(columns, sums, strict=True):
+                key = "metadata" if c.startswith("_ts_meta") or c == "series_id" else c
+                out[key] = out.get(key, 0) + int(str(b))
+            heap, index, toast, maps = (int(str(v)) for v in sizes)
+            out["heap+TOAST rest"] = (
+                out.get("heap+TOAST rest", 0) + heap + toast - sum(int(str(b)) for b in sums)
+            )
+            out["indexes"] = out.get("indexes", 0) + index
+            out["maps"] = out.get("maps", 0) + maps
+        row = conn.execute(
+            "select coalesce(sum(pg_total_relation_size(format('%%I.%%I', c.schema_name,"
+            " c.table_name)::regclass)), 0)::bigint"
+            "  from _timescaledb_catalog.chunk c"
+            "  join _timescaledb_catalog.hypertable h on h.id = c.hypertable_id"
+            " where not c.dropped and c.compressed_chunk_id is not null"
+            "   and format('%%I.%%I', h.schema_name, h.table_name)::regclass = %s::regclass",
+            (hypertable,),
+        ).fetchone()
+        out["maps"] += int(str(row[0])) if row else 0
+    return list(out.items())
+
+
 class VictoriaMetrics:
     """`victoria-metrics` on a free port with a fresh data directory per load."""
 
@@ -475,6 +544,7 @@ class TimescaleVigil:
         self.work = work
         self.last_breakdown: list[tuple[str, int]] = []
         self.tiers: list[tuple[str, int]] = []
+        self.columns: list[tuple[str, int]] = []
 
     def load(self, values: list[list[float]], n: int, per_series: int, end_ns: int) -> Load:
         """Fresh schema, the points inserted sliced by time, then the deferred work."""
@@ -558,6 +628,7 @@ class TimescaleVigil:
         out.live_bytes_per_point = out.bytes_per_point  # TimescaleDB: compressed chunks
         self.last_breakdown = breakdown(self.dsn)
         self.tiers = tier_bytes(self.dsn)
+        self.columns = compressed_columns(self.dsn, "vigil.points_data")
         return out
 
 
@@ -583,6 +654,8 @@ def bench_timescale(
         points = n * per_series
         tiers = ", ".join(f"{name} {b / points:.2f}" for name, b in ts.tiers)
         print(f"    B/point per part (compressed chunks, indexes, TOAST): {tiers}")
+        columns = ", ".join(f"{name} {b / points:.3f}" for name, b in ts.columns)
+        print(f"    raw points, B/point per column of the compressed batches: {columns}")
 
 
 # ---- report -------------------------------------------------------------------------------

@@ -61,10 +61,14 @@ create index if not exists series_labels_idx on vigil.series using gin (labels);
 -- bits with Gorilla, where the whole float cost ~8 bytes. Any such (m, e) reads back
 -- the same; which e is chosen only steers compression: vigil._decimal_encode (inserts
 -- through the view vigil.points) takes the smallest; the API's COPY (api/series/store.py)
--- writes every value of a series with one e, the largest smallest-e up to 6 it has seen
--- for the series, since m jumping by powers of ten between values costs delta-of-delta
--- dearly; values needing more digits get a residual at that e, or else go to f. Measured
--- (bench/peers.py, 1,000 NAB series, compressed): raw points 5.5 -> 3.0 bytes a point.
+-- writes the values of a series with one e, the digits (up to 6) its recent values usually
+-- need, since m jumping by powers of ten between values costs delta-of-delta dearly; a rare
+-- value with more digits keeps its own e (one value in 800 of NAB's ec2_cpu has 4 digits
+-- where the others have 3: following it would make every later m 10 times larger); float
+-- noise gets a residual at that e (or the fewest more digits that fit), or else goes to f.
+-- Measured (bench/peers.py, 1,000 NAB series, compressed): raw points 5.5 -> 3.0 bytes a
+-- point with one e per series, the most digits seen; the usual digits instead: see
+-- docs/series.md.
 
 create or replace function vigil._decimal(p_m bigint, p_e smallint, p_f double precision,
                                           p_r double precision)
@@ -119,7 +123,9 @@ begin
         using errcode = '23502';
     end if;
     insert into vigil.points_data (series_id, at, m, e, f)
-    select new.series_id, new.at, d.m, d.e, d.f from vigil._decimal_encode(new.value) d;
+    select new.series_id, new.at, d.m, d.e, d.f from vigil._decimal_encode(new.value) d
+    on conflict (series_id, at) do update
+      set m = excluded.m, e = excluded.e, f = excluded.f, r = null;
     return new;
   end if;
   delete from vigil.points_data p
@@ -130,7 +136,8 @@ end
 $$;
 comment on function vigil._points_write() is
   'INSTEAD OF trigger on the view vigil.points (TimescaleDB mode): an insert (also COPY) '
-  'stores the point encoded in vigil.points_data; a delete removes the matching rows.';
+  'stores the point encoded in vigil.points_data, replacing a point of the same series and '
+  'time; a delete removes the matching rows.';
 
 -- vigil.points (series_id, at, value): a table in portable mode; in TimescaleDB mode a view
 -- over the hypertable vigil.points_data (series_id, at, m, e, f) with an INSTEAD OF trigger,
@@ -147,7 +154,10 @@ begin
     comment on table vigil.points is
       'Raw points of vigil.series. No foreign key to series, on purpose: batch ingest writes '
       'with COPY at full speed; vigil.delete_series removes both.';
-    create index if not exists points_series_at_idx on vigil.points (series_id, at);
+    -- One point per series and time: a point sent again (a sender retrying a batch that
+    -- was stored) replaces the stored one (vigil.put_points) instead of counting twice.
+    create unique index if not exists points_series_at_key on vigil.points (series_id, at);
+    drop index if exists vigil.points_series_at_idx;
     return;
   end if;
   create table if not exists vigil.points_data (
@@ -172,7 +182,9 @@ begin
     'r', 'The value minus m / 10^e (exact) when the value is within a few units in the last '
          'place of that decimal without being it (float noise such as 94.79799999999999 '
          'next to 94.798); null when it is the decimal.');
-  create index if not exists points_data_series_at_idx on vigil.points_data (series_id, at);
+  create unique index if not exists points_data_series_at_key
+    on vigil.points_data (series_id, at);
+  drop index if exists vigil.points_data_series_at_idx;
   perform create_hypertable('vigil.points_data', 'at', chunk_time_interval => interval '1 day',
                             if_not_exists => true);
   create or replace view vigil.points as
@@ -245,13 +257,19 @@ begin
 end
 $$;
 comment on function vigil._points_invalidate() is
-  'Statement trigger on vigil.points (portable mode): logs the time range written per series.';
+  'Statement trigger on vigil.points (portable mode), after insert and after update: logs '
+  'the time range written per series.';
 
 do $$
 begin
   if not vigil.has_timescale() then
     drop trigger if exists points_invalidate on vigil.points;
     create trigger points_invalidate after insert on vigil.points
+      referencing new table as new_points
+      for each statement execute function vigil._points_invalidate();
+    -- A point replaced by vigil.put_points changes its buckets too.
+    drop trigger if exists points_invalidate_update on vigil.points;
+    create trigger points_invalidate_update after update on vigil.points
       referencing new table as new_points
       for each statement execute function vigil._points_invalidate();
   end if;
@@ -450,11 +468,17 @@ begin
     delete from vigil.points_packed k using days d
      where k.series_id = d.series_id and k.day = d.day and k.gaps is not null
     returning k.series_id, k.day, k.gaps, k.vals
+  ), late as (
+    -- Moved points of days packed before (usually none, and few): such a point replaces a
+    -- packed point of the same time (a sender's retry after the day was packed).
+    select m.series_id, m.at from moved m
+      join old o on o.series_id = m.series_id and o.day = date_bin('1 day', m.at, v_origin)
   ), pts as (
     select m.series_id, date_bin('1 day', m.at, v_origin) as day, m.at, m.value from moved m
     union all
     select o.series_id, o.day, u.at, u.value
       from old o cross join lateral vigil._unpack(o.day, o.gaps, o.vals) u
+     where not exists (select from late l where l.series_id = o.series_id and l.at = u.at)
   ), g as (
     -- date_part('epoch', interval) is a float8: exact to the microsecond below a day.
     select p.series_id, p.day, p.at, p.value,
@@ -577,6 +601,51 @@ drop trigger if exists series_forget on vigil.series;
 create trigger series_forget after delete or truncate on vigil.series
   for each statement execute function vigil._series_forget();
 
+create or replace function vigil.put_points(p_series_ids bigint[], p_ats timestamptz[],
+                                            p_values double precision[])
+returns bigint
+language plpgsql
+as $$
+declare
+  v_n bigint;
+begin
+  if cardinality(p_series_ids) <> cardinality(p_ats)
+     or cardinality(p_series_ids) <> cardinality(p_values) then
+    raise exception 'put_points: arrays of different lengths (% series ids, % times, % values)',
+      cardinality(p_series_ids), cardinality(p_ats), cardinality(p_values)
+      using errcode = '22023';
+  end if;
+  -- One row per (series_id, at): the last of the arrays wins, as it would have in sequence.
+  if vigil.has_timescale() then
+    insert into vigil.points_data (series_id, at, m, e, f)
+    select x.series_id, x.at, d.m, d.e, d.f
+      from (select distinct on (u.series_id, u.at) u.series_id, u.at, u.value
+              from unnest(p_series_ids, p_ats, p_values) with ordinality as u (series_id, at,
+                                                                               value, i)
+             order by u.series_id, u.at, u.i desc) x
+     cross join lateral vigil._decimal_encode(x.value) d
+    on conflict (series_id, at) do update
+      set m = excluded.m, e = excluded.e, f = excluded.f, r = null
+      where vigil._decimal(vigil.points_data.m, vigil.points_data.e, vigil.points_data.f,
+                           vigil.points_data.r)
+            is distinct from vigil._decimal(excluded.m, excluded.e, excluded.f, excluded.r);
+  else
+    insert into vigil.points (series_id, at, value)
+    select distinct on (u.series_id, u.at) u.series_id, u.at, u.value
+      from unnest(p_series_ids, p_ats, p_values) with ordinality as u (series_id, at, value, i)
+     order by u.series_id, u.at, u.i desc
+    on conflict (series_id, at) do update set value = excluded.value
+      where vigil.points.value is distinct from excluded.value;
+  end if;
+  get diagnostics v_n = row_count;
+  return v_n;
+end
+$$;
+comment on function vigil.put_points(bigint[], timestamptz[], double precision[]) is
+  'Stores points given as parallel arrays (series id, time, value), replacing any stored '
+  'point of the same series and time (the last in the arrays wins); returns the rows '
+  'written. What the API falls back to when a batch holds a point already stored (a retry).';
+
 create or replace function vigil.add_point(p_name text, p_value double precision,
                                            p_at timestamptz default now(),
                                            p_labels jsonb default '{}')
@@ -590,7 +659,7 @@ begin
     raise exception 'value must be a finite number' using errcode = '22023';
   end if;
   select s.id into v_id from vigil.series_ids(array[p_name], array[p_labels]) s;
-  insert into vigil.points (series_id, at, value) values (v_id, coalesce(p_at, now()), p_value);
+  perform vigil.put_points(array[v_id], array[coalesce(p_at, now())], array[p_value]);
   return v_id;
 end
 $$;
@@ -904,12 +973,25 @@ begin
         schedule_interval => v_tier.schedule, if_not_exists => true);
       perform add_retention_policy(format('vigil.%I', 'points_' || v_tier.tier)::regclass,
                                    v_tier.retention, if_not_exists => true);
-      -- The aggregates are compressed too, after their refresh window (segmented by series).
+      -- The aggregates are compressed too, after their refresh window, in batches of up to
+      -- 1,000 buckets ordered by (series_id, bucket) rather than segmented by series: a
+      -- series has only a few buckets per chunk (24 hours a day), and a batch of its own
+      -- would carry the fixed cost of a compressed row and of each column's header for
+      -- them alone (measured: bench/peers.py, docs/series.md). A read of one series skips
+      -- the other batches by their series_id range (the batch metadata and its index).
+      -- Chunks compressed before keep the settings they were compressed with.
       if not exists (select from timescaledb_information.continuous_aggregates c
+                       join timescaledb_information.compression_settings s
+                         on s.hypertable_schema = c.materialization_hypertable_schema
+                        and s.hypertable_name = c.materialization_hypertable_name
                       where c.view_schema = 'vigil' and c.view_name = 'points_' || v_tier.tier
-                        and c.compression_enabled) then
-        execute format('alter materialized view vigil.%I set (timescaledb.compress = true)',
-                       'points_' || v_tier.tier);
+                        and c.compression_enabled and s.attname = 'series_id'
+                        and s.segmentby_column_index is null
+                        and s.orderby_column_index = 1) then
+        execute format('alter materialized view vigil.%I set (timescaledb.compress = true, '
+                       || 'timescaledb.compress_segmentby = %L, '
+                       || 'timescaledb.compress_orderby = %L)',
+                       'points_' || v_tier.tier, '', 'series_id, bucket');
       end if;
       perform add_compression_policy(format('vigil.%I', 'points_' || v_tier.tier)::regclass,
                                      compress_after => v_tier.compress_after,

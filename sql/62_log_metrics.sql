@@ -500,7 +500,10 @@ begin
       insert into vigil.points (series_id, at, value)
       select g.series_id, u.at, u.value
         from gone g cross join lateral vigil._unpack(g.day, g.gaps, g.vals) u
-       where u.at < p_lo or u.at >= p_hi;
+       where u.at < p_lo or u.at >= p_hi
+      -- A point of the same time in vigil.points is newer than the packed one (see
+      -- vigil.pack_series_points) and stays.
+      on conflict (series_id, at) do nothing;
     end if;
     -- The deleted points are logged like written ones: their rollup buckets are recomputed.
     with gone as (

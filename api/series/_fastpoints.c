@@ -724,16 +724,25 @@ done:
  * m / 10^e (|m| < 2^53, 0 <= e <= 15), else as the float8 f; see vigil._decimal in
  * sql/60_series.sql. m / 10^e is one correctly rounded division of exact numbers, so it is
  * the double nearest the decimal: checked per value. to_decimal finds the smallest e (rint,
- * like vigil._decimal_encode's round()); decimal_rows then writes every value of a series
- * with the same e, its scale (the largest smallest-e up to MAX_SCALE seen for the series,
- * kept by the caller in `scales`): TimescaleDB compresses m with delta-of-delta, which a
- * change of e (m jumping by powers of ten) costs dearly. Values that need more digits (e.g.
- * 94.79799999999999, float noise of 17 digits) are stored as floats. */
+ * like vigil._decimal_encode's round()); decimal_rows then writes the values of a series
+ * with one e, its scale: the digits its values usually need (up to MAX_SCALE), kept by the
+ * caller in `scales` as a state (the scale and two decayed counters; api/series/store.py,
+ * EVIDENCE, explains the rule): TimescaleDB compresses m with delta-of-delta, which a
+ * change of e (m jumping by powers of ten) costs dearly, while a rare value with more digits
+ * is written at its own e. Float noise next to a decimal (94.79799999999999) is that
+ * decimal and an exact residual r, at the scale or else at the fewest more digits that fit;
+ * other values are stored as floats. The same as store.py's scaled_decimal, value for
+ * value. */
 static const double POW10_EXACT[16] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                        1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
 static const int64_t POW10_INT[7] = {1, 10, 100, 1000, 10000, 100000, 1000000};
 #define TWO_53 9007199254740992.0
 #define MAX_SCALE 6
+#define EVIDENCE 256
+#define COUNTER_MAX ((1 << 20) - 1)
+#define RAISE_AT (8 * EVIDENCE)
+#define LOWER_AT (2 * EVIDENCE)
+#define FRESH (4 * EVIDENCE)
 
 static int to_decimal(double v, int64_t *m, int *e) {
     if (!(fabs(v) < TWO_53) || (v == 0 && signbit(v))) return 0;
@@ -752,6 +761,35 @@ static int to_decimal(double v, int64_t *m, int *e) {
 
 #define DECIMAL_ROW_MAX 60
 #define RESIDUAL_MAX 9.094947017729282e-13 /* 2^-40: a few units in the last place */
+
+/* v == m / 10^k + r exactly, r != 0 a few units in the last place (store.py's _residual). */
+static int residual(double v, int k, int64_t *m, double *r) {
+    double x = v * POW10_EXACT[k];
+    if (v == 0 || !(fabs(x) < TWO_53)) return 0;
+    double d = rint(x) / POW10_EXACT[k];
+    double rr = v - d;
+    if (rr != 0 && d + rr == v && fabs(rr) <= fabs(v) * RESIDUAL_MAX) {
+        *m = (int64_t)rint(x);
+        *r = rr;
+        return 1;
+    }
+    return 0;
+}
+
+/* The scale state of a series: scale in bits 0-2, counters `up` and `down` (20 bits each). */
+typedef struct {
+    int scale, up, down, known;
+} ScaleState;
+
+static int put_state(PyObject *scales, int64_t sid, const ScaleState *st) {
+    long long packed = (long long)st->scale | (long long)st->up << 3 | (long long)st->down << 23;
+    PyObject *key = PyLong_FromLongLong((long long)sid);
+    PyObject *val = PyLong_FromLongLong(packed);
+    int bad = !key || !val || PyDict_SetItem(scales, key, val) < 0;
+    Py_XDECREF(key);
+    Py_XDECREF(val);
+    return bad ? -1 : 0;
+}
 
 static PyObject *decimal_rows(PyObject *module, PyObject *args) {
     Py_buffer rows;
@@ -772,12 +810,13 @@ static PyObject *decimal_rows(PyObject *module, PyObject *args) {
     const unsigned char *in = rows.buf;
     unsigned char *o = (unsigned char *)PyBytes_AS_STRING(out), *start = o;
     int64_t last_series = 0;
-    int last_scale = -1; /* the scale of last_series; -1: not looked up */
+    int have = 0; /* st holds last_series' state, not yet written back */
+    ScaleState st = {0, 0, 0, 0};
     for (Py_ssize_t i = 0; i < n; i++, in += ROW_SIZE) {
         uint64_t bits = 0, sid = 0;
-        double v;
-        int64_t m;
-        int e;
+        double v, r = 0;
+        int64_t m = 0;
+        int e = -1, need = -1, kind = 0; /* kind: 0 float, 1 decimal, 2 decimal + residual */
         o[0] = 0;
         o[1] = 6;
         memcpy(o + 2, in + 2, 24); /* series_id and at, with their lengths */
@@ -785,66 +824,96 @@ static PyObject *decimal_rows(PyObject *module, PyObject *args) {
         for (int b = 0; b < 8; b++) sid = (sid << 8) | in[6 + b];
         for (int b = 0; b < 8; b++) bits = (bits << 8) | in[30 + b];
         memcpy(&v, &bits, 8);
-        if (last_scale < 0 || (int64_t)sid != last_series) {
+        if (!have || (int64_t)sid != last_series) {
+            if (have && put_state(scales, last_series, &st) < 0) goto fail;
             PyObject *key = PyLong_FromLongLong((long long)sid);
             if (!key) goto fail;
             PyObject *item = PyDict_GetItemWithError(scales, key); /* borrowed */
             Py_DECREF(key);
-            last_scale = 0;
+            st.known = 0;
             if (item) {
-                long got = PyLong_AsLong(item);
+                long long got = PyLong_AsLongLong(item);
                 if (got == -1 && PyErr_Occurred()) goto fail;
-                last_scale = got < 0 ? 0 : got > MAX_SCALE ? MAX_SCALE : (int)got;
+                if (got < 0) got = 0;
+                st.known = 1;
+                st.scale = (int)(got & 7) > MAX_SCALE ? MAX_SCALE : (int)(got & 7);
+                st.up = (int)((got >> 3) & COUNTER_MAX);
+                st.down = (int)((got >> 23) & COUNTER_MAX);
             } else if (PyErr_Occurred()) {
                 goto fail;
             }
             last_series = (int64_t)sid;
+            have = 1;
         }
-        if (to_decimal(v, &m, &e) && e <= MAX_SCALE) {
-            if (e > last_scale) {
-                PyObject *key = PyLong_FromLongLong((long long)sid);
-                PyObject *val = PyLong_FromLong(e);
-                int bad = !key || !val || PyDict_SetItem(scales, key, val) < 0;
-                Py_XDECREF(key);
-                Py_XDECREF(val);
-                if (bad) goto fail;
-                last_scale = e;
+        int dec = to_decimal(v, &m, &e) && e <= MAX_SCALE;
+        if (!st.known) {
+            st.scale = dec ? e : 0;
+            st.up = 0;
+            st.down = FRESH;
+        } else {
+            if (st.up == 0 && st.down == 0) st.down = FRESH; /* a bare scale (state < 8) */
+            st.up -= (st.up + 255) >> 8;
+            st.down -= (st.down + 255) >> 8;
+        }
+        if (dec) {
+            kind = 1;
+            need = e;
+            if (e <= st.scale) {
+                int64_t f = POW10_INT[st.scale - e];
+                if (llabs(m) <= INT64_C(9007199254740991) / f && /* m * f < 2^53 */
+                    (double)(m * f) / POW10_EXACT[st.scale] == v) {
+                    m *= f;
+                    e = st.scale;
+                }
             }
-            int64_t f = POW10_INT[last_scale - e];
-            if (llabs(m) <= INT64_C(9007199254740991) / f && /* m * f < 2^53, as in store.py */
-                (double)(m * f) / POW10_EXACT[last_scale] == v) {
-                m *= f;
-                e = last_scale;
+        } else {
+            for (int k = st.scale; k <= MAX_SCALE; k++) {
+                if (residual(v, k, &m, &r)) {
+                    kind = 2;
+                    e = k;
+                    need = k > st.scale ? k : -1;
+                    break;
+                }
             }
+        }
+        if (!st.known && need > st.scale) { /* a new series: its first value's digits */
+            int t = st.scale;
+            st.scale = need;
+            need = t;
+        }
+        st.known = 1;
+        if (need > st.scale) {
+            st.up = st.up + EVIDENCE > COUNTER_MAX ? COUNTER_MAX : st.up + EVIDENCE;
+            if (st.up >= RAISE_AT) {
+                st.scale = need;
+                st.up = 0;
+                st.down = FRESH;
+            }
+        } else if (need == st.scale) {
+            st.down = st.down + EVIDENCE > COUNTER_MAX ? COUNTER_MAX : st.down + EVIDENCE;
+        }
+        if (st.scale > 0 && st.down < LOWER_AT) {
+            st.scale -= 1;
+            st.up = 0;
+            st.down = FRESH;
+        }
+        if (kind) {
             memcpy(o, len8, 4);
             put_be64(o + 4, (uint64_t)m);
             memcpy(o + 12, len2, 4);
             o[16] = 0;
             o[17] = (unsigned char)e;
             memcpy(o + 18, null4, 4);
-            memcpy(o + 22, null4, 4);
-            o += 26;
-            continue;
-        }
-        /* Float noise next to a decimal at the series' scale: that decimal and the residual,
-         * exact by Sterbenz and checked as vigil._decimal computes it. */
-        double x = v * POW10_EXACT[last_scale];
-        if (v != 0 && fabs(x) < TWO_53) {
-            double d = rint(x) / POW10_EXACT[last_scale];
-            double r = v - d;
-            if (r != 0 && d + r == v && fabs(r) <= fabs(v) * RESIDUAL_MAX) {
-                memcpy(o, len8, 4);
-                put_be64(o + 4, (uint64_t)(int64_t)rint(x));
-                memcpy(o + 12, len2, 4);
-                o[16] = 0;
-                o[17] = (unsigned char)last_scale;
-                memcpy(o + 18, null4, 4);
+            if (kind == 1) {
+                memcpy(o + 22, null4, 4);
+                o += 26;
+            } else {
                 memcpy(o + 22, len8, 4);
                 memcpy(&bits, &r, 8);
                 put_be64(o + 26, bits);
                 o += 34;
-                continue;
             }
+            continue;
         }
         memcpy(o, null4, 4);
         memcpy(o + 4, null4, 4);
@@ -853,6 +922,7 @@ static PyObject *decimal_rows(PyObject *module, PyObject *args) {
         memcpy(o + 20, null4, 4);
         o += 24;
     }
+    if (have && put_state(scales, last_series, &st) < 0) goto fail;
     if (_PyBytes_Resize(&out, o - start) < 0) out = NULL;
     goto done;
 fail:
@@ -933,7 +1003,7 @@ done:
 static PyMethodDef methods[] = {
     {"decimal_rows", decimal_rows, METH_VARARGS,
      "decimal_rows(rows, scales) -> bytes: COPY rows (series_id, at, value) as rows of "
-     "vigil.points_data (series_id, at, m, e, f, r); scales: series id -> e, updated"},
+     "vigil.points_data (series_id, at, m, e, f, r); scales: series id -> scale state, updated"},
     {"decode", decode, METH_VARARGS,
      "decode(body, ndjson, now_pg_us, low_pg_us, high_pg_us) -> (keys, rows) | None"},
     {"decode_lines", decode_lines, METH_VARARGS,

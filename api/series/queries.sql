@@ -26,6 +26,11 @@ copy vigil.points (series_id, at, value) from stdin (format binary);
 -- as f (see vigil._decimal in sql/60_series.sql).
 copy vigil.points_data (series_id, at, m, e, f, r) from stdin (format binary);
 
+-- name: points_put
+-- A batch that holds a point already stored (or one twice), as columns (series ids, times,
+-- values): stored replacing such points, the last value winning (vigil.put_points).
+select vigil.put_points(%s::int8[], %s::timestamptz[], %s::float8[]);
+
 -- name: points_layout
 -- Whether points are stored with decimal values (TimescaleDB mode: vigil.points_data).
 select to_regclass('vigil.points_data') is not null;

@@ -11,10 +11,11 @@ import itertools
 import math
 import struct
 from array import array
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from psycopg import AsyncConnection
+from psycopg.errors import UniqueViolation
 from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool
 
@@ -195,37 +196,94 @@ def to_decimal(value: float) -> tuple[int, int] | None:
 
 RESIDUAL_MAX = 2.0**-40  # relative: a few units in the last place
 
+# The scale state of a series (the int kept per series id in `scales`): the scale in bits
+# 0-2; in bits 3-22 and 23-42 two counters of recent values, each decayed by 1/256 per value
+# of the series and raised by EVIDENCE per value: `up` counts values needing more digits
+# than the scale, `down` values needing exactly the scale. The scale rises (to the digits of
+# the value that tipped it) once `up` reaches RAISE_AT (values needing more digits are ~3 %
+# of the recent ones, or ~8 of them came close together) and falls by one digit once `down`
+# is under LOWER_AT (under ~1 % of the recent values need it). A state under 8 is a bare
+# scale, taken as freshly set.
+EVIDENCE = 256
+COUNTER_MAX = (1 << 20) - 1
+RAISE_AT = 8 * EVIDENCE
+LOWER_AT = 2 * EVIDENCE
+FRESH = 4 * EVIDENCE  # `down` after the scale changed: ~350 values without need lower it
 
-def scaled_decimal(
-    series_id: int, value: float, scales: dict[int, int]
-) -> tuple[int, int, float | None] | None:
-    """The (m, e, r) the API stores for a value of a series (value == m / 10^e + r, r None
-    for 0), or None (a float): every value of a series with the same e, its scale (the
-    largest smallest-e up to MAX_SCALE seen for it, kept in `scales`, raised here).
-    TimescaleDB compresses m with delta-of-delta, which a change of e (m jumping by powers of
-    ten) costs dearly. A value a few units in the last place from a decimal at the scale
-    (float noise such as 94.79799999999999) is that decimal and the residual r, exact by
-    Sterbenz's lemma and checked as vigil._decimal adds it. The same as the compiled
-    decimal_rows; measured on NAB series, 12 % fewer bytes than floats for the noise and 20 %
-    fewer than the smallest e per value."""
-    scale = min(max(scales.get(series_id, 0), 0), MAX_SCALE)
-    dec = to_decimal(value)
-    if dec is not None and dec[1] <= MAX_SCALE:
-        m, e = dec
-        if e > scale:
-            scales[series_id] = scale = e
-        factor = 10 ** (scale - e)
-        if abs(m) * factor < TWO_53 and (m * factor) / POW10_EXACT[scale] == value:
-            return m * factor, scale, None
-        return m, e, None
+
+def series_scale(state: int) -> int:
+    """The scale (0..MAX_SCALE) of a series' state in `scales`."""
+    return min(state & 7, MAX_SCALE)
+
+
+def _residual(value: float, scale: int) -> tuple[int, float] | None:
+    """(m, r) with value == m / 10^scale + r exactly, r a few units in the last place."""
     x = value * POW10_EXACT[scale]
     if value != 0 and abs(x) < TWO_53:
         m = round(x)
         d = m / POW10_EXACT[scale]
         r = value - d
         if r != 0 and d + r == value and abs(r) <= abs(value) * RESIDUAL_MAX:
-            return m, scale, r
+            return m, r
     return None
+
+
+def scaled_decimal(
+    series_id: int, value: float, scales: dict[int, int]
+) -> tuple[int, int, float | None] | None:
+    """The (m, e, r) the API stores for a value of a series (value == m / 10^e + r, r None
+    for 0), or None (a float). TimescaleDB compresses m with delta-of-delta, which a change
+    of e (m jumping by powers of ten) costs dearly, so the values of a series are written
+    with one e, its scale: the digits its values usually need (up to MAX_SCALE), kept in
+    `scales` (see EVIDENCE), not the most any value had: a rare value with more digits is
+    written at its own e (two jumps of m, ~10-20 bytes) instead of making every later m 10x
+    larger (~0.4 bytes a point). A value a few units in the last place from a decimal (float
+    noise such as 94.79799999999999) is that decimal and the residual r, exact by Sterbenz's
+    lemma and checked as vigil._decimal adds it: at the scale, or else at the fewest more
+    digits that fit. Any (m, e) reads back exactly (checked per value); the scale only
+    steers compression. The same as the compiled decimal_rows."""
+    state = scales.get(series_id)
+    dec = to_decimal(value)
+    if dec is not None and dec[1] > MAX_SCALE:
+        dec = None
+    if state is None:
+        scale, up, down = (dec[1] if dec else 0), 0, FRESH
+    else:
+        state = max(state, 0)
+        scale = series_scale(state)
+        up, down = (state >> 3) & COUNTER_MAX, (state >> 23) & COUNTER_MAX
+        if state < 8:
+            down = FRESH
+        up -= (up + 255) >> 8
+        down -= (down + 255) >> 8
+    out: tuple[int, int, float | None] | None = None
+    need = -1  # the digits the value needs, when it is a decimal or noise next to one
+    if dec is not None:
+        m, e = dec
+        need = e
+        factor = 10 ** (scale - e) if e <= scale else 0
+        if factor and abs(m) * factor < TWO_53 and (m * factor) / POW10_EXACT[scale] == value:
+            out = (m * factor, scale, None)
+        else:
+            out = (m, e, None)
+    else:
+        for k in range(scale, MAX_SCALE + 1):
+            res = _residual(value, k)
+            if res is not None:
+                out, need = (res[0], k, res[1]), (k if k > scale else -1)
+                break
+    if state is None and need > scale:  # a new series: its first value's digits
+        scale, need = need, scale
+    if need > scale:
+        up = min(up + EVIDENCE, COUNTER_MAX)
+        if up >= RAISE_AT:
+            scale, up, down = need, 0, FRESH
+    elif need == scale:
+        down = min(down + EVIDENCE, COUNTER_MAX)
+    if scale > 0 and down < LOWER_AT:
+        scale, up, down = scale - 1, 0, FRESH
+    scales[series_id] = scale | up << 3 | down << 23
+    return out
 
 
 _DECIMAL_ROW = struct.Struct(">iqihii")
@@ -261,8 +319,9 @@ _SCALES: dict[str, dict[int, int]] = {}
 
 
 def series_scales(conn: AsyncConnection[tuple[object, ...]]) -> dict[int, int]:
-    """The scale per series id this process writes a database's values with (any scale reads
-    back exactly; it only steers compression). Bounded: cleared at a million series."""
+    """The scale state per series id (see EVIDENCE) this process writes a database's values
+    with (any scale reads back exactly; it only steers compression). Bounded: cleared at a
+    million series."""
     info = conn.info
     database = f"{info.host}:{info.port}/{info.dbname}"
     scales = _SCALES.setdefault(database, {})
@@ -283,20 +342,58 @@ async def decimal_layout(conn: AsyncConnection[tuple[object, ...]]) -> bool:
     return cache.decimal
 
 
+_ROW_COLUMNS = struct.Struct(">6xq4xq4xd")  # a COPY row: series_id, at (PostgreSQL us), value
+_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def point_columns(
+    batch: Batch, copied_ids: list[int], ids: list[int]
+) -> tuple[list[int], list[datetime], list[float]]:
+    """The points of a batch as columns (series id, time, value) for vigil.put_points, after
+    copy_parts wrote its rows with the series ids `copied_ids` (per key, as then resolved)
+    and the keys now have `ids` (series created in a rolled-back transaction get new ones)."""
+    if batch.rows is not None:  # copy_parts put copied_ids into the rows
+        new_id = dict(zip(copied_ids, ids, strict=True))
+        rows = list(_ROW_COLUMNS.iter_unpack(batch.rows))
+        return (
+            [new_id[r[0]] for r in rows],
+            [_PG_EPOCH + timedelta(microseconds=r[1]) for r in rows],
+            [r[2] for r in rows],
+        )
+    unix = datetime(1970, 1, 1, tzinfo=UTC)
+    return (
+        [ids[i] for i in batch.series],
+        [unix + timedelta(microseconds=at) for at in batch.unix_at_us()],
+        list(batch.values),
+    )
+
+
 async def write_batch(conn: AsyncConnection[tuple[object, ...]], batch: Batch) -> None:
     """Stores the accepted points of a batch in one transaction (series + COPY); series ids
-    known to this process are not looked up again (SeriesIdCache)."""
+    known to this process are not looked up again (SeriesIdCache).
+
+    One point per series and time: when the batch holds a point already stored (a sender
+    retrying a batch that was stored but not acknowledged) or holds one twice, the COPY
+    fails on the unique (series_id, at) index and the batch is written again through
+    vigil.put_points, which replaces such points (the last value wins)."""
     if not batch.accepted:
         return
     created: dict[tuple[str, str], int] = {}
-    async with conn.transaction():
-        ids = await resolve_series(conn, batch, created)
-        decimal = await decimal_layout(conn)
-        query = QUERIES["points_copy_decimal"] if decimal else QUERIES["points_copy"]
-        async with conn.cursor().copy(query) as copy:
-            scales = series_scales(conn) if decimal else None
-            for part in copy_parts(batch, ids, decimal, scales):
-                await copy.write(part)
+    ids: list[int] = []
+    try:
+        async with conn.transaction():
+            ids = await resolve_series(conn, batch, created)
+            decimal = await decimal_layout(conn)
+            query = QUERIES["points_copy_decimal"] if decimal else QUERIES["points_copy"]
+            async with conn.cursor().copy(query) as copy:
+                scales = series_scales(conn) if decimal else None
+                for part in copy_parts(batch, ids, decimal, scales):
+                    await copy.write(part)
+    except UniqueViolation:
+        created.clear()
+        async with conn.transaction():
+            fresh = await resolve_series(conn, batch, created)
+            await conn.execute(QUERIES["points_put"], point_columns(batch, ids, fresh))
     # Only once committed: inside a caller's transaction a rollback could still undo them.
     if created and conn.info.transaction_status == TransactionStatus.IDLE:
         _cache(conn)[0].ids.update(created)

@@ -45,7 +45,8 @@ def test_timescale_old_layout_is_converted_and_read_the_same(ts_empty: PGlite) -
         cut = rds[0][0].replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=3)
         c.execute("select drop_chunks('vigil.points', older_than => %s::timestamptz)", (cut,))
         # A point in an old, materialized hour not refreshed since (read raw before and after).
-        cases.insert_points(c, "cpu", {"host": "db-1"}, [(rds[-500][0], 1 / 3)])
+        late = rds[-500][0] + timedelta(seconds=1)
+        cases.insert_points(c, "cpu", {"host": "db-1"}, [(late, 1 / 3)])
         lo, hi = rds[0][0] - timedelta(days=1), now + timedelta(hours=1)
         before = reads(c, lo, hi)
         # Minutes are kept as long as the raw points (90 days, the old minute aggregate's

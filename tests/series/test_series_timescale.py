@@ -4,11 +4,12 @@ minutes from the raw points; values stored as decimals in vigil.points_data."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from tests.series import cases
 from vigil import SQL_DIR
@@ -163,3 +164,101 @@ def test_reapplying_the_file_keeps_the_layout_and_a_dbas_tuning(ts_conn: Conn) -
            and d.hypertable_name = c.materialization_hypertable_name
          where c.view_schema = 'vigil' and c.view_name = 'points_hour'"""
     assert str(ts_conn.execute(query).fetchone()[0]) == "20 days, 0:00:00"  # type: ignore[index]
+
+
+def test_one_point_per_series_and_time(ts_conn: Conn) -> None:
+    """Inserts through the view vigil.points and vigil.put_points replace a stored point of
+    the same series and time (the last value wins), also in a compressed chunk; the raw
+    table takes no twin."""
+    sid = ts_conn.execute("select id from vigil.series_ids('{once}', '{\"{}\"}')").fetchone()[0]  # type: ignore[index]
+    now = ts_conn.execute("select now()").fetchone()[0]  # type: ignore[index]
+    at = now.replace(microsecond=0) - timedelta(days=3)
+    ts_conn.execute("insert into vigil.points values (%s, %s, 1.5), (%s, %s, 2.5)",
+                    (sid, at, sid, at + timedelta(seconds=1)))  # fmt: skip
+    ts_conn.execute("insert into vigil.points values (%s, %s, 3.25)", (sid, at))
+    put = "select vigil.put_points(%s::bigint[], %s::timestamptz[], %s::float8[])"
+    assert ts_conn.execute(put, ([sid, sid], [at, at], [4.0, 5.0])).fetchone() == (1,)
+    assert ts_conn.execute(put, ([sid], [at], [5.0])).fetchone() == (0,)  # the same: no write
+    ts_pack(ts_conn)(now)
+    assert compressed_chunks(ts_conn) >= 1
+    ts_conn.execute(put, ([sid], [at + timedelta(seconds=1)], [1 / 3]))
+    rows = ts_conn.execute(
+        "select at, value from vigil.points where series_id = %s order by at", (sid,)
+    ).fetchall()
+    assert rows == [(at, 5.0), (at + timedelta(seconds=1), 1 / 3)]
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        ts_conn.execute(
+            "insert into vigil.points_data (series_id, at, m, e) values (%s, %s, 6, 0)", (sid, at)
+        )
+
+
+def test_aggregates_compress_in_batches_across_series(ts_conn: Conn) -> None:
+    """The hour and day aggregates are compressed ordered by (series_id, bucket), not one
+    batch per series: a chunk of a few series' buckets is one compressed row; what the
+    compressed aggregate returns for one series equals the raw points' buckets."""
+    settings = ts_conn.execute(
+        "select c.view_name::text, s.attname::text, s.segmentby_column_index,"
+        "       s.orderby_column_index"
+        "  from timescaledb_information.continuous_aggregates c"
+        "  join timescaledb_information.compression_settings s"
+        "    on s.hypertable_schema = c.materialization_hypertable_schema"
+        "   and s.hypertable_name = c.materialization_hypertable_name"
+        " where c.view_schema = 'vigil' order by 1, 4"
+    ).fetchall()
+    assert settings == [
+        ("points_day", "series_id", None, 1), ("points_day", "bucket", None, 2),
+        ("points_hour", "series_id", None, 1), ("points_hour", "bucket", None, 2),
+    ]  # fmt: skip
+    ids = [
+        int(r[0])
+        for r in ts_conn.execute(
+            "select id from vigil.series_ids(%s::text[], %s::jsonb[]) order by ord",
+            (["a", "b", "c"], ["{}", "{}", "{}"]),
+        ).fetchall()
+    ]
+    now = ts_conn.execute("select now()").fetchone()[0]  # type: ignore[index]
+    start = now.replace(minute=0, second=0, microsecond=0) - timedelta(days=20)
+    ts_conn.execute(
+        "insert into vigil.points (series_id, at, value)"
+        " select s, %s + g * interval '5 minutes', (g * 7 %% 1000) / 8.0 + s"
+        "   from unnest(%s::bigint[]) s, generate_series(0, 12 * 24 * 10 - 1) g",
+        (start, ids),
+    )
+    ts_refresh(ts_conn)(now)
+    ts_pack(ts_conn)(now)
+    rows = ts_conn.execute(
+        "select count(*), count(distinct c.id)"
+        "  from timescaledb_information.continuous_aggregates a"
+        "  join _timescaledb_catalog.hypertable h"
+        "    on h.schema_name = a.materialization_hypertable_schema"
+        "   and h.table_name = a.materialization_hypertable_name"
+        "  join _timescaledb_catalog.chunk c on c.hypertable_id = h.id and not c.dropped"
+        "  join _timescaledb_catalog.chunk z on z.id = c.compressed_chunk_id"
+        " where a.view_schema = 'vigil' and a.view_name = 'points_hour'"
+    ).fetchone()
+    assert rows is not None and rows[1] >= 1  # hour chunks compressed
+    batches = 0
+    for schema, table in ts_conn.execute(
+        "select z.schema_name, z.table_name"
+        "  from timescaledb_information.continuous_aggregates a"
+        "  join _timescaledb_catalog.hypertable h"
+        "    on h.schema_name = a.materialization_hypertable_schema"
+        "   and h.table_name = a.materialization_hypertable_name"
+        "  join _timescaledb_catalog.chunk c on c.hypertable_id = h.id and not c.dropped"
+        "  join _timescaledb_catalog.chunk z on z.id = c.compressed_chunk_id"
+        " where a.view_schema = 'vigil' and a.view_name = 'points_hour'"
+    ).fetchall():
+        count = sql.SQL("select count(*) from {}").format(sql.Identifier(schema, table))
+        batches += int(ts_conn.execute(count).fetchone()[0])  # type: ignore[index]
+    assert batches == rows[1]  # one batch per compressed chunk, holding all three series
+    got = ts_conn.execute(
+        "select bucket, n, total, min_value, max_value from vigil.points_hour"
+        " where series_id = %s and bucket < %s order by bucket",
+        (ids[1], start + timedelta(days=10)),
+    ).fetchall()
+    want = ts_conn.execute(
+        "select time_bucket('1 hour', at), count(*), sum(value), min(value), max(value)"
+        "  from vigil.points where series_id = %s group by 1 order by 1",
+        (ids[1],),
+    ).fetchall()
+    assert len(got) == 240 and got == want
