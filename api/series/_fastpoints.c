@@ -871,7 +871,16 @@ static PyObject *decimal_rows(PyObject *module, PyObject *args) {
                 if (residual(v, k, &m, &r)) {
                     kind = 2;
                     e = k;
-                    need = k > st.scale ? k : -1;
+                    /* It needs the fewest digits it is noise next to (k or fewer). */
+                    int64_t m2;
+                    double r2;
+                    need = k;
+                    for (int j = 0; j < k; j++) {
+                        if (residual(v, j, &m2, &r2)) {
+                            need = j;
+                            break;
+                        }
+                    }
                     break;
                 }
             }

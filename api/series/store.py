@@ -208,7 +208,7 @@ EVIDENCE = 256
 COUNTER_MAX = (1 << 20) - 1
 RAISE_AT = 8 * EVIDENCE
 LOWER_AT = 2 * EVIDENCE
-FRESH = 4 * EVIDENCE  # `down` after the scale changed: ~350 values without need lower it
+FRESH = 4 * EVIDENCE  # `down` after the scale changed: ~150 values without need lower it
 
 
 def series_scale(state: int) -> int:
@@ -270,7 +270,9 @@ def scaled_decimal(
         for k in range(scale, MAX_SCALE + 1):
             res = _residual(value, k)
             if res is not None:
-                out, need = (res[0], k, res[1]), (k if k > scale else -1)
+                # It needs the fewest digits it is noise next to (k or fewer).
+                need = next(j for j in range(k + 1) if _residual(value, j) is not None)
+                out = (res[0], k, res[1])
                 break
     if state is None and need > scale:  # a new series: its first value's digits
         scale, need = need, scale

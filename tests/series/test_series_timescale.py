@@ -179,8 +179,29 @@ def test_one_point_per_series_and_time(ts_conn: Conn) -> None:
     put = "select vigil.put_points(%s::bigint[], %s::timestamptz[], %s::float8[])"
     assert ts_conn.execute(put, ([sid, sid], [at, at], [4.0, 5.0])).fetchone() == (1,)
     assert ts_conn.execute(put, ([sid], [at], [5.0])).fetchone() == (0,)  # the same: no write
+    # A day of 200 series, compressed, then sent again unchanged (a retry): nothing is
+    # written, no compressed batch taken apart; then one value changes.
+    ids = ts_conn.execute(
+        "select id from vigil.series_ids(array_fill('many'::text, array[200]), (select"
+        " array_agg(jsonb_build_object('h', i)) from generate_series(1, 200) i))"
+    )
+    many = [r[0] for r in ids]
+    day = ([s for s in many for _ in range(24)],
+           [at + timedelta(hours=h, seconds=5) for _ in many for h in range(24)],
+           [h / 8 for _ in many for h in range(24)])  # fmt: skip
+    assert ts_conn.execute(put, day).fetchone() == (200 * 24,)
     ts_pack(ts_conn)(now)
     assert compressed_chunks(ts_conn) >= 1
+    hot = "select count(*) from only {}"
+    chunks = [r[0] for r in ts_conn.execute("select show_chunks('vigil.points_data')")]
+    assert sum(ts_conn.execute(hot.format(c)).fetchone()[0] for c in chunks) == 0  # type: ignore[index]
+    assert ts_conn.execute(put, day).fetchone() == (0,)
+    assert sum(ts_conn.execute(hot.format(c)).fetchone()[0] for c in chunks) == 0  # type: ignore[index]
+    assert ts_conn.execute(put, ([many[7]], [day[1][7 * 24 + 3]], [-2.0])).fetchone() == (1,)
+    assert ts_conn.execute(
+        "select value from vigil.points where series_id = %s and at = %s",
+        (many[7], day[1][7 * 24 + 3]),
+    ).fetchone() == (-2.0,)
     ts_conn.execute(put, ([sid], [at + timedelta(seconds=1)], [1 / 3]))
     rows = ts_conn.execute(
         "select at, value from vigil.points where series_id = %s order by at", (sid,)

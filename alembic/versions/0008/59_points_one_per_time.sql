@@ -7,6 +7,10 @@
 do $$
 begin
   if to_regclass('vigil.points_data') is not null then
+    -- No writer adds a twin between this and the index (an API still running the old code).
+    lock table vigil.points_data in share row exclusive mode;
+    -- Twins in compressed chunks: no cap on the rows decompressed by the delete.
+    perform set_config('timescaledb.max_tuples_decompressed_per_dml_transaction', '0', true);
     create temp table points_twins on commit drop as
     select distinct on (p.series_id, p.at) p.series_id, p.at, p.m, p.e, p.f, p.r
       from vigil.points_data p
@@ -20,11 +24,18 @@ begin
     select series_id, at, m, e, f, r from points_twins;
   elsif to_regclass('vigil.points') is not null
         and (select relkind from pg_class where oid = 'vigil.points'::regclass) = 'r' then
-    delete from vigil.points p
-     where p.ctid in (select x.ctid
-                        from (select ctid, row_number() over (partition by series_id, at
-                                                              order by ctid desc) as n
-                                from vigil.points) x
-                       where x.n > 1);
+    lock table vigil.points in share row exclusive mode;
+    -- The rollup buckets that counted a twin are re-computed by the next refresh.
+    with gone as (
+      delete from vigil.points p
+       where p.ctid in (select x.ctid
+                          from (select ctid, row_number() over (partition by series_id, at
+                                                                order by ctid desc) as n
+                                  from vigil.points) x
+                         where x.n > 1)
+      returning p.series_id, p.at
+    )
+    insert into vigil.points_invalidations (series_id, lo, hi)
+    select series_id, min(at), max(at) from gone group by series_id;
   end if;
 end $$;

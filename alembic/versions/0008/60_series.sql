@@ -607,7 +607,11 @@ returns bigint
 language plpgsql
 as $$
 declare
-  v_n bigint;
+  v_n    bigint;
+  v_k    bigint;
+  v_ids  bigint[];
+  v_ats  timestamptz[];
+  v_vals double precision[];
 begin
   if cardinality(p_series_ids) <> cardinality(p_ats)
      or cardinality(p_series_ids) <> cardinality(p_values) then
@@ -616,35 +620,57 @@ begin
       using errcode = '22023';
   end if;
   -- One row per (series_id, at): the last of the arrays wins, as it would have in sequence.
-  if vigil.has_timescale() then
-    insert into vigil.points_data (series_id, at, m, e, f)
-    select x.series_id, x.at, d.m, d.e, d.f
-      from (select distinct on (u.series_id, u.at) u.series_id, u.at, u.value
-              from unnest(p_series_ids, p_ats, p_values) with ordinality as u (series_id, at,
-                                                                               value, i)
-             order by u.series_id, u.at, u.i desc) x
-     cross join lateral vigil._decimal_encode(x.value) d
-    on conflict (series_id, at) do update
-      set m = excluded.m, e = excluded.e, f = excluded.f, r = null
-      where vigil._decimal(vigil.points_data.m, vigil.points_data.e, vigil.points_data.f,
-                           vigil.points_data.r)
-            is distinct from vigil._decimal(excluded.m, excluded.e, excluded.f, excluded.r);
-  else
+  -- A stored value is replaced only when it differs (bit for bit: -0 replaces 0).
+  if not vigil.has_timescale() then
     insert into vigil.points (series_id, at, value)
     select distinct on (u.series_id, u.at) u.series_id, u.at, u.value
       from unnest(p_series_ids, p_ats, p_values) with ordinality as u (series_id, at, value, i)
      order by u.series_id, u.at, u.i desc
     on conflict (series_id, at) do update set value = excluded.value
-      where vigil.points.value is distinct from excluded.value;
+      where float8send(vigil.points.value) <> float8send(excluded.value);
+    get diagnostics v_n = row_count;
+    return v_n;
   end if;
+  -- TimescaleDB: new points first (a conflict check does not rewrite a compressed batch);
+  -- then only the points whose value differs are updated, by key (an update decompresses
+  -- the batches it matches, so a retried batch of equal values rewrites nothing).
+  select array_agg(x.series_id), array_agg(x.at), array_agg(x.value)
+    into v_ids, v_ats, v_vals
+    from (select distinct on (u.series_id, u.at) u.series_id, u.at, u.value
+            from unnest(p_series_ids, p_ats, p_values) with ordinality as u (series_id, at,
+                                                                             value, i)
+           order by u.series_id, u.at, u.i desc) x;
+  insert into vigil.points_data (series_id, at, m, e, f)
+  select u.series_id, u.at, d.m, d.e, d.f
+    from unnest(v_ids, v_ats, v_vals) as u (series_id, at, value)
+   cross join lateral vigil._decimal_encode(u.value) d
+  on conflict (series_id, at) do nothing;
   get diagnostics v_n = row_count;
+  select array_agg(u.series_id), array_agg(u.at), array_agg(u.value)
+    into v_ids, v_ats, v_vals
+    from unnest(v_ids, v_ats, v_vals) as u (series_id, at, value)
+    join vigil.points_data p on p.series_id = u.series_id and p.at = u.at
+   where float8send(vigil._decimal(p.m, p.e, p.f, p.r)) <> float8send(u.value);
+  if cardinality(v_ids) > 0 then
+    -- Many series of a compressed day: no cap on the rows decompressed (the default would
+    -- fail the retry the same way every time).
+    perform set_config('timescaledb.max_tuples_decompressed_per_dml_transaction', '0', true);
+    update vigil.points_data p set m = d.m, e = d.e, f = d.f, r = null
+      from unnest(v_ids, v_ats, v_vals) as u (series_id, at, value)
+     cross join lateral vigil._decimal_encode(u.value) d
+     where p.series_id = any(v_ids) and p.at = any(v_ats)
+       and p.series_id = u.series_id and p.at = u.at;
+    get diagnostics v_k = row_count;
+    v_n := v_n + v_k;
+  end if;
   return v_n;
 end
 $$;
 comment on function vigil.put_points(bigint[], timestamptz[], double precision[]) is
-  'Stores points given as parallel arrays (series id, time, value), replacing any stored '
-  'point of the same series and time (the last in the arrays wins); returns the rows '
-  'written. What the API falls back to when a batch holds a point already stored (a retry).';
+  'Stores points given as parallel arrays (series id, time, value), replacing any '
+  'stored point of the same series and time whose value differs (the last in the arrays '
+  'wins); returns the rows written. What the API falls back to when a batch holds a point '
+  'already stored (a retry).';
 
 create or replace function vigil.add_point(p_name text, p_value double precision,
                                            p_at timestamptz default now(),
@@ -978,7 +1004,7 @@ begin
       -- series has only a few buckets per chunk (24 hours a day), and a batch of its own
       -- would carry the fixed cost of a compressed row and of each column's header for
       -- them alone (measured: bench/peers.py, docs/series.md). A read of one series skips
-      -- the other batches by their series_id range (the batch metadata and its index).
+      -- the other batches by their series_id range (the batch metadata).
       -- Chunks compressed before keep the settings they were compressed with.
       if not exists (select from timescaledb_information.continuous_aggregates c
                        join timescaledb_information.compression_settings s

@@ -524,10 +524,8 @@ begin
   end if;
   select array_agg(x.id order by x.ord) into v_ids
     from vigil.series_ids(array_fill(p_m.id, array[cardinality(v_labels)]), v_labels) x;
-  insert into vigil.points (series_id, at, value)
-  select * from unnest(v_ids, v_buckets, v_values);
-  get diagnostics v_n = row_count;
-  return v_n;
+  -- Two groups with the same labels give one point per bucket (the last one).
+  return vigil.put_points(v_ids, v_buckets, v_values);
 end
 $$;
 comment on function vigil._log_metric_write(vigil.log_metrics, text, timestamptz, timestamptz) is
