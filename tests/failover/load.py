@@ -78,11 +78,13 @@ class Senders:
                         }
                         response = client.post("/metric", json=report)
                     else:
+                        at = time.time()  # a time per point: one series holds one per time
                         points = [
                             {
                                 "name": SERIES,
                                 "value": number * 100 + j,
                                 "labels": {"sender": str(sender)},
+                                "timestamp": round(at - j / 1000, 6),
                             }
                             for j in range(POINTS)
                         ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -51,8 +51,15 @@ def test_vigil_on_a_primary_with_a_hot_standby(
                     f'"value":"{40 + i}"}}',
                 )
                 assert (r.status_code, r.text) == (200, "ok")
-            points = [
-                {"name": "replicated", "value": v, "labels": {"host": "web-1"}} for v in (1, 3)
+            now = datetime.now(UTC)
+            points = [  # two times: points of one series at one time are one point
+                {
+                    "name": "replicated",
+                    "value": v,
+                    "labels": {"host": "web-1"},
+                    "timestamp": (now - timedelta(milliseconds=v)).isoformat(),
+                }
+                for v in (1, 3)
             ]
             r = client.post("/v1/metrics/batch", json=points)
             assert r.status_code == 200 and r.json()["accepted"] == 2

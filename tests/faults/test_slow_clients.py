@@ -91,18 +91,23 @@ def test_a_head_sent_in_pieces_within_the_deadline_is_served(served: Served) -> 
 
 def test_large_bodies_take_turns(served: Served, token: str) -> None:
     now = int(time.time())
-    body = "\n".join(
-        json.dumps({"name": "big", "value": i, "timestamp": now - i, "labels": {"n": str(i % 7)}})
-        for i in range(20_000)
-    ).encode()
-    assert len(body) > 1024 * 1024
+    bodies = [
+        "\n".join(
+            json.dumps(
+                {"name": f"big{k}", "value": i, "timestamp": now - i, "labels": {"n": str(i % 7)}}
+            )
+            for i in range(20_000)
+        ).encode()
+        for k in range(6)
+    ]  # six senders' points (the same points six times would be one sender retrying)
+    assert len(bodies[0]) > 1024 * 1024
 
     async def send() -> list[int]:
         async with httpx.AsyncClient(
             base_url=served.url, headers={"authorization": f"Bearer {token}"}, timeout=60
         ) as client:
             replies = await asyncio.gather(
-                *(client.post("/v1/metrics/batch", content=body) for _ in range(6))
+                *(client.post("/v1/metrics/batch", content=body) for body in bodies)
             )
             return [r.status_code for r in replies]
 
