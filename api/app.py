@@ -9,7 +9,6 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp, ControllerRouterHandler
-from psycopg_pool import AsyncConnectionPool
 
 from api.alerts import pages as alert_pages
 from api.auth import oidc
@@ -46,6 +45,7 @@ from api.trace import routes as trace_routes
 from api.uptime import pages as uptime_pages
 from api.uptime import routes as uptime_routes
 from vigil import PROJECT_ROOT
+from vigil.pool import Pool
 from vigil.settings import Settings
 
 # Every feature's routes, listed here so that the app's surface is read in one place. Each API
@@ -102,21 +102,9 @@ def route_handlers() -> list[ControllerRouterHandler]:
 
 
 def create_litestar(settings: Settings) -> Litestar:
-    pool = AsyncConnectionPool(
-        settings.require_database_url(),
-        min_size=2,
-        max_size=10,
-        open=False,
-        kwargs={"autocommit": True},
-    )
+    pool = Pool(settings.require_database_url(), min_size=2, max_size=10)
     read_pool = (
-        AsyncConnectionPool(
-            settings.read_database_url,
-            min_size=1,
-            max_size=5,
-            open=False,
-            kwargs={"autocommit": True},
-        )
+        Pool(settings.read_database_url, min_size=1, max_size=5)
         if settings.read_database_url
         else pool
     )

@@ -13,9 +13,12 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psycopg
+from psycopg import sql
 
 from tests.support.datasets import SHARED_DATA_ENV, nab_csv, nab_dir, parse_nab_csv
 from vigil.cluster import Cluster
@@ -189,3 +192,70 @@ def server_cpu_seconds(data: Path) -> float:
         except (OSError, ValueError):
             continue
     return total
+
+
+@dataclass(frozen=True)
+class CompressedChunk:
+    """Where the bytes of one compressed chunk of a TimescaleDB hypertable go: per column of
+    the compressed chunk table, pg_column_size summed over its rows (a compressed batch of up
+    to 1,000 rows per row; the stored size, in the row or in TOAST), then the sizes of its heap
+    (row headers, TOAST pointers, free space and the columns kept in the row), its TOAST table
+    (with its index), its indexes and its free space and visibility maps."""
+
+    columns: dict[str, int]
+    heap: int
+    toast: int
+    indexes: int
+    maps: int
+
+    @property
+    def rest(self) -> int:
+        """The heap and TOAST bytes that are not column values: headers and free space."""
+        return self.heap + self.toast - sum(self.columns.values())
+
+
+def compressed_chunks(
+    conn: psycopg.Connection[tuple[object, ...]], hypertable: str
+) -> list[CompressedChunk]:
+    """The compressed chunks of HYPERTABLE (a name regclass takes), each measured."""
+    names = conn.execute(
+        "select format('%%I.%%I', cc.schema_name, cc.table_name)"
+        "  from _timescaledb_catalog.chunk c"
+        "  join _timescaledb_catalog.chunk cc on cc.id = c.compressed_chunk_id"
+        "  join _timescaledb_catalog.hypertable h on h.id = c.hypertable_id"
+        " where format('%%I.%%I', h.schema_name, h.table_name)::regclass = %s::regclass",
+        (hypertable,),
+    ).fetchall()
+    out = []
+    for (name,) in names:
+        columns = [
+            str(r[0])
+            for r in conn.execute(
+                "select attname from pg_attribute where attrelid = %s::regclass"
+                " and attnum > 0 and not attisdropped order by attnum",
+                (name,),
+            ).fetchall()
+        ]
+        sums = conn.execute(
+            sql.SQL("select {} from {}").format(
+                sql.SQL(", ").join(
+                    sql.SQL("coalesce(sum(pg_column_size({})), 0)::bigint").format(
+                        sql.Identifier(c)
+                    )
+                    for c in columns
+                ),
+                sql.Identifier(*str(name).split(".")),
+            )
+        ).fetchone()
+        sizes = conn.execute(
+            "select pg_relation_size(c.oid), pg_indexes_size(c.oid),"
+            " coalesce(pg_total_relation_size(nullif(c.reltoastrelid, 0)), 0),"
+            " pg_relation_size(c.oid, 'fsm') + pg_relation_size(c.oid, 'vm')"
+            "  from pg_class c where c.oid = %s::regclass",
+            (name,),
+        ).fetchone()
+        assert sums is not None and sizes is not None
+        heap, indexes, toast, maps = (int(str(v)) for v in sizes)
+        values = {c: int(str(b)) for c, b in zip(columns, sums, strict=True)}
+        out.append(CompressedChunk(values, heap, toast, indexes, maps))
+    return out

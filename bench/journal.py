@@ -59,7 +59,15 @@ from api.core.timestamps import PG_EPOCH_US
 from api.journal import QUERIES
 from api.journal.formats.journald import Entry, parse_lines
 from api.journal.store import Inserter, array_params
-from bench.common import VIGIL, bench_cluster, free_port, percentile, process, wait_http
+from bench.common import (
+    VIGIL,
+    bench_cluster,
+    compressed_chunks,
+    free_port,
+    percentile,
+    process,
+    wait_http,
+)
 from tests.support.datasets import SHARED_DATA_ENV, shared_data_dir
 from vigil import tokens
 from vigil.cluster import Cluster
@@ -611,41 +619,14 @@ def compressed_columns(
     every compressed batch (TOAST included, as stored: compressed), the batch metadata
     (_ts_meta_*: counts, min/max, bloom filters) together, and the rest of the relations
     (page, tuple and TOAST headers, free space, indexes) as "pages, headers and indexes"."""
-    chunks = [
-        str(r[0])
-        for r in conn.execute(
-            """select format('%%I.%%I', c.schema_name, c.table_name)
-                 from _timescaledb_catalog.chunk u
-                 join _timescaledb_catalog.chunk c on c.id = u.compressed_chunk_id
-                where format('%%I.%%I', u.schema_name, u.table_name)::regclass
-                      in (select show_chunks(%s::regclass))""",
-            (table,),
-        )
-    ]
     sizes: dict[str, float] = {}
-    total = 0.0
-    for chunk in chunks:
-        names = [
-            str(r[0])
-            for r in conn.execute(
-                "select attname from pg_attribute"
-                " where attrelid = %s::regclass and attnum > 0 and not attisdropped",
-                (chunk,),
-            )
-        ]
-        query = sql.SQL("select {} from {}").format(
-            sql.SQL(", ").join(
-                sql.SQL("coalesce(sum(pg_column_size({})), 0)").format(sql.Identifier(n))
-                for n in names
-            ),
-            sql.Identifier(*chunk.split(".")),
-        )
-        for name, size in zip(names, one_row(conn, query.as_string(conn)), strict=True):
+    rest = 0.0
+    for chunk in compressed_chunks(conn, table):
+        for name, size in chunk.columns.items():
             key = "batch metadata (_ts_meta_*)" if name.startswith("_ts_meta_") else name
-            sizes[key] = sizes.get(key, 0.0) + float(str(size))
-        size_sql = "select pg_total_relation_size(%s::regclass)"
-        total += float(str(one_row(conn, size_sql, (chunk,))[0]))
-    sizes["pages, headers and indexes"] = total - sum(sizes.values())
+            sizes[key] = sizes.get(key, 0.0) + size
+        rest += chunk.rest + chunk.indexes + chunk.maps
+    sizes["pages, headers and indexes"] = rest
     return dict(sorted(sizes.items(), key=lambda item: -item[1]))
 
 

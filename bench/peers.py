@@ -67,7 +67,6 @@ from pathlib import Path
 
 import httpx
 import psycopg
-from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -75,6 +74,7 @@ from api.series.store import scaled_decimal
 from bench.common import (
     VIGIL,
     bench_cluster,
+    compressed_chunks,
     cpu_seconds,
     ensure_debian_package,
     free_port,
@@ -336,59 +336,19 @@ def tier_bytes(dsn: str) -> list[tuple[str, int]]:
 
 
 def compressed_columns(dsn: str, hypertable: str) -> list[tuple[str, int]]:
-    """TimescaleDB mode: where the bytes of a hypertable's compressed chunks go. Per column of
-    the compressed chunk tables, pg_column_size summed over their rows (a compressed batch
-    of up to 1,000 rows per row; the stored size, in the row or in TOAST); then the rest of
-    their heap (row headers, TOAST pointers, free space), of their TOAST tables (chunk
-    headers, free space, the TOAST index) and their indexes. The free space and visibility
-    maps of the compressed chunks, and the emptied uncompressed chunks, are in "maps"."""
+    """TimescaleDB mode: where the bytes of a hypertable's compressed chunks go, summed over
+    them (bench.common.compressed_chunks): each column (batch metadata together), the rest of
+    their heap and TOAST, their indexes; the free space and visibility maps of the compressed
+    chunks, and the emptied uncompressed chunks, are in "maps"."""
     out: dict[str, int] = {}
     with psycopg.connect(dsn, autocommit=True) as conn:
-        chunks = conn.execute(
-            "select cc.schema_name || '.' || cc.table_name"
-            "  from _timescaledb_catalog.chunk c"
-            "  join _timescaledb_catalog.chunk cc on cc.id = c.compressed_chunk_id"
-            "  join _timescaledb_catalog.hypertable h on h.id = c.hypertable_id"
-            " where format('%%I.%%I', h.schema_name, h.table_name)::regclass = %s::regclass",
-            (hypertable,),
-        ).fetchall()
-        for (chunk,) in chunks:
-            columns = [
-                str(r[0])
-                for r in conn.execute(
-                    "select attname from pg_attribute where attrelid = %s::regclass"
-                    " and attnum > 0 and not attisdropped order by attnum",
-                    (chunk,),
-                ).fetchall()
-            ]
-            sums = conn.execute(
-                sql.SQL("select {} from {}").format(
-                    sql.SQL(", ").join(
-                        sql.SQL("coalesce(sum(pg_column_size({})), 0)::bigint").format(
-                            sql.Identifier(c)
-                        )
-                        for c in columns
-                    ),
-                    sql.Identifier(*chunk.split(".")),
-                )
-            ).fetchone()
-            sizes = conn.execute(
-                "select pg_relation_size(c.oid), pg_indexes_size(c.oid),"
-                " coalesce(pg_total_relation_size(nullif(c.reltoastrelid, 0)), 0),"
-                " pg_relation_size(c.oid, 'fsm') + pg_relation_size(c.oid, 'vm')"
-                "  from pg_class c where c.oid = %s::regclass",
-                (chunk,),
-            ).fetchone()
-            assert sums is not None and sizes is not None
-            for c, b in zip(columns, sums, strict=True):
+        for chunk in compressed_chunks(conn, hypertable):
+            for c, b in chunk.columns.items():
                 key = "metadata" if c.startswith("_ts_meta") or c == "series_id" else c
-                out[key] = out.get(key, 0) + int(str(b))
-            heap, index, toast, maps = (int(str(v)) for v in sizes)
-            out["heap+TOAST rest"] = (
-                out.get("heap+TOAST rest", 0) + heap + toast - sum(int(str(b)) for b in sums)
-            )
-            out["indexes"] = out.get("indexes", 0) + index
-            out["maps"] = out.get("maps", 0) + maps
+                out[key] = out.get(key, 0) + b
+            out["heap+TOAST rest"] = out.get("heap+TOAST rest", 0) + chunk.rest
+            out["indexes"] = out.get("indexes", 0) + chunk.indexes
+            out["maps"] = out.get("maps", 0) + chunk.maps
         row = conn.execute(
             "select coalesce(sum(pg_total_relation_size(format('%%I.%%I', c.schema_name,"
             " c.table_name)::regclass)), 0)::bigint"
@@ -398,7 +358,7 @@ def compressed_columns(dsn: str, hypertable: str) -> list[tuple[str, int]]:
             "   and format('%%I.%%I', h.schema_name, h.table_name)::regclass = %s::regclass",
             (hypertable,),
         ).fetchone()
-        out["maps"] += int(str(row[0])) if row else 0
+        out["maps"] = out.get("maps", 0) + (int(str(row[0])) if row else 0)
     return list(out.items())
 
 

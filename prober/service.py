@@ -28,6 +28,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from prober import QUERIES
 from prober.guard import GuardedBackend, GuardedTransport, Refused
+from vigil.pool import Pool
 from vigil.reconnect import run_async
 from vigil.settings import Settings
 
@@ -279,9 +280,7 @@ class Prober:
     async def _serve(self, clients: Clients, connected: Callable[[], None]) -> None:
         url = self.settings.require_database_url()
         size = min(max(4, self.settings.prober_concurrency // 10), 20)
-        async with AsyncConnectionPool(
-            url, min_size=1, max_size=size, kwargs={"autocommit": True}, open=False
-        ) as pool:
+        async with Pool(url, min_size=1, max_size=size) as pool:
             await pool.wait()
             connected()
             log.info("prober connected; up to %d checks at once", self.settings.prober_concurrency)

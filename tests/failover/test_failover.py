@@ -55,7 +55,7 @@ def test_failover_under_load(
         # Before: an alert delivered, a service checked and up.
         add(conn, "web", target.base + "/switch", interval=1, timeout=1)
         conn.execute("select vigil.ingest_metric('db-1', '/', 'disk', '95', now(), now())")
-        wait_http(url + "/health")
+        wait_http(url + "/health", proc=api, log=tmp_path / "api.log")
         with Senders(url, token) as senders:
             assert telegram.wait_for(1) == ["Alert: db-1 - / Value: 95"]
             wait_until(

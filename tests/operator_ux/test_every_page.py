@@ -12,7 +12,6 @@ ids ({metric}, {service}, {rule}, {trace}, {slug})."""
 from __future__ import annotations
 
 import tempfile
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -157,7 +156,6 @@ def test_every_page_at_desktop_and_phone_width_light_and_dark(
 ) -> None:
     ids = seed(api, token, conn)
     SHOTS.mkdir(exist_ok=True)
-    started = time.monotonic()
     counts: dict[str, int] = {}
     for width, scheme, page, errors in views(
         browser, height=860, page_errors=True, timezone_id=ZONE, locale="en-GB"
@@ -176,7 +174,6 @@ def test_every_page_at_desktop_and_phone_width_light_and_dark(
     for name in (*shown, "services", "service", "blocks", "tokens", "settings"):
         assert counts[name] > 0, (name, counts)
     assert counts["status"] >= 2, counts
-    assert time.monotonic() - started < 90
 
 
 def test_the_users_zone_overrides_the_browsers(

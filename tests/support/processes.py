@@ -65,7 +65,15 @@ def vigil_process(role: str, env: dict[str, str], log: Path) -> Iterator[subproc
                 proc.wait()
 
 
-def wait_http(url: str, timeout: float = 15.0) -> None:
+def wait_http(
+    url: str,
+    timeout: float = 60.0,
+    proc: subprocess.Popen[bytes] | None = None,
+    log: Path | None = None,
+) -> None:
+    """Until URL answers below 500. The default leaves room for a process started under coverage
+    on a busy two-core machine (15 s was once not enough in CI); a PROC that exits ends the wait
+    at once, and LOG's tail goes into the failure."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -73,8 +81,14 @@ def wait_http(url: str, timeout: float = 15.0) -> None:
                 return
         except httpx.HTTPError:
             pass
+        if proc is not None and proc.poll() is not None:
+            break
         time.sleep(0.05)
-    raise AssertionError(f"{url} did not answer within {timeout}s")
+    tail = log.read_text(errors="replace")[-3000:] if log is not None and log.exists() else ""
+    exited = (
+        f" (it exited: {proc.returncode})" if proc is not None and proc.poll() is not None else ""
+    )
+    raise AssertionError(f"{url} did not answer within {timeout}s{exited}\n{tail}")
 
 
 def wait_until(predicate: object, timeout: float = 15.0, what: str = "condition") -> None:
