@@ -34,7 +34,7 @@ test: $(STAMP) assets
 	cd tools/pglite && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --silent; }  # TimescaleDB lane
 	cd tests/receivers/node && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --silent; }  # winston-loki
 	$(MAKE) lint
-	$(BIN)/pytest -q -n 2 --dist loadfile --cov --cov-report=term:skip-covered
+	$(BIN)/pytest -q -n 2 --dist loadfile --durations=25 --cov --cov-report=term:skip-covered
 	$(BIN)/python -m tests.support.coverage_summary --fail-under-lines 94
 
 bench: $(STAMP) assets

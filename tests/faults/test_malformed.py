@@ -98,7 +98,9 @@ def test_one_refused_report_never_fails_the_others(api: ApiServer, token: str, c
     )
 
     async def send() -> list[int]:
-        async with httpx.AsyncClient(base_url=api.url, headers=auth(token)) as client:
+        # 200 at once: most wait for one of the client's 100 connections, which on a busy
+        # machine takes longer than httpx's default 5 s.
+        async with httpx.AsyncClient(base_url=api.url, headers=auth(token), timeout=60) as client:
             bodies = [report(f"good-{i}") for i in range(200)]
             bodies[::20] = [report(f"poison-{i}") for i in range(10)]
             replies = await asyncio.gather(*(client.post("/metric", content=b) for b in bodies))

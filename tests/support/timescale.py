@@ -1,5 +1,6 @@
 """Fixtures of the TimescaleDB lane: one PGlite + TimescaleDB server per session
-(tools/pglite/server.mjs), reset before each test and brought to the newest revision.
+(tools/pglite/server.mjs; a fresh one every RESTART_EVERY tests), reset before each test and
+brought to the newest revision.
 
 The server has one database (every connection lands in ``template1``) and takes one
 connection at a time: a test of this lane holds at most one connection, and code under
@@ -73,7 +74,10 @@ class PGlite:
         RESTART_EVERY resets a fresh server on the same port, else the schema dropped."""
         self.resets += 1
         if self.proc is not None and self.resets % RESTART_EVERY == 0:
+            from tests.conftest import free_port
+
             self.stop()
+            self.port = free_port()  # not the old one: another process may have taken it
             self.proc = harness.start_pglite(self.port, self.workdir)
             return
         with psycopg.connect(self.dsn, autocommit=True) as c:
