@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -52,8 +53,9 @@ def test_services_page(api: ApiServer, dsn: str, conn: Conn, page: object) -> No
     expect(api_row).to_contain_text("timeout")
     shop_row = page.locator("#services > tbody > tr").nth(1)
     expect(shop_row.locator(".state").first).to_have_text("up")
-    # 10 of 80 minutes down: 87.50% over 24 h.
-    expect(shop_row).to_contain_text("87.50%")
+    # 10 of 80 minutes down: 87.50% over 24 h when the page is read at once; the up time
+    # goes on while a busy machine renders it (87.51% two seconds later).
+    expect(shop_row).to_contain_text(re.compile(r"87\.5[0-9]%"))
     assert shop_row.locator("svg.spark polyline").count() == 1
     assert shop_row.locator("svg.spark rect").count() == 5  # the five failed checks
     shop_row.locator("summary").click()
